@@ -1,0 +1,81 @@
+package tiles
+
+import (
+	"context"
+	"time"
+)
+
+// Dim is a dimension that a query groups records by.
+type Dim uint8
+
+// Dimensions. Geographic dimensions key groups by reference codes, so that
+// every source returns the same keys:
+//   - DimBin: Grid.ID of the record's bin in Query.Grid;
+//   - DimZone: the zone index (0-15); a record inside two zones is counted in
+//     both, a record in no zone under -1 ("elsewhere in town");
+//   - DimMunicipality: the ISTAT code as a number (54017), 0 when unknown;
+//   - DimProvince: the ISTAT province code (54); DimRegion: the region code (10);
+//   - DimNationality: CountryIndex of the nationality, 0 when unknown;
+//   - DimHour: local hour 0-23; DimWeekday: local time.Weekday;
+//   - DimDate: the local date as days since 1970-01-01;
+//   - DimAge, DimGender, DimSpend: the enum value (0 when unknown).
+const (
+	DimBin Dim = iota + 1
+	DimZone
+	DimMunicipality
+	DimProvince
+	DimRegion
+	DimNationality
+	DimHour
+	DimWeekday
+	DimDate
+	DimAge
+	DimGender
+	DimSpend
+)
+
+// Query asks a Source for aggregates of the records matching Filter inside
+// Area, grouped by up to two dimensions.
+type Query struct {
+	Filter Filter
+	// Area limits records to a world rectangle; the zero Rect means the
+	// whole world.
+	Area Rect
+	// By lists the grouping dimensions (none: a single total group).
+	By []Dim
+	// Grid is the bin grid for DimBin.
+	Grid Grid
+	// Loc is the town's time zone, for hours, weekdays and dates.
+	Loc *time.Location
+	// WithBase asks for Group.Base: the same groups measured with
+	// Filter.Base(), for complementary suppression. Sources report a group
+	// only when its filtered Count is positive.
+	WithBase bool
+}
+
+// Measures are the additive and distinct counts of a group of records.
+type Measures struct {
+	Count     int64 // sum of weights: presences
+	Visitors  int64 // distinct visitor ids
+	Anonymous int64 // sum of weights of records without a visitor id
+}
+
+// People is the number of distinct people a group stands for: every visitor
+// id once, and each record without an id as `weight` people. The privacy
+// threshold applies to it.
+func (m Measures) People() int64 { return m.Visitors + m.Anonymous }
+
+// Group is one result row of a Query.
+type Group struct {
+	Key [2]int64 // values of Query.By, in order; unused entries are 0
+	Measures
+	Base Measures // when Query.WithBase
+}
+
+// Source aggregates presence records. The in-memory store and the PostGIS
+// store implement it and must return identical groups for identical data.
+// Aggregate calls fn once per group, in no particular order; it stops and
+// returns fn's error if fn fails, and ctx.Err() if ctx ends first.
+type Source interface {
+	Aggregate(ctx context.Context, q Query, fn func(Group) error) error
+}
