@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
 )
 
 // Level is the kind of a reference area.
@@ -39,4 +40,25 @@ type Place struct {
 	Population int64            // 0 when unknown (zones)
 	Shape      orb.MultiPolygon // WGS 84
 	Point      orb.Point        // representative point, inside the shape
+}
+
+// MaxZones is the number of town zones a deployment may define: a record's
+// zone membership is a 16-bit mask.
+const MaxZones = 16
+
+// ZoneMask returns the bit mask of the zones containing p (WGS 84): bit
+// z.Key for each zone z whose shape contains p. Every loader computes zone
+// membership with this function.
+func ZoneMask(zones []Place, p orb.Point) uint16 {
+	var m uint16
+	for i := range zones {
+		z := &zones[i]
+		if z.Key < 0 || z.Key >= MaxZones {
+			continue
+		}
+		if z.Shape.Bound().Contains(p) && planar.MultiPolygonContains(z.Shape, p) {
+			m |= 1 << z.Key
+		}
+	}
+	return m
 }

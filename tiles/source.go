@@ -47,10 +47,9 @@ type Query struct {
 	Grid Grid
 	// Loc is the town's time zone, for hours, weekdays and dates.
 	Loc *time.Location
-	// WithBase asks for Group.Base: the same groups measured with
-	// Filter.Base(), for complementary suppression. Sources report a group
-	// only when its filtered Count is positive.
-	WithBase bool
+	// WithRest asks for Group.Rest, for complementary suppression. Sources
+	// report a group only when its filtered Count is positive.
+	WithRest bool
 }
 
 // Measures are the additive and distinct counts of a group of records.
@@ -69,7 +68,10 @@ func (m Measures) People() int64 { return m.Visitors + m.Anonymous }
 type Group struct {
 	Key [2]int64 // values of Query.By, in order; unused entries are 0
 	Measures
-	Base Measures // when Query.WithBase
+	// Rest measures the records of the group that Filter.Base() selects but
+	// Filter does not: the people a client could isolate by comparing this
+	// figure with the same one unfiltered. Only with Query.WithRest.
+	Rest Measures
 }
 
 // Source aggregates presence records. The in-memory store and the PostGIS
