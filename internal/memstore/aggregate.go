@@ -1,0 +1,404 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/bits"
+	"slices"
+	"sync"
+
+	"github.com/paulmach/orb"
+
+	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+func pointOf(r *presence.Record) orb.Point { return orb.Point{r.Lon, r.Lat} }
+
+// dim maps a record to a dense group index in [0, n) and back to its key.
+type dim struct {
+	n     int
+	index func(b *block, i int, c *tiles.Clock) int
+	key   func(idx int) int64
+	zones bool // DimZone: a record belongs to every zone of its mask
+}
+
+// scan is the state of one Aggregate call.
+type scan struct {
+	q     *tiles.Query
+	sn    *snapshot
+	clock *tiles.Clock
+	from  uint32
+	to    uint32 // exclusive; math.MaxUint32 when open (records are < 2106)
+	area  tiles.Rect
+	whole bool // no area restriction
+
+	zoneBit uint16
+	narrow  bool // the filter has narrowing restrictions
+	attrOK  *[256]bool
+	natOK   *[256]bool
+	orgOK   []uint64 // bitmap over origin index; nil means all
+	hours   uint32
+	days    uint8
+
+	dims   []dim
+	groups int // product of dim sizes
+
+	count, anon []int64 // per group; rest groups at +groups
+	pairs       []uint64
+	stamp       []uint32
+}
+
+var stampPool sync.Pool // *[]uint32
+
+// Aggregate implements tiles.Source.
+func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
+	sn := s.snap.Load()
+	sc := &scan{q: &q, sn: sn, clock: tiles.NewClock(q.Loc), from: 0, to: math.MaxUint32}
+	if err := sc.prepare(s); err != nil {
+		return err
+	}
+	if sc.empty() {
+		return nil
+	}
+	sp, _ := stampPool.Get().(*[]uint32)
+	if sp == nil || len(*sp) < int(sn.visitors)+1 {
+		st := make([]uint32, int(sn.visitors)+1+int(sn.visitors)/8)
+		sp = &st
+	}
+	sc.stamp = *sp
+	defer func() {
+		for _, p := range sc.pairs { // leave the stamps clean for the next scan
+			sc.stamp[uint32(p)] = 0
+		}
+		stampPool.Put(sp)
+	}()
+
+	var err error
+	visit := func(mn, mx [2]int64, b *block) bool {
+		if b.maxT < sc.from || b.minT >= sc.to {
+			return true
+		}
+		if err = ctx.Err(); err != nil {
+			return false
+		}
+		sc.block(b)
+		return true
+	}
+	if sc.whole {
+		sn.tree.Scan(visit)
+	} else {
+		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, visit)
+	}
+	if err != nil {
+		return fmt.Errorf("memory store scan: %w", err)
+	}
+	return sc.emit(fn)
+}
+
+func (sc *scan) empty() bool {
+	return sc.sn.rows == 0 || (!sc.whole && sc.area.Empty()) || sc.from >= sc.to
+}
+
+func (sc *scan) prepare(s *Store) error {
+	q, f := sc.q, &sc.q.Filter
+	if !f.From.IsZero() {
+		sc.from = clampTime(f.From.Unix())
+	}
+	if !f.To.IsZero() {
+		sc.to = clampTime(f.To.Unix())
+	}
+	sc.whole = q.Area == (tiles.Rect{})
+	sc.area = q.Area.Clamp()
+	if f.ZoneID != tiles.NoZone {
+		if f.ZoneID < 0 || f.ZoneID >= tiles.MaxZones {
+			return fmt.Errorf("zone index %d out of range", f.ZoneID)
+		}
+		sc.zoneBit = 1 << f.ZoneID
+	}
+	sc.narrow = f.Narrowed()
+	sc.attrOK = f.AttrTable()
+	sc.natOK = &[256]bool{}
+	for i := range sc.natOK {
+		sc.natOK[i] = len(f.Nationalities) == 0
+	}
+	for _, c := range f.Nationalities {
+		sc.natOK[tiles.CountryIndex(c)] = true
+	}
+	if len(f.Origins) > 0 {
+		sc.orgOK = make([]uint64, (len(s.muniKey)+63)/64)
+		for _, code := range f.Origins {
+			if i := s.OriginIndex(code); i != 0 {
+				sc.orgOK[i/64] |= 1 << (i % 64)
+			}
+		}
+	}
+	sc.hours, sc.days = f.Hours, f.Days
+
+	sc.groups = 1
+	for _, d := range q.By {
+		dm, err := sc.dim(s, d)
+		if err != nil {
+			return err
+		}
+		sc.dims = append(sc.dims, dm)
+		sc.groups *= dm.n
+	}
+	if len(sc.dims) > 2 {
+		return fmt.Errorf("at most two grouping dimensions, got %d", len(sc.dims))
+	}
+	n := sc.groups
+	if q.WithRest {
+		n *= 2
+	}
+	sc.count, sc.anon = make([]int64, n), make([]int64, n)
+	return nil
+}
+
+func clampTime(t int64) uint32 {
+	if t < 0 {
+		return 0
+	}
+	if t >= math.MaxUint32 {
+		return math.MaxUint32
+	}
+	return uint32(t)
+}
+
+func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
+	q := sc.q
+	switch d {
+	case tiles.DimBin:
+		if sc.whole {
+			return dim{}, fmt.Errorf("grouping by bin needs an area")
+		}
+		g := q.Grid
+		if g.W <= 0 || g.H <= 0 {
+			return dim{}, fmt.Errorf("grouping by bin needs a grid")
+		}
+		r0, c0 := sc.area.MinY/g.H, sc.area.MinX/g.W
+		if g.Shape == tiles.Square {
+			r0 = sc.area.MinY / g.W
+		}
+		rows := (sc.area.MaxY-sc.area.MinY)/g.H + 3
+		cols := (sc.area.MaxX-sc.area.MinX)/g.W + 3
+		if rows*cols > 1<<22 {
+			return dim{}, fmt.Errorf("area too large for bins: %d×%d", rows, cols)
+		}
+		return dim{
+			n: int(rows * cols),
+			index: func(b *block, i int, _ *tiles.Clock) int {
+				bin := g.BinOf(tiles.World{X: b.x[i], Y: b.y[i]})
+				return int((bin.Row-r0)*cols + bin.Col - c0)
+			},
+			key: func(idx int) int64 {
+				return int64(g.ID(tiles.Bin{Row: r0 + int64(idx)/cols, Col: c0 + int64(idx)%cols}))
+			},
+		}, nil
+	case tiles.DimZone:
+		return dim{n: tiles.MaxZones + 1, zones: true, key: func(idx int) int64 { return int64(idx) - 1 }}, nil
+	case tiles.DimMunicipality, tiles.DimProvince, tiles.DimRegion:
+		keys := map[tiles.Dim][]int64{tiles.DimMunicipality: s.muniKey, tiles.DimProvince: s.provKey, tiles.DimRegion: s.regKey}[d]
+		// dense over distinct keys
+		idx := make([]int32, len(keys))
+		var back []int64
+		pos := map[int64]int32{}
+		for i, k := range keys {
+			p, ok := pos[k]
+			if !ok {
+				p = int32(len(back))
+				pos[k] = p
+				back = append(back, k)
+			}
+			idx[i] = p
+		}
+		return dim{
+			n:     len(back),
+			index: func(b *block, i int, _ *tiles.Clock) int { return int(idx[b.o[i]]) },
+			key:   func(i int) int64 { return back[i] },
+		}, nil
+	case tiles.DimNationality:
+		return dim{n: 256, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.n[i]) }, key: func(i int) int64 { return int64(i) }}, nil
+	case tiles.DimHour:
+		return dim{n: 24, index: func(b *block, i int, c *tiles.Clock) int { return c.Hour(int64(b.t[i])) }, key: func(i int) int64 { return int64(i) }}, nil
+	case tiles.DimWeekday:
+		return dim{n: 7, index: func(b *block, i int, c *tiles.Clock) int { return int(c.Weekday(int64(b.t[i]))) }, key: func(i int) int64 { return int64(i) }}, nil
+	case tiles.DimDate:
+		lo, hi := max(sc.from, sc.sn.minT), min(sc.to-1, sc.sn.maxT)
+		if lo > hi {
+			lo, hi = sc.sn.minT, sc.sn.maxT
+		}
+		c := tiles.NewClock(q.Loc)
+		d0, d1 := c.Day(int64(lo)), c.Day(int64(hi))
+		return dim{
+			n:     int(d1-d0) + 1,
+			index: func(b *block, i int, c *tiles.Clock) int { return int(c.Day(int64(b.t[i])) - d0) },
+			key:   func(i int) int64 { return d0 + int64(i) },
+		}, nil
+	case tiles.DimAge:
+		return dim{n: 8, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Age()) }, key: func(i int) int64 { return int64(i) }}, nil
+	case tiles.DimGender:
+		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Gender()) }, key: func(i int) int64 { return int64(i) }}, nil
+	case tiles.DimSpend:
+		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Spend()) }, key: func(i int) int64 { return int64(i) }}, nil
+	}
+	return dim{}, fmt.Errorf("unknown grouping dimension %d", d)
+}
+
+// block aggregates the matching records of b.
+func (sc *scan) block(b *block) {
+	i0, i1 := b.timeRange(sc.from, sc.to)
+	inside := sc.whole || (int64(b.minX) >= sc.area.MinX && int64(b.maxX) < sc.area.MaxX &&
+		int64(b.minY) >= sc.area.MinY && int64(b.maxY) < sc.area.MaxY)
+	if sc.zoneBit != 0 && !b.hasZones {
+		return
+	}
+	withRest := sc.q.WithRest
+	for i := i0; i < i1; i++ {
+		if sc.zoneBit != 0 && b.z[i]&sc.zoneBit == 0 {
+			continue
+		}
+		if !inside {
+			x, y := int64(b.x[i]), int64(b.y[i])
+			if x < sc.area.MinX || x >= sc.area.MaxX || y < sc.area.MinY || y >= sc.area.MaxY {
+				continue
+			}
+		}
+		match := true
+		if sc.narrow {
+			match = sc.attrOK[b.a[i]] && sc.natOK[b.n[i]] &&
+				(sc.orgOK == nil || sc.orgOK[b.o[i]/64]&(1<<(b.o[i]%64)) != 0) &&
+				(sc.hours == 0 || sc.hours&(1<<sc.clock.Hour(int64(b.t[i]))) != 0) &&
+				(sc.days == 0 || sc.days&(1<<sc.clock.Weekday(int64(b.t[i]))) != 0)
+			if !match && !withRest {
+				continue
+			}
+		}
+		off := 0
+		if !match {
+			off = sc.groups
+		}
+		switch len(sc.dims) {
+		case 0:
+			sc.add(off, b, i)
+		case 1:
+			d := sc.dims[0]
+			if d.zones {
+				sc.eachZone(b.z[i], func(z int) { sc.add(off+z, b, i) })
+			} else {
+				sc.add(off+d.index(b, i, sc.clock), b, i)
+			}
+		case 2:
+			d0, d1 := sc.dims[0], sc.dims[1]
+			if d0.zones {
+				j := d1.index(b, i, sc.clock)
+				sc.eachZone(b.z[i], func(z int) { sc.add(off+z*d1.n+j, b, i) })
+			} else if d1.zones {
+				j := d0.index(b, i, sc.clock) * d1.n
+				sc.eachZone(b.z[i], func(z int) { sc.add(off+j+z, b, i) })
+			} else {
+				sc.add(off+d0.index(b, i, sc.clock)*d1.n+d1.index(b, i, sc.clock), b, i)
+			}
+		}
+	}
+}
+
+// eachZone calls fn with 1+z for each zone z in mask, or 0 for none.
+func (sc *scan) eachZone(mask uint16, fn func(int)) {
+	if mask == 0 {
+		fn(0)
+		return
+	}
+	for m := mask; m != 0; m &= m - 1 {
+		fn(bits.TrailingZeros16(m) + 1)
+	}
+}
+
+func (sc *scan) add(g int, b *block, i int) {
+	w := int64(b.w[i])
+	sc.count[g] += w
+	v := b.v[i]
+	if v == 0 {
+		sc.anon[g] += w
+		return
+	}
+	if sc.stamp[v] != uint32(g)+1 {
+		sc.stamp[v] = uint32(g) + 1
+		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(v))
+	}
+}
+
+func (sc *scan) emit(fn func(tiles.Group) error) error {
+	visitors := make([]int64, len(sc.count))
+	radixSort(sc.pairs)
+	var last uint64 = math.MaxUint64
+	for _, p := range sc.pairs {
+		if p != last {
+			visitors[p>>32]++
+			last = p
+		}
+	}
+	for g := 0; g < sc.groups; g++ {
+		if sc.count[g] == 0 {
+			continue
+		}
+		grp := tiles.Group{Measures: tiles.Measures{Count: sc.count[g], Visitors: visitors[g], Anonymous: sc.anon[g]}}
+		if sc.q.WithRest {
+			r := g + sc.groups
+			grp.Rest = tiles.Measures{Count: sc.count[r], Visitors: visitors[r], Anonymous: sc.anon[r]}
+		}
+		switch len(sc.dims) {
+		case 1:
+			grp.Key[0] = sc.dims[0].key(g)
+		case 2:
+			n1 := sc.dims[1].n
+			grp.Key[0], grp.Key[1] = sc.dims[0].key(g/n1), sc.dims[1].key(g%n1)
+		}
+		if err := fn(grp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// radixSort sorts keys in place (LSD, 16-bit digits, skipping digits that
+// are equal in every key).
+func radixSort(keys []uint64) {
+	if len(keys) < 256 {
+		slices.Sort(keys)
+		return
+	}
+	var or, and uint64 = 0, math.MaxUint64
+	for _, k := range keys {
+		or |= k
+		and &= k
+	}
+	diff := or ^ and
+	buf := make([]uint64, len(keys))
+	src, dst := keys, buf
+	var count [1 << 16]int
+	for shift := uint(0); shift < 64; shift += 16 {
+		if (diff>>shift)&0xffff == 0 {
+			continue
+		}
+		clear(count[:])
+		for _, k := range src {
+			count[(k>>shift)&0xffff]++
+		}
+		sum := 0
+		for i, c := range count {
+			count[i] = sum
+			sum += c
+		}
+		for _, k := range src {
+			d := (k >> shift) & 0xffff
+			dst[count[d]] = k
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &keys[0] {
+		copy(keys, src)
+	}
+}

@@ -1,0 +1,125 @@
+package memstore
+
+import (
+	"slices"
+	"sort"
+
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// Row is one presence record in the store's compact form.
+type Row struct {
+	T       uint32 // Unix seconds
+	X, Y    uint32 // world coordinates (tiles.Project)
+	Weight  uint32
+	Visitor int64       // presence.VisitorHash; 0 when absent
+	Origin  uint16      // 1 + index in the municipality catalog; 0 when absent
+	Nat     uint8       // tiles.CountryIndex; 0 when absent
+	Attrs   tiles.Attrs // age, gender, spend
+	Zones   uint16      // zone bit mask
+}
+
+// cellShift sets the spatial size of a block: 2^16 world units, about 450 m
+// in central Italy. Blocks also split by UTC month.
+const cellShift = 16
+
+type blockKey struct {
+	cx, cy uint32 // cell
+	month  int32  // UTC year*12 + month-1
+}
+
+// block holds the records of one cell and month as columns, sorted by time.
+// A block is immutable once published in a snapshot: writers build a new one.
+// 26 bytes per record.
+type block struct {
+	key              blockKey
+	minX, minY       uint32 // bounding box of its records (inclusive)
+	maxX, maxY       uint32
+	minT, maxT       uint32
+	t, x, y, w       []uint32
+	v                []uint32 // dense visitor id, 0 when absent
+	o                []uint16
+	n                []uint8
+	a                []tiles.Attrs
+	z                []uint16
+	hasZones, hasOrg bool
+}
+
+func (b *block) len() int { return len(b.t) }
+
+// append adds one record; used only while building.
+func (b *block) append(r *Row, visitor uint32) {
+	b.t = append(b.t, r.T)
+	b.x = append(b.x, r.X)
+	b.y = append(b.y, r.Y)
+	b.w = append(b.w, r.Weight)
+	b.v = append(b.v, visitor)
+	b.o = append(b.o, r.Origin)
+	b.n = append(b.n, r.Nat)
+	b.a = append(b.a, r.Attrs)
+	b.z = append(b.z, r.Zones)
+}
+
+// appendFrom copies record i of o.
+func (b *block) appendFrom(o *block, i int) {
+	b.t = append(b.t, o.t[i])
+	b.x = append(b.x, o.x[i])
+	b.y = append(b.y, o.y[i])
+	b.w = append(b.w, o.w[i])
+	b.v = append(b.v, o.v[i])
+	b.o = append(b.o, o.o[i])
+	b.n = append(b.n, o.n[i])
+	b.a = append(b.a, o.a[i])
+	b.z = append(b.z, o.z[i])
+}
+
+// seal sorts the block by time into exactly sized columns and computes its
+// bounds. It returns a new block; b is left for the garbage collector.
+func (b *block) seal() *block {
+	n := b.len()
+	perm := make([]int32, n)
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	if !sort.SliceIsSorted(b.t, func(i, j int) bool { return b.t[i] < b.t[j] }) {
+		slices.SortStableFunc(perm, func(i, j int32) int {
+			return int(int64(b.t[i]) - int64(b.t[j]))
+		})
+	}
+	s := &block{
+		key: b.key,
+		t:   make([]uint32, n), x: make([]uint32, n), y: make([]uint32, n), w: make([]uint32, n),
+		v: make([]uint32, n), o: make([]uint16, n), n: make([]uint8, n), a: make([]tiles.Attrs, n), z: make([]uint16, n),
+		minX: ^uint32(0), minY: ^uint32(0), minT: ^uint32(0),
+	}
+	for i, p := range perm {
+		s.t[i], s.x[i], s.y[i], s.w[i] = b.t[p], b.x[p], b.y[p], b.w[p]
+		s.v[i], s.o[i], s.n[i], s.a[i], s.z[i] = b.v[p], b.o[p], b.n[p], b.a[p], b.z[p]
+		s.minX, s.maxX = min(s.minX, s.x[i]), max(s.maxX, s.x[i])
+		s.minY, s.maxY = min(s.minY, s.y[i]), max(s.maxY, s.y[i])
+		s.hasZones = s.hasZones || s.z[i] != 0
+		s.hasOrg = s.hasOrg || s.o[i] != 0
+	}
+	if n > 0 {
+		s.minT, s.maxT = s.t[0], s.t[n-1]
+	}
+	return s
+}
+
+// bytes is the memory the block's columns hold.
+func (b *block) bytes() int64 {
+	return int64(cap(b.t)+cap(b.x)+cap(b.y)+cap(b.w)+cap(b.v))*4 +
+		int64(cap(b.o)+cap(b.z))*2 + int64(cap(b.n)+cap(b.a))
+}
+
+// timeRange returns the indexes [i, j) of the records with from ≤ t < to.
+func (b *block) timeRange(from, to uint32) (int, int) {
+	i, j := 0, b.len()
+	if from > b.minT {
+		i = sort.Search(j, func(k int) bool { return b.t[k] >= from })
+	}
+	if to <= b.maxT {
+		j = sort.Search(j, func(k int) bool { return b.t[k] >= to })
+	}
+	return i, j
+}

@@ -1,0 +1,252 @@
+// Package memstore is the in-memory tiles.Source: presence records in
+// time-sorted column blocks (one per 450 m cell and month), the blocks
+// indexed by an R-tree (tidwall/rtree). Readers work on an immutable
+// snapshot; writers build new blocks and publish a new snapshot atomically
+// (copy-on-write), so tiles are served while data arrives.
+package memstore
+
+import (
+	"fmt"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/rtree"
+
+	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/internal/refdata"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+var _ tiles.Source = (*Store)(nil)
+
+// Store is the in-memory source. The zero value is not usable; call New.
+type Store struct {
+	cat *refdata.Catalog
+
+	// origin index (1-based) -> group keys; immutable
+	muniKey, provKey, regKey []int64
+
+	mu       sync.Mutex       // serialises writers
+	visitors map[int64]uint32 // visitor hash -> dense id (1-based); writer-owned
+
+	snap atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	tree     *rtree.RTreeGN[int64, *block]
+	blocks   map[blockKey]*block
+	rows     int64
+	visitors uint32 // dense ids 1..visitors are in use
+	version  uint64
+	minT     uint32
+	maxT     uint32
+	bytes    int64
+}
+
+// New returns an empty store whose origin codes index cat.
+func New(cat *refdata.Catalog) *Store {
+	s := &Store{cat: cat, visitors: map[int64]uint32{}}
+	n := len(cat.Municipalities) + 1
+	s.muniKey, s.provKey, s.regKey = make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, m := range cat.Municipalities {
+		s.muniKey[i+1] = atoi(m.Code)
+		s.provKey[i+1] = atoi(m.ProvinceCode)
+		s.regKey[i+1] = atoi(m.RegionCode)
+	}
+	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}})
+	return s
+}
+
+func atoi(s string) int64 {
+	var v int64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v
+}
+
+// RowOf converts a validated record to a Row, with its zone mask computed
+// against zones.
+func (s *Store) RowOf(r *presence.Record, zones []tiles.Place) (Row, error) {
+	w := r.World()
+	row := Row{
+		T: uint32(r.ObservedAt.Unix()), X: w.X, Y: w.Y, Weight: r.Weight, Visitor: r.Visitor,
+		Nat: tiles.CountryIndex(r.Nationality), Attrs: tiles.PackAttrs(r.Age, r.Gender, r.Spend),
+	}
+	if r.Origin != "" {
+		i := s.cat.Index(r.Origin)
+		if i < 0 {
+			return Row{}, fmt.Errorf("unknown origin code %q", r.Origin)
+		}
+		row.Origin = uint16(i + 1)
+	}
+	if len(zones) > 0 {
+		row.Zones = tiles.ZoneMask(zones, pointOf(r))
+	}
+	return row, nil
+}
+
+// OriginIndex returns the Row.Origin value for an ISTAT code (0 if unknown).
+func (s *Store) OriginIndex(code string) uint16 {
+	return uint16(s.cat.Index(code) + 1)
+}
+
+// Stats describes the store's contents.
+type Stats struct {
+	Rows     int64
+	Visitors int64
+	Blocks   int
+	Bytes    int64     // memory held by record columns
+	From, To time.Time // time span of the records (zero when empty)
+	Version  uint64
+}
+
+// Stats returns the current contents.
+func (s *Store) Stats() Stats {
+	sn := s.snap.Load()
+	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version}
+	if sn.rows > 0 {
+		st.From, st.To = time.Unix(int64(sn.minT), 0).UTC(), time.Unix(int64(sn.maxT), 0).UTC()
+	}
+	return st
+}
+
+// Version changes whenever data is added.
+func (s *Store) Version() uint64 { return s.snap.Load().version }
+
+// Bounds returns the world rectangle holding every record (empty when none).
+func (s *Store) Bounds() tiles.Rect {
+	sn := s.snap.Load()
+	if sn.rows == 0 {
+		return tiles.Rect{}
+	}
+	mn, mx := sn.tree.Bounds()
+	return tiles.Rect{MinX: mn[0], MinY: mn[1], MaxX: mx[0] + 1, MaxY: mx[1] + 1}
+}
+
+// Builder collects rows for one Add. It is not safe for concurrent use.
+type Builder struct {
+	s      *Store
+	blocks map[blockKey]*block
+	n      int64
+	vis    map[int64]uint32 // visitor hashes first seen in this batch
+	next   uint32
+}
+
+// NewBuilder starts a batch of rows for s.
+func (s *Store) NewBuilder() *Builder {
+	return &Builder{s: s, blocks: map[blockKey]*block{}, vis: map[int64]uint32{}}
+}
+
+// Add appends a row to the batch.
+func (b *Builder) Add(r Row) {
+	k := blockKey{cx: r.X >> cellShift, cy: r.Y >> cellShift, month: monthOf(r.T)}
+	bl := b.blocks[k]
+	if bl == nil {
+		bl = &block{key: k}
+		b.blocks[k] = bl
+	}
+	var v uint32
+	if r.Visitor != 0 {
+		v = b.visitor(r.Visitor)
+	}
+	bl.append(&r, v)
+	b.n++
+}
+
+// visitor assigns dense ids; ids of new visitors are provisional (counted
+// from the store's size at Commit).
+func (b *Builder) visitor(h int64) uint32 {
+	b.s.mu.Lock()
+	id, ok := b.s.visitors[h]
+	b.s.mu.Unlock()
+	if ok {
+		return id
+	}
+	if id, ok := b.vis[h]; ok {
+		return id | provisional
+	}
+	b.next++
+	b.vis[h] = b.next
+	return b.next | provisional
+}
+
+const provisional = 1 << 31
+
+// Len is the number of rows in the batch.
+func (b *Builder) Len() int64 { return b.n }
+
+// Commit merges the batch into the store and publishes a new snapshot.
+func (b *Builder) Commit() {
+	s := b.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	// Give new visitors their final ids. A hash may have been added by a
+	// concurrent Commit since it was looked up.
+	base := old.visitors
+	final := make([]uint32, b.next+1)
+	for h, p := range b.vis {
+		if id, ok := s.visitors[h]; ok {
+			final[p] = id
+			continue
+		}
+		base++
+		s.visitors[h] = base
+		final[p] = base
+	}
+	next := &snapshot{
+		tree:     old.tree.Copy(),
+		blocks:   maps.Clone(old.blocks),
+		rows:     old.rows + b.n,
+		visitors: base,
+		version:  old.version + 1,
+		minT:     old.minT,
+		maxT:     old.maxT,
+		bytes:    old.bytes,
+	}
+	if old.rows == 0 {
+		next.minT, next.maxT = ^uint32(0), 0
+	}
+	for k, nb := range b.blocks {
+		for i, v := range nb.v {
+			if v&provisional != 0 {
+				nb.v[i] = final[v&^provisional]
+			}
+		}
+		if ob := old.blocks[k]; ob != nil {
+			next.tree.Delete(rectOf(ob))
+			next.bytes -= ob.bytes()
+			merged := &block{key: k}
+			for i := range ob.len() {
+				merged.appendFrom(ob, i)
+			}
+			for i := range nb.len() {
+				merged.appendFrom(nb, i)
+			}
+			nb = merged
+		}
+		sb := nb.seal()
+		next.blocks[k] = sb
+		mn, mx, _ := rectOf(sb)
+		next.tree.Insert(mn, mx, sb)
+		next.bytes += sb.bytes()
+		next.minT, next.maxT = min(next.minT, sb.minT), max(next.maxT, sb.maxT)
+	}
+	s.snap.Store(next)
+	b.blocks, b.vis, b.n, b.next = map[blockKey]*block{}, map[int64]uint32{}, 0, 0
+}
+
+func rectOf(b *block) (mn, mx [2]int64, data *block) {
+	return [2]int64{int64(b.minX), int64(b.minY)}, [2]int64{int64(b.maxX), int64(b.maxY)}, b
+}
+
+func monthOf(t uint32) int32 {
+	y, m, _ := time.Unix(int64(t), 0).UTC().Date()
+	return int32(y*12 + int(m) - 1)
+}

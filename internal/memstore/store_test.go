@@ -1,0 +1,42 @@
+package memstore
+
+import (
+	"testing"
+
+	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/internal/refdata"
+	"github.com/flowtiles/flowtiles/internal/sourcetest"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// load builds a store from records in several batches, as live ingest does.
+func load(t testing.TB, records []presence.Record, zones []tiles.Place, batches int) *Store {
+	t.Helper()
+	s := New(refdata.Italy())
+	per := (len(records) + batches - 1) / batches
+	for i := 0; i < len(records); i += per {
+		b := s.NewBuilder()
+		for j := i; j < min(i+per, len(records)); j++ {
+			row, err := s.RowOf(&records[j], zones)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.Add(row)
+		}
+		b.Commit()
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	seed := sourcetest.Seed(t)
+	records := sourcetest.Records(seed, 20000)
+	zones := sourcetest.Zones()
+	for _, batches := range []int{1, 3} {
+		s := load(t, records, zones, batches)
+		if got := s.Stats().Rows; got != int64(len(records)) {
+			t.Fatalf("rows: %d, want %d", got, len(records))
+		}
+		sourcetest.Check(t, s, records, zones)
+	}
+}
