@@ -179,8 +179,8 @@ func Reference(records []presence.Record, zones []tiles.Place, q tiles.Query) []
 	cat := refdata.Italy()
 	f := q.Filter
 	type acc struct {
-		m, rest         tiles.Measures
-		vis, restVis    map[int64]bool
+		m, rest      tiles.Measures
+		vis, restVis map[int64]bool
 	}
 	groups := map[[2]int64]*acc{}
 	for i := range records {
