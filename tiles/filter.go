@@ -92,40 +92,40 @@ func ParseFilter(q url.Values, loc *time.Location, res Resolver) (Filter, error)
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		return f, &FilterError{"to", q.Get("to"), "the window is empty: to must be after from"}
 	}
-	for _, v := range list(q, "hours") {
+	for _, v := range paramList(q, "hours") {
 		if err := parseHours(&f.Hours, v); err != nil {
 			return f, err
 		}
 	}
-	for _, v := range list(q, "days") {
+	for _, v := range paramList(q, "days") {
 		d, ok := dayNames[strings.ToLower(v)]
 		if !ok {
 			return f, &FilterError{"days", v, "unknown day (want mon, tue, wed, thu, fri, sat or sun)"}
 		}
 		f.Days |= 1 << d
 	}
-	for _, v := range list(q, "age") {
+	for _, v := range paramList(q, "age") {
 		a, err := ParseAgeBand(v)
 		if err != nil || a == AgeUnknown {
 			return f, &FilterError{"age", v, "unknown age band (want 0-17, 18-24, 25-34, 35-44, 45-54, 55-64 or 65+)"}
 		}
 		f.Ages |= 1 << a
 	}
-	for _, v := range list(q, "gender") {
+	for _, v := range paramList(q, "gender") {
 		g, err := ParseGender(strings.ToLower(v))
 		if err != nil || g == GenderUnknown {
 			return f, &FilterError{"gender", v, "unknown gender (want f, m or x)"}
 		}
 		f.Genders |= 1 << g
 	}
-	for _, v := range list(q, "spend") {
+	for _, v := range paramList(q, "spend") {
 		s, err := ParseSpend(strings.ToLower(v))
 		if err != nil || s == SpendUnknown {
 			return f, &FilterError{"spend", v, "unknown spending class (want low, medium or high)"}
 		}
 		f.Spends |= 1 << s
 	}
-	for _, v := range list(q, "nationality") {
+	for _, v := range paramList(q, "nationality") {
 		c, err := ParseCountry(v)
 		if err != nil {
 			return f, &FilterError{"nationality", v, "unknown country (want an ISO 3166-1 alpha-2 code such as IT or DE)"}
@@ -135,7 +135,7 @@ func ParseFilter(q url.Values, loc *time.Location, res Resolver) (Filter, error)
 		}
 	}
 	slices.SortFunc(f.Nationalities, func(a, b Country) int { return strings.Compare(a.String(), b.String()) })
-	for _, v := range list(q, "origin") {
+	for _, v := range paramList(q, "origin") {
 		var codes []string
 		ok := false
 		if res != nil {
@@ -171,7 +171,7 @@ var dayNames = map[string]time.Weekday{
 
 var dayOrder = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
 
-func list(q url.Values, key string) []string {
+func paramList(q url.Values, key string) []string {
 	var out []string
 	for _, v := range q[key] {
 		for _, p := range strings.Split(v, ",") {

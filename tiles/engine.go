@@ -1,0 +1,434 @@
+package tiles
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/clip"
+	"github.com/paulmach/orb/encoding/mvt"
+	"github.com/paulmach/orb/geojson"
+)
+
+// Versioned is implemented by sources whose data changes: the version
+// changes whenever it does, and keys the engine's caches.
+type Versioned interface {
+	Version() uint64
+}
+
+// Config sets up an Engine.
+type Config struct {
+	K        int64          // privacy threshold (DefaultK when 0)
+	Loc      *time.Location // the town's time zone (UTC when nil)
+	Town     orb.Point      // where flows of records outside every zone end
+	MaxFlows int            // flow lines per tile (50 when 0)
+}
+
+// Engine renders the tile layers from a Source and reference areas. It is
+// safe for concurrent use.
+type Engine struct {
+	src      Source
+	places   *Gazetteer
+	priv     Privacy
+	loc      *time.Location
+	town     orb.Point
+	maxFlows int
+
+	mu   sync.Mutex
+	aggs *lru[aggKey, map[[2]int64]Group]
+}
+
+type aggKey struct {
+	filter  string
+	by      [2]Dim
+	version uint64
+}
+
+// NewEngine returns an engine over src and places.
+func NewEngine(src Source, places *Gazetteer, cfg Config) *Engine {
+	e := &Engine{src: src, places: places, priv: Privacy{K: cfg.K}, loc: cfg.Loc, town: cfg.Town, maxFlows: cfg.MaxFlows}
+	if e.priv.K <= 0 {
+		e.priv.K = DefaultK
+	}
+	if e.loc == nil {
+		e.loc = time.UTC
+	}
+	if e.maxFlows <= 0 {
+		e.maxFlows = 50
+	}
+	e.aggs = newLRU[aggKey, map[[2]int64]Group](512, func(map[[2]int64]Group) int { return 1 })
+	return e
+}
+
+// Privacy returns the engine's privacy rule.
+func (e *Engine) Privacy() Privacy { return e.priv }
+
+// Places returns the engine's reference areas.
+func (e *Engine) Places() *Gazetteer { return e.places }
+
+// Location returns the town's time zone.
+func (e *Engine) Location() *time.Location { return e.loc }
+
+// Request asks for one tile of one layer.
+type Request struct {
+	Layer  string
+	Tile   TileID
+	Filter Filter
+	Shape  Shape // density bins
+}
+
+// LayerError is returned for a layer name the engine does not serve.
+type LayerError struct{ Name string }
+
+func (e *LayerError) Error() string {
+	return fmt.Sprintf("unknown layer %q (want one of %s)", e.Name, strings.Join(LayerNames(), ", "))
+}
+
+// Tile renders a tile as an uncompressed Mapbox Vector Tile (2.1). It
+// returns nil for a tile with no features. The same request over the same
+// data always gives the same bytes.
+func (e *Engine) Tile(ctx context.Context, r Request) ([]byte, error) {
+	var (
+		layers mvt.Layers
+		err    error
+	)
+	switch r.Layer {
+	case LayerDensity:
+		layers, err = e.density(ctx, r)
+	case LayerOrigins:
+		layers, err = e.origins(ctx, r)
+	case LayerFlows:
+		layers, err = e.flows(ctx, r)
+	case LayerZones:
+		layers, err = e.zones(ctx, r)
+	default:
+		return nil, &LayerError{r.Layer}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s tile %v: %w", r.Layer, r.Tile, err)
+	}
+	nonEmpty := layers[:0]
+	for _, l := range layers {
+		if len(l.Features) > 0 {
+			nonEmpty = append(nonEmpty, l)
+		}
+	}
+	if len(nonEmpty) == 0 {
+		return nil, nil
+	}
+	b, err := mvt.Marshal(nonEmpty)
+	if err != nil {
+		return nil, fmt.Errorf("%s tile %v: encoding: %w", r.Layer, r.Tile, err)
+	}
+	return b, nil
+}
+
+func newLayer(name string) *mvt.Layer {
+	return &mvt.Layer{Name: name, Version: 2, Extent: Extent}
+}
+
+// density renders the bins overlapping the tile as polygons (each with an id
+// unique across the zoom) and, for the bins whose centre lies in the tile,
+// their centres as points for heatmaps.
+func (e *Engine) density(ctx context.Context, r Request) (mvt.Layers, error) {
+	g := NewGrid(r.Shape, r.Tile.Z)
+	dx, dy := g.Reach()
+	tr := r.Tile.Rect()
+	narrowed := r.Filter.Narrowed()
+	q := Query{Filter: r.Filter, Area: tr.Expand(2*dx, 2*dy), By: []Dim{DimBin}, Grid: g, Loc: e.loc, WithRest: narrowed}
+	groups := map[int64]Group{}
+	if err := e.src.Aggregate(ctx, q, func(gr Group) error {
+		groups[gr.Key[0]] = gr
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	polys, points := newLayer(LayerDensity), newLayer(LayerDensityPoints)
+	g.Bins(tr, func(b Bin) {
+		id := g.ID(b)
+		gr, ok := groups[int64(id)]
+		if !ok {
+			return
+		}
+		ring := make(orb.Ring, 0, 7)
+		for _, v := range g.Ring(b) {
+			x, y := r.Tile.ToExtent(v[0], v[1])
+			ring = append(ring, orb.Point{float64(x), float64(y)})
+		}
+		ring = append(ring, ring[0])
+		f := geojson.NewFeature(orb.Polygon{ring})
+		f.ID = id
+		allow := e.priv.Allow(gr, narrowed)
+		if allow {
+			f.Properties = geojson.Properties{"count": gr.Count, "visitors": gr.People()}
+		} else {
+			f.Properties = geojson.Properties{"suppressed": true}
+		}
+		polys.Features = append(polys.Features, f)
+		cx, cy := g.Centre(b)
+		if allow && tr.Contains(World{X: uint32(cx), Y: uint32(cy)}) && cx >= 0 && cy >= 0 {
+			x, y := r.Tile.ToExtent(cx, cy)
+			p := geojson.NewFeature(orb.Point{float64(x), float64(y)})
+			p.ID = id
+			p.Properties = geojson.Properties{"count": gr.Count, "visitors": gr.People()}
+			points.Features = append(points.Features, p)
+		}
+	})
+	return mvt.Layers{polys, points}, nil
+}
+
+// OriginLevel is the level of origin areas shown at zoom z: regions up to
+// zoom 6, provinces at 7-8, municipalities from 9.
+func OriginLevel(z uint8) Level {
+	switch {
+	case z <= 6:
+		return LevelRegion
+	case z <= 8:
+		return LevelProvince
+	}
+	return LevelMunicipality
+}
+
+// DimOf returns the grouping dimension of an origin level.
+func DimOf(l Level) Dim {
+	switch l {
+	case LevelRegion:
+		return DimRegion
+	case LevelProvince:
+		return DimProvince
+	case LevelCountry:
+		return DimNationality
+	case LevelZone:
+		return DimZone
+	}
+	return DimMunicipality
+}
+
+// Aggregate runs a whole-area query with the engine's time zone and
+// privacy needs, caching the result per filter and data version: the
+// origins, flows and zones of a view are the same for all its tiles. The
+// returned map must not be modified.
+func (e *Engine) Aggregate(ctx context.Context, f Filter, by ...Dim) (map[[2]int64]Group, error) {
+	k := aggKey{filter: f.Values().Encode()}
+	copy(k.by[:], by)
+	if v, ok := e.src.(Versioned); ok {
+		k.version = v.Version()
+	} else {
+		k.version = uint64(time.Now().Unix() / 60) // unversioned: a minute at most
+	}
+	e.mu.Lock()
+	if m, ok := e.aggs.get(k); ok {
+		e.mu.Unlock()
+		return m, nil
+	}
+	e.mu.Unlock()
+	q := Query{Filter: f, By: by, Loc: e.loc, WithRest: f.Narrowed()}
+	m := map[[2]int64]Group{}
+	if err := e.src.Aggregate(ctx, q, func(g Group) error {
+		m[g.Key] = g
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.aggs.put(k, m)
+	e.mu.Unlock()
+	return m, nil
+}
+
+func (e *Engine) origins(ctx context.Context, r Request) (mvt.Layers, error) {
+	level := OriginLevel(r.Tile.Z)
+	home, err := e.Aggregate(ctx, r.Filter, DimOf(level))
+	if err != nil {
+		return nil, err
+	}
+	abroad, err := e.Aggregate(ctx, r.Filter, DimNationality)
+	if err != nil {
+		return nil, err
+	}
+	total, err := e.Aggregate(ctx, r.Filter)
+	if err != nil {
+		return nil, err
+	}
+	people := total[[2]int64{}].People()
+	narrowed := r.Filter.Narrowed()
+	layer := newLayer(LayerOrigins)
+	add := func(l Level, groups map[[2]int64]Group) {
+		for _, c := range e.places.cut(l, r.Tile) {
+			p := &e.places.places[c.place]
+			if l == LevelCountry && p.Code == Italy.String() {
+				continue // Italians are shown by municipality, province or region
+			}
+			gr, ok := groups[[2]int64{p.Key}]
+			if !ok || gr.Count == 0 {
+				continue
+			}
+			f := geojson.NewFeature(c.shape)
+			f.Properties = geojson.Properties{"code": p.Code, "name": p.Name, "level": l.String()}
+			if e.priv.Allow(gr, narrowed) {
+				v := gr.People()
+				f.Properties["count"] = gr.Count
+				f.Properties["visitors"] = v
+				if people > 0 {
+					f.Properties["share"] = round(float64(v)/float64(people), 4)
+				}
+				if p.Population > 0 {
+					f.Properties["per_1000_residents"] = round(float64(v)*1000/float64(p.Population), 2)
+				}
+			} else {
+				f.Properties["suppressed"] = true
+			}
+			layer.Features = append(layer.Features, f)
+		}
+	}
+	add(LevelCountry, abroad)
+	add(level, home)
+	return mvt.Layers{layer}, nil
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow10(digits)
+	return math.Round(v*p) / p
+}
+
+// flow is one origin-destination pair.
+type flow struct {
+	origin *Place
+	dest   string
+	a, b   orb.Point // world coordinates
+	g      Group
+}
+
+func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
+	level := OriginLevel(r.Tile.Z)
+	narrowed := r.Filter.Narrowed()
+	var all []flow
+	for _, ol := range []Level{level, LevelCountry} {
+		groups, err := e.Aggregate(ctx, r.Filter, DimOf(ol), DimZone)
+		if err != nil {
+			return nil, err
+		}
+		for k, gr := range groups {
+			if !e.priv.Allow(gr, narrowed) {
+				continue
+			}
+			if r.Filter.ZoneID != NoZone && k[1] != int64(r.Filter.ZoneID) {
+				continue
+			}
+			if ol == LevelCountry && k[0] == int64(CountryIndex(Italy)) {
+				continue
+			}
+			o, ok := e.places.Place(ol, k[0])
+			if !ok {
+				continue // unknown origin
+			}
+			dest, dp := "town", e.town
+			if k[1] >= 0 {
+				z, ok := e.places.Place(LevelZone, k[1])
+				if !ok {
+					continue
+				}
+				dest, dp = z.Name, z.Point
+			}
+			if dp == (orb.Point{}) {
+				continue
+			}
+			ax, ay := worldFloat(o.Point[0], o.Point[1])
+			bx, by := worldFloat(dp[0], dp[1])
+			all = append(all, flow{origin: o, dest: dest, a: orb.Point{ax, ay}, b: orb.Point{bx, by}, g: gr})
+		}
+	}
+	slices.SortFunc(all, func(x, y flow) int {
+		if x.g.Count != y.g.Count {
+			return cmpI64(y.g.Count, x.g.Count)
+		}
+		if c := strings.Compare(x.origin.Code, y.origin.Code); c != 0 {
+			return c
+		}
+		return strings.Compare(x.dest, y.dest)
+	})
+	tr := r.Tile.Rect()
+	scale := float64(Extent) / float64(r.Tile.Size())
+	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
+	layer := newLayer(LayerFlows)
+	for rank, fl := range all {
+		if len(layer.Features) >= e.maxFlows {
+			break
+		}
+		if math.Max(fl.a[0], fl.b[0]) < float64(tr.MinX) || math.Min(fl.a[0], fl.b[0]) > float64(tr.MaxX) ||
+			math.Max(fl.a[1], fl.b[1]) < float64(tr.MinY) || math.Min(fl.a[1], fl.b[1]) > float64(tr.MaxY) {
+			continue
+		}
+		ls := orb.LineString{
+			{(fl.a[0] - float64(tr.MinX)) * scale, (fl.a[1] - float64(tr.MinY)) * scale},
+			{(fl.b[0] - float64(tr.MinX)) * scale, (fl.b[1] - float64(tr.MinY)) * scale},
+		}
+		parts := clip.LineString(box, ls)
+		var mls orb.MultiLineString
+		for _, p := range parts {
+			for i := range p {
+				p[i] = orb.Point{math.Round(p[i][0]), math.Round(p[i][1])}
+			}
+			if len(p) >= 2 && p[0] != p[len(p)-1] {
+				mls = append(mls, p)
+			}
+		}
+		if len(mls) == 0 {
+			continue
+		}
+		var geom orb.Geometry = mls
+		if len(mls) == 1 {
+			geom = mls[0]
+		}
+		f := geojson.NewFeature(geom)
+		f.Properties = geojson.Properties{
+			"origin": fl.origin.Code, "origin_name": fl.origin.Name, "origin_level": fl.origin.Level.String(),
+			"destination": fl.dest, "count": fl.g.Count, "visitors": fl.g.People(), "rank": int64(rank + 1),
+		}
+		layer.Features = append(layer.Features, f)
+	}
+	return mvt.Layers{layer}, nil
+}
+
+func cmpI64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (e *Engine) zones(ctx context.Context, r Request) (mvt.Layers, error) {
+	groups, err := e.Aggregate(ctx, r.Filter, DimZone)
+	if err != nil {
+		return nil, err
+	}
+	narrowed := r.Filter.Narrowed()
+	layer := newLayer(LayerZones)
+	for _, c := range e.places.cut(LevelZone, r.Tile) {
+		p := &e.places.places[c.place]
+		f := geojson.NewFeature(c.shape)
+		f.ID = uint64(p.Key)
+		f.Properties = geojson.Properties{"name": p.Name, "zone": strconv.FormatInt(p.Key, 10)}
+		gr, ok := groups[[2]int64{p.Key}]
+		switch {
+		case !ok || gr.Count == 0:
+			// nobody: no figure at all (zero is not published either)
+		case e.priv.Allow(gr, narrowed):
+			f.Properties["count"] = gr.Count
+			f.Properties["visitors"] = gr.People()
+		default:
+			f.Properties["suppressed"] = true
+		}
+		layer.Features = append(layer.Features, f)
+	}
+	return mvt.Layers{layer}, nil
+}
