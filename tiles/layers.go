@@ -87,7 +87,7 @@ var Layers = []LayerSpec{
 		MinZoom:     10, MaxZoom: 20,
 		Vector: []VectorLayer{
 			{ID: LayerZones, Description: "Town zones with counts in the filtered window.",
-				Fields: map[string]string{"name": "String: zone name", "zone": "String: zone index", "count": fCount, "visitors": fVisitors, "suppressed": fSuppressed},
+				Fields:  map[string]string{"name": "String: zone name", "zone": "String: zone index", "count": fCount, "visitors": fVisitors, "suppressed": fSuppressed},
 				MinZoom: 10, MaxZoom: 20},
 		},
 	},
