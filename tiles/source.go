@@ -81,3 +81,48 @@ type Group struct {
 type Source interface {
 	Aggregate(ctx context.Context, q Query, fn func(Group) error) error
 }
+
+// Visit is one visitor's presence in the queried area on one local day:
+// the building block of visits, dwell time and repeat-visitor figures. A
+// visit never leaves the server: only aggregates of visits are published.
+type Visit struct {
+	// Visitor identifies the visitor within one Visits call only (an opaque
+	// number, not the stored hash).
+	Visitor     uint64
+	Day         int64 // local date, days since 1970-01-01
+	First, Last int64 // Unix seconds of the first and last matching record that day
+	Presences   int64 // sum of weights of its matching records
+	// Attributes of the visitor's first matching record that day (of
+	// records in the same second, the least by FirstRecordLess).
+	Age         AgeBand
+	Gender      Gender
+	Spend       Spend
+	Nationality Country
+	Origin      string // ISTAT municipality code or ""
+}
+
+// VisitSource is implemented by sources that can list visits. Only records
+// with a visitor id form visits. q.By, q.Grid and q.WithRest are ignored.
+// Visits calls fn once per visit, in no particular order.
+type VisitSource interface {
+	Visits(ctx context.Context, q Query, fn func(Visit) error) error
+}
+
+// FirstRecordLess orders the attributes of two records observed in the same
+// second, so that every source picks the same one as a visit's first:
+// by origin code, nationality, age band, gender, then spending class.
+func FirstRecordLess(a, b Visit) bool {
+	if a.Origin != b.Origin {
+		return a.Origin < b.Origin
+	}
+	if a.Nationality != b.Nationality {
+		return a.Nationality.String() < b.Nationality.String()
+	}
+	if a.Age != b.Age {
+		return a.Age < b.Age
+	}
+	if a.Gender != b.Gender {
+		return a.Gender < b.Gender
+	}
+	return a.Spend < b.Spend
+}

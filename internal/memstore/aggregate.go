@@ -246,34 +246,51 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 	return dim{}, fmt.Errorf("unknown grouping dimension %d", d)
 }
 
+// span returns the records of b to look at, and whether all of them lie in
+// the area (so that test can skip the position check). ok is false when the
+// block holds nothing for the scan.
+func (sc *scan) span(b *block) (i0, i1 int, inside, ok bool) {
+	if sc.zoneBit != 0 && !b.hasZones {
+		return 0, 0, false, false
+	}
+	i0, i1 = b.timeRange(sc.from, sc.to)
+	inside = sc.whole || (int64(b.minX) >= sc.area.MinX && int64(b.maxX) < sc.area.MaxX &&
+		int64(b.minY) >= sc.area.MinY && int64(b.maxY) < sc.area.MaxY)
+	return i0, i1, inside, i0 < i1
+}
+
+// test reports whether record i of b is in the base selection (window,
+// area, zone) and whether it also passes the narrowing filters.
+func (sc *scan) test(b *block, i int, inside bool) (base, match bool) {
+	if sc.zoneBit != 0 && b.z[i]&sc.zoneBit == 0 {
+		return false, false
+	}
+	if !inside {
+		x, y := int64(b.x[i]), int64(b.y[i])
+		if x < sc.area.MinX || x >= sc.area.MaxX || y < sc.area.MinY || y >= sc.area.MaxY {
+			return false, false
+		}
+	}
+	if !sc.narrow {
+		return true, true
+	}
+	return true, sc.attrOK[b.a[i]] && sc.natOK[b.n[i]] &&
+		(sc.orgOK == nil || sc.orgOK[b.o[i]/64]&(1<<(b.o[i]%64)) != 0) &&
+		(sc.hours == 0 || sc.hours&(1<<sc.clock.Hour(int64(b.t[i]))) != 0) &&
+		(sc.days == 0 || sc.days&(1<<sc.clock.Weekday(int64(b.t[i]))) != 0)
+}
+
 // block aggregates the matching records of b.
 func (sc *scan) block(b *block) {
-	i0, i1 := b.timeRange(sc.from, sc.to)
-	inside := sc.whole || (int64(b.minX) >= sc.area.MinX && int64(b.maxX) < sc.area.MaxX &&
-		int64(b.minY) >= sc.area.MinY && int64(b.maxY) < sc.area.MaxY)
-	if sc.zoneBit != 0 && !b.hasZones {
+	i0, i1, inside, ok := sc.span(b)
+	if !ok {
 		return
 	}
 	withRest := sc.q.WithRest
 	for i := i0; i < i1; i++ {
-		if sc.zoneBit != 0 && b.z[i]&sc.zoneBit == 0 {
+		base, match := sc.test(b, i, inside)
+		if !base || !match && !withRest {
 			continue
-		}
-		if !inside {
-			x, y := int64(b.x[i]), int64(b.y[i])
-			if x < sc.area.MinX || x >= sc.area.MaxX || y < sc.area.MinY || y >= sc.area.MaxY {
-				continue
-			}
-		}
-		match := true
-		if sc.narrow {
-			match = sc.attrOK[b.a[i]] && sc.natOK[b.n[i]] &&
-				(sc.orgOK == nil || sc.orgOK[b.o[i]/64]&(1<<(b.o[i]%64)) != 0) &&
-				(sc.hours == 0 || sc.hours&(1<<sc.clock.Hour(int64(b.t[i]))) != 0) &&
-				(sc.days == 0 || sc.days&(1<<sc.clock.Weekday(int64(b.t[i]))) != 0)
-			if !match && !withRest {
-				continue
-			}
 		}
 		off := 0
 		if !match {

@@ -38,5 +38,6 @@ func TestConformance(t *testing.T) {
 			t.Fatalf("rows: %d, want %d", got, len(records))
 		}
 		sourcetest.Check(t, s, records, zones)
+		sourcetest.CheckVisits(t, s, records, zones)
 	}
 }

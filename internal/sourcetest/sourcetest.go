@@ -348,3 +348,110 @@ func Check(t *testing.T, src tiles.Source, records []presence.Record, zones []ti
 		}
 	}
 }
+
+// ReferenceVisits lists the visits the slow, obvious way, with Visitor set
+// to 0 (sources number visitors their own way) and sorted.
+func ReferenceVisits(records []presence.Record, zones []tiles.Place, q tiles.Query) []tiles.Visit {
+	q.By, q.WithRest = nil, false
+	type key struct {
+		v   int64
+		day int64
+	}
+	visits := map[key]*tiles.Visit{}
+	f := q.Filter
+	for i := range records {
+		r := &records[i]
+		if r.Visitor == 0 {
+			continue
+		}
+		t := r.ObservedAt
+		if !f.From.IsZero() && t.Before(f.From) || !f.To.IsZero() && !t.Before(f.To) {
+			continue
+		}
+		w := tiles.Project(r.Lon, r.Lat)
+		if q.Area != (tiles.Rect{}) && !q.Area.Contains(w) {
+			continue
+		}
+		if f.ZoneID != tiles.NoZone && tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})&(1<<f.ZoneID) == 0 {
+			continue
+		}
+		lt := t.In(q.Loc)
+		if !((f.Hours == 0 || f.Hours&(1<<lt.Hour()) != 0) &&
+			(f.Days == 0 || f.Days&(1<<lt.Weekday()) != 0) &&
+			f.MatchAttrs(tiles.PackAttrs(r.Age, r.Gender, r.Spend)) &&
+			(len(f.Nationalities) == 0 || slices.Contains(f.Nationalities, r.Nationality)) &&
+			(len(f.Origins) == 0 || slices.Contains(f.Origins, r.Origin))) {
+			continue
+		}
+		y, m, d := lt.Date()
+		k := key{r.Visitor, time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400}
+		c := tiles.Visit{Day: k.day, First: t.Unix(), Last: t.Unix(), Presences: int64(r.Weight),
+			Age: r.Age, Gender: r.Gender, Spend: r.Spend, Nationality: r.Nationality, Origin: r.Origin}
+		v := visits[k]
+		if v == nil {
+			visits[k] = &c
+			continue
+		}
+		v.Presences += c.Presences
+		v.Last = max(v.Last, c.Last)
+		if c.First < v.First || c.First == v.First && tiles.FirstRecordLess(c, *v) {
+			c.Presences, c.Last = v.Presences, v.Last
+			*v = c
+		}
+	}
+	out := make([]tiles.Visit, 0, len(visits))
+	for _, v := range visits {
+		out = append(out, *v)
+	}
+	SortVisits(out)
+	return out
+}
+
+// SortVisits orders visits by every field but Visitor.
+func SortVisits(vs []tiles.Visit) {
+	slices.SortFunc(vs, func(a, b tiles.Visit) int {
+		for _, c := range []int{cmpInt(a.Day, b.Day), cmpInt(a.First, b.First), cmpInt(a.Last, b.Last), cmpInt(a.Presences, b.Presences)} {
+			if c != 0 {
+				return c
+			}
+		}
+		switch {
+		case tiles.FirstRecordLess(a, b):
+			return -1
+		case tiles.FirstRecordLess(b, a):
+			return 1
+		}
+		return 0
+	})
+}
+
+// CheckVisits compares src's visits with ReferenceVisits for the queries
+// of Queries that group by nothing or by one dimension.
+func CheckVisits(t *testing.T, src tiles.VisitSource, records []presence.Record, zones []tiles.Place) {
+	t.Helper()
+	ctx := context.Background()
+	for i, q := range Queries(records) {
+		if len(q.By) > 1 || len(q.By) == 1 && q.By[0] != tiles.DimHour {
+			continue // visits ignore By: one query per filter and area is enough
+		}
+		want := ReferenceVisits(records, zones, q)
+		var got []tiles.Visit
+		if err := src.Visits(ctx, q, func(v tiles.Visit) error {
+			v.Visitor = 0
+			got = append(got, v)
+			return nil
+		}); err != nil {
+			t.Fatalf("visits %d: %v", i, err)
+		}
+		SortVisits(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("visits %d filter %v: %d visits, want %d", i, q.Filter.Values().Encode(), len(got), len(want))
+			for j := 0; j < min(len(got), len(want)); j++ {
+				if got[j] != want[j] {
+					t.Logf("  #%d got %+v\n      want %+v", j, got[j], want[j])
+					break
+				}
+			}
+		}
+	}
+}
