@@ -43,7 +43,8 @@ type scan struct {
 	days    uint8
 
 	dims   []dim
-	groups int // product of dim sizes
+	groups int       // product of dim sizes
+	bin    *binIndex // set when grouping by bin alone: the hot path
 
 	count, anon []int64 // per group; rest groups at +groups
 	pairs       []uint64
@@ -148,6 +149,9 @@ func (sc *scan) prepare(s *Store) error {
 	if len(sc.dims) > 2 {
 		return fmt.Errorf("at most two grouping dimensions, got %d", len(sc.dims))
 	}
+	if len(q.By) == 1 && q.By[0] == tiles.DimBin {
+		sc.bin = newBinIndex(q.Grid, sc.area)
+	}
 	n := sc.groups
 	if q.WithRest {
 		n *= 2
@@ -177,23 +181,15 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 		if g.W <= 0 || g.H <= 0 {
 			return dim{}, fmt.Errorf("grouping by bin needs a grid")
 		}
-		r0, c0 := sc.area.MinY/g.H, sc.area.MinX/g.W
-		if g.Shape == tiles.Square {
-			r0 = sc.area.MinY / g.W
-		}
-		rows := (sc.area.MaxY-sc.area.MinY)/g.H + 3
-		cols := (sc.area.MaxX-sc.area.MinX)/g.W + 3
-		if rows*cols > 1<<22 {
-			return dim{}, fmt.Errorf("area too large for bins: %d×%d", rows, cols)
+		bi := newBinIndex(g, sc.area)
+		if bi.rows*bi.cols > 1<<22 {
+			return dim{}, fmt.Errorf("area too large for bins: %d×%d", bi.rows, bi.cols)
 		}
 		return dim{
-			n: int(rows * cols),
-			index: func(b *block, i int, _ *tiles.Clock) int {
-				bin := g.BinOf(tiles.World{X: b.x[i], Y: b.y[i]})
-				return int((bin.Row-r0)*cols + bin.Col - c0)
-			},
+			n:     int(bi.rows * bi.cols),
+			index: func(b *block, i int, _ *tiles.Clock) int { return bi.index(b.x[i], b.y[i]) },
 			key: func(idx int) int64 {
-				return int64(g.ID(tiles.Bin{Row: r0 + int64(idx)/cols, Col: c0 + int64(idx)%cols}))
+				return int64(g.ID(tiles.Bin{Row: bi.r0 + int64(idx)/bi.cols, Col: bi.c0 + int64(idx)%bi.cols}))
 			},
 		}, nil
 	case tiles.DimZone:
@@ -286,6 +282,10 @@ func (sc *scan) block(b *block) {
 	if !ok {
 		return
 	}
+	if sc.bin != nil && inside && !sc.narrow && sc.zoneBit == 0 {
+		sc.binBlock(b, i0, i1)
+		return
+	}
 	withRest := sc.q.WithRest
 	for i := i0; i < i1; i++ {
 		base, match := sc.test(b, i, inside)
@@ -295,6 +295,10 @@ func (sc *scan) block(b *block) {
 		off := 0
 		if !match {
 			off = sc.groups
+		}
+		if sc.bin != nil {
+			sc.add(off+sc.bin.index(b.x[i], b.y[i]), b, i)
+			continue
 		}
 		switch len(sc.dims) {
 		case 0:
@@ -319,6 +323,30 @@ func (sc *scan) block(b *block) {
 			}
 		}
 	}
+}
+
+// binBlock is block for the hot path: density bins of records that all
+// pass (unfiltered window, block inside the area).
+func (sc *scan) binBlock(b *block, i0, i1 int) {
+	bi := sc.bin
+	xs, ys, ws, vs := b.x[i0:i1], b.y[i0:i1], b.w[i0:i1], b.v[i0:i1]
+	ys, ws, vs = ys[:len(xs)], ws[:len(xs)], vs[:len(xs)]
+	count, anon, stamp, pairs := sc.count, sc.anon, sc.stamp, sc.pairs
+	for i, x := range xs {
+		g := bi.index(x, ys[i])
+		w := int64(ws[i])
+		count[g] += w
+		v := vs[i]
+		if v == 0 {
+			anon[g] += w
+			continue
+		}
+		if stamp[v] != uint32(g)+1 {
+			stamp[v] = uint32(g) + 1
+			pairs = append(pairs, uint64(g)<<32|uint64(v))
+		}
+	}
+	sc.pairs = pairs
 }
 
 // eachZone calls fn with 1+z for each zone z in mask, or 0 for none.
@@ -347,15 +375,7 @@ func (sc *scan) add(g int, b *block, i int) {
 }
 
 func (sc *scan) emit(fn func(tiles.Group) error) error {
-	visitors := make([]int64, len(sc.count))
-	radixSort(sc.pairs)
-	var last uint64 = math.MaxUint64
-	for _, p := range sc.pairs {
-		if p != last {
-			visitors[p>>32]++
-			last = p
-		}
-	}
+	visitors := sc.distinct(len(sc.count))
 	for g := 0; g < sc.groups; g++ {
 		if sc.count[g] == 0 {
 			continue
@@ -379,43 +399,88 @@ func (sc *scan) emit(fn func(tiles.Group) error) error {
 	return nil
 }
 
-// radixSort sorts keys in place (LSD, 16-bit digits, skipping digits that
-// are equal in every key).
-func radixSort(keys []uint64) {
-	if len(keys) < 256 {
-		slices.Sort(keys)
-		return
+// distinct counts the distinct visitors of each group from the (group,
+// visitor) pairs the scan collected (which may repeat): it buckets the
+// visitors by group (a counting sort) and counts each bucket's distinct
+// visitors with the stamp array. Linear in the number of pairs.
+func (sc *scan) distinct(groups int) []int64 {
+	visitors := make([]int64, groups)
+	if len(sc.pairs) == 0 {
+		return visitors
 	}
-	var or, and uint64 = 0, math.MaxUint64
-	for _, k := range keys {
-		or |= k
-		and &= k
+	start := make([]int32, groups+1)
+	for _, p := range sc.pairs {
+		start[p>>32+1]++
+		sc.stamp[uint32(p)] = 0
 	}
-	diff := or ^ and
-	buf := make([]uint64, len(keys))
-	src, dst := keys, buf
-	var count [1 << 16]int
-	for shift := uint(0); shift < 64; shift += 16 {
-		if (diff>>shift)&0xffff == 0 {
-			continue
-		}
-		clear(count[:])
-		for _, k := range src {
-			count[(k>>shift)&0xffff]++
-		}
-		sum := 0
-		for i, c := range count {
-			count[i] = sum
-			sum += c
-		}
-		for _, k := range src {
-			d := (k >> shift) & 0xffff
-			dst[count[d]] = k
-			count[d]++
-		}
-		src, dst = dst, src
+	for g := 1; g <= groups; g++ {
+		start[g] += start[g-1]
 	}
-	if &src[0] != &keys[0] {
-		copy(keys, src)
+	bucket := make([]uint32, len(sc.pairs))
+	next := slices.Clone(start[:groups])
+	for _, p := range sc.pairs {
+		g := p >> 32
+		bucket[next[g]] = uint32(p)
+		next[g]++
 	}
+	for g := 0; g < groups; g++ {
+		token := uint32(g) + 1
+		var n int64
+		for _, v := range bucket[start[g]:start[g+1]] {
+			if sc.stamp[v] != token {
+				sc.stamp[v] = token
+				n++
+			}
+		}
+		visitors[g] = n
+	}
+	return visitors
+}
+
+// binIndex maps world coordinates to dense bin indexes over an area: the
+// inner loop of density tiles, tiles.Grid.BinOf without the Bin values.
+type binIndex struct {
+	hex        bool
+	w, h, half int64
+	shift      uint // w = 1 << shift
+	hf         float64
+	r0, c0     int64
+	rows, cols int64
+}
+
+func newBinIndex(g tiles.Grid, area tiles.Rect) *binIndex {
+	bi := &binIndex{hex: g.Shape == tiles.Hexagon, w: g.W, h: g.H, half: g.W / 2, hf: float64(g.H)}
+	bi.shift = uint(bits.TrailingZeros64(uint64(g.W)))
+	bi.r0, bi.c0 = area.MinY/g.H, area.MinX/g.W
+	bi.rows = (area.MaxY-area.MinY)/g.H + 3
+	bi.cols = (area.MaxX-area.MinX)/g.W + 3
+	return bi
+}
+
+func (bi *binIndex) index(xu, yu uint32) int {
+	x, y := int64(xu), int64(yu)
+	if !bi.hex {
+		return int((y>>bi.shift-bi.r0)*bi.cols + x>>bi.shift - bi.c0)
+	}
+	// y / h by a float division (fast), corrected to the exact quotient
+	r0 := int64(float64(yu) / bi.hf)
+	if r0*bi.h > y {
+		r0--
+	} else if (r0+1)*bi.h <= y {
+		r0++
+	}
+	odd := r0 & 1
+	// row r0 is offset by half a bin when odd, row r0+1 when r0 is even
+	c0, c1 := (x+bi.half)>>bi.shift, x>>bi.shift
+	if odd == 1 {
+		c0, c1 = c1, c0
+	}
+	dx0 := x - (c0*bi.w + odd*bi.half)
+	dy0 := y - r0*bi.h
+	dx1 := x - (c1*bi.w + (1-odd)*bi.half)
+	dy1 := dy0 - bi.h
+	if dx0*dx0+dy0*dy0 <= dx1*dx1+dy1*dy1 {
+		return int((r0-bi.r0)*bi.cols + c0 - bi.c0)
+	}
+	return int((r0+1-bi.r0)*bi.cols + c1 - bi.c0)
 }

@@ -19,9 +19,9 @@ type Row struct {
 	Zones   uint16      // zone bit mask
 }
 
-// cellShift sets the spatial size of a block: 2^16 world units, about 450 m
+// cellShift sets the spatial size of a block: 2^14 world units, about 110 m
 // in central Italy. Blocks also split by UTC month.
-const cellShift = 16
+const cellShift = 14
 
 type blockKey struct {
 	cx, cy uint32 // cell
