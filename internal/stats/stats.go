@@ -1,0 +1,440 @@
+// Package stats computes the figures behind the maps for one area: presences,
+// visitors, visits, dwell time, repeat visitors, top origins and countries,
+// grouped by one dimension and compared between two periods, every figure
+// through the same privacy rule as the tiles (tiles.Privacy). It knows
+// nothing of HTTP: internal/server parses the request with ParseRequest and
+// writes the Report as JSON or CSV.
+package stats
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flowtiles/flowtiles/internal/refdata"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// TopN is the length of the top-origins and top-countries lists.
+const TopN = 10
+
+// Config sets up a Service.
+type Config struct {
+	// Source answers the aggregates; when it is also a tiles.VisitSource,
+	// reports carry visit figures (visits, dwell, repeat visitors).
+	Source tiles.Source
+	// Places are the reference areas: zone names, municipality boundaries,
+	// names and populations.
+	Places *tiles.Gazetteer
+	// Catalog names and places origin municipalities not in Places.
+	Catalog *refdata.Catalog
+	Privacy tiles.Privacy
+	Loc     *time.Location // the town's time zone (UTC when nil)
+}
+
+// Service computes reports. It is safe for concurrent use.
+type Service struct {
+	src    tiles.Source
+	visits tiles.VisitSource
+	places *tiles.Gazetteer
+	cat    *refdata.Catalog
+	names  *naming
+	priv   tiles.Privacy
+	loc    *time.Location
+
+	mu      sync.Mutex
+	version uint64
+	cache   map[string]*Report // reports of the current data version
+}
+
+// maxCached bounds the reports kept for one data version.
+const maxCached = 256
+
+// New returns a service.
+func New(cfg Config) *Service {
+	s := &Service{src: cfg.Source, places: cfg.Places, cat: cfg.Catalog, priv: cfg.Privacy, loc: cfg.Loc, cache: map[string]*Report{}}
+	s.visits, _ = cfg.Source.(tiles.VisitSource)
+	if s.priv.K <= 0 {
+		s.priv.K = tiles.DefaultK
+	}
+	if s.loc == nil {
+		s.loc = time.UTC
+	}
+	if s.cat == nil {
+		s.cat = refdata.Italy()
+	}
+	s.names = newNaming(cfg.Places, s.cat)
+	return s
+}
+
+// cacheKey is the canonical form of a request.
+func cacheKey(r *Request) string {
+	var b strings.Builder
+	b.WriteString(string(r.Area.Kind))
+	b.WriteByte('|')
+	b.WriteString(r.Area.Code)
+	fmt.Fprintf(&b, "|%v|%s|%s", r.Area.Rect, r.By, r.Filter.Values().Encode())
+	if r.Compare != nil {
+		fmt.Fprintf(&b, "|%d-%d", r.Compare.From.Unix(), r.Compare.To.Unix())
+	}
+	return b.String()
+}
+
+// Report computes the report of a request. The returned report is shared
+// with later callers of the same request and must not be modified.
+func (s *Service) Report(ctx context.Context, r Request) (*Report, error) {
+	v, versioned := s.src.(tiles.Versioned)
+	var key string
+	if versioned {
+		key = cacheKey(&r)
+		ver := v.Version()
+		s.mu.Lock()
+		if ver != s.version {
+			s.version, s.cache = ver, map[string]*Report{}
+		}
+		rep := s.cache[key]
+		s.mu.Unlock()
+		if rep != nil {
+			return rep, nil
+		}
+		rep, err := s.compute(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		if ver == s.version {
+			if len(s.cache) >= maxCached {
+				clear(s.cache)
+			}
+			s.cache[key] = rep
+		}
+		s.mu.Unlock()
+		return rep, nil
+	}
+	return s.compute(ctx, r)
+}
+
+// area is a resolved area: how to select its records.
+type area struct {
+	info Area
+	rect tiles.Rect   // Query.Area (zero: the whole world)
+	zone int          // the zone index, or tiles.NoZone
+	muni *tiles.Place // for a municipality: its boundary
+}
+
+func (s *Service) resolve(r *Request) (*area, error) {
+	a := &area{zone: tiles.NoZone, info: Area{Kind: r.Area.Kind, Code: r.Area.Code}}
+	switch r.Area.Kind {
+	case AreaZone:
+		a.zone = r.Filter.ZoneID
+		a.info.Name = r.Area.Code
+		if s.places != nil {
+			if p, ok := s.places.Place(tiles.LevelZone, int64(a.zone)); ok {
+				a.info.Name = p.Name
+			}
+		}
+	case AreaBBox:
+		a.rect = r.Area.Rect
+		w, so, e, n := r.Area.Rect.LonLatBounds()
+		a.info.BBox = &[4]float64{round(w, 7), round(so, 7), round(e, 7), round(n, 7)}
+		req := r.Area.Requested
+		a.info.Requested = &req
+		a.info.Code = ""
+	case AreaMunicipality:
+		var p *tiles.Place
+		if s.places != nil {
+			p, _ = s.places.ByCode(tiles.LevelMunicipality, r.Area.Code)
+		}
+		if p == nil || len(p.Shape) == 0 {
+			return nil, &tiles.FilterError{Param: "municipality", Value: r.Area.Code, Reason: "unknown municipality (no boundary loaded for this ISTAT code)"}
+		}
+		a.muni = p
+		a.info.Name, a.info.Population = p.Name, p.Population
+		b := p.Shape.Bound()
+		a.info.BBox = &[4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}
+	default:
+		return nil, fmt.Errorf("stats: unknown area kind %q", r.Area.Kind)
+	}
+	return a, nil
+}
+
+// selection is where one period's records are: a rectangle and a zone.
+type selection struct {
+	rect  tiles.Rect
+	empty bool // nobody in the area in this window
+}
+
+func (s *Service) selectRecords(ctx context.Context, a *area, w Window) (selection, error) {
+	if a.muni == nil {
+		return selection{rect: a.rect}, nil
+	}
+	r, empty, err := boundaryRect(ctx, s.src, a.muni.Shape, s.places.Bounds(a.muni), tiles.Filter{From: w.From, To: w.To})
+	if errors.Is(err, errNotSeparable) {
+		return selection{}, &tiles.FilterError{Param: "municipality", Value: a.info.Code,
+			Reason: "its boundary runs between records, so its figures cannot be computed exactly: ask for a zone or a bbox"}
+	}
+	return selection{rect: r, empty: empty}, err
+}
+
+func (s *Service) compute(ctx context.Context, r Request) (*Report, error) {
+	a, err := s.resolve(&r)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Area: a.info, By: r.By, K: s.priv.K, Timezone: s.loc.String(), Units: Units, Definitions: Definitions}
+	rep.Filter = map[string]string{}
+	for k, v := range r.Filter.Values() {
+		if k != "from" && k != "to" && k != "zone" {
+			rep.Filter[k] = strings.Join(v, ",")
+		}
+	}
+	var dim *dimension
+	if r.By != "" {
+		d := dimensions[r.By]
+		dim = &d
+	}
+	main, err := s.period(ctx, a, dim, r.Filter)
+	if err != nil {
+		return nil, err
+	}
+	rep.Period = *main
+	if r.Compare != nil {
+		f := r.Filter
+		f.From, f.To = r.Compare.From, r.Compare.To
+		ref, err := s.period(ctx, a, dim, f)
+		if err != nil {
+			return nil, err
+		}
+		rep.Comparison = ref
+		rep.Change = changeOf(main, ref, dim)
+	}
+	return rep, nil
+}
+
+// period computes the figures of one window.
+func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.Filter) (*Period, error) {
+	p := &Period{TopOrigins: []Row{}, TopCountries: []Row{}}
+	if !f.From.IsZero() {
+		t := f.From.In(s.loc)
+		p.From = &t
+	}
+	if !f.To.IsZero() {
+		t := f.To.In(s.loc)
+		p.To = &t
+	}
+	if dim != nil {
+		p.Rows = []Row{}
+	}
+	f.ZoneID = a.zone
+	sel, err := s.selectRecords(ctx, a, Window{From: f.From, To: f.To})
+	if err != nil {
+		return nil, err
+	}
+	if sel.empty {
+		p.Total = Row{Key: "total", Label: "All", Suppressed: true}
+		return p, nil
+	}
+	narrowed := f.Narrowed()
+	q := tiles.Query{Filter: f, Area: sel.rect, Loc: s.loc, WithRest: narrowed}
+	collect := func(by ...tiles.Dim) (map[int64]tiles.Group, error) {
+		q := q
+		q.By = by
+		m := map[int64]tiles.Group{}
+		err := s.src.Aggregate(ctx, q, func(g tiles.Group) error {
+			m[g.Key[0]] = g
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("stats: aggregating: %w", err)
+		}
+		return m, nil
+	}
+	total, err := collect()
+	if err != nil {
+		return nil, err
+	}
+	var rows, origins, countries map[int64]tiles.Group
+	if dim != nil {
+		if rows, err = collect(dim.dim); err != nil {
+			return nil, err
+		}
+	}
+	if dim != nil && dim.dim == tiles.DimMunicipality {
+		origins = rows
+	} else if origins, err = collect(tiles.DimMunicipality); err != nil {
+		return nil, err
+	}
+	if dim != nil && dim.dim == tiles.DimNationality {
+		countries = rows
+	} else if countries, err = collect(tiles.DimNationality); err != nil {
+		return nil, err
+	}
+	var va *visitTally
+	if s.visits != nil {
+		if va, err = s.tallyVisits(ctx, q, dim); err != nil {
+			return nil, err
+		}
+	}
+
+	tg, ok := total[0]
+	p.Total = s.row("total", "All", tg, ok, narrowed, va.total(), true, true)
+	if dim != nil {
+		keys := slices.Collect(maps.Keys(rows))
+		slices.SortFunc(keys, func(x, y int64) int { return cmp.Compare(dim.order(x), dim.order(y)) })
+		for _, k := range keys {
+			row := s.row(dim.key(k), dim.label(k, s.names), rows[k], true, narrowed, va.row(k), dim.visits, dim.repeat)
+			s.addRate(&row, dim.level, k)
+			p.Rows = append(p.Rows, row)
+		}
+	}
+	muni := dimensions["origin"]
+	p.TopOrigins = s.top(origins, narrowed, func(k int64) bool { return k != 0 }, func(k int64) Row {
+		row := s.row(muni.key(k), muni.label(k, s.names), origins[k], true, narrowed, nil, false, false)
+		row.Level = tiles.LevelMunicipality.String()
+		s.addRate(&row, tiles.LevelMunicipality, k)
+		return row
+	})
+	nat := dimensions["nationality"]
+	italy := int64(tiles.CountryIndex(tiles.Italy))
+	p.TopCountries = s.top(countries, narrowed, func(k int64) bool { return k != 0 && k != italy }, func(k int64) Row {
+		row := s.row(nat.key(k), nat.label(k, s.names), countries[k], true, narrowed, nil, false, false)
+		row.Level = tiles.LevelCountry.String()
+		return row
+	})
+	return p, nil
+}
+
+// top ranks the published groups whose key passes keep by people (then
+// key) and returns the first TopN as rows.
+func (s *Service) top(groups map[int64]tiles.Group, narrowed bool, keep func(int64) bool, row func(int64) Row) []Row {
+	var keys []int64
+	for k, g := range groups {
+		if keep(k) && s.priv.Allow(g, narrowed) {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b int64) int {
+		if c := cmp.Compare(groups[b].People(), groups[a].People()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	out := []Row{}
+	for _, k := range keys[:min(len(keys), TopN)] {
+		out = append(out, row(k))
+	}
+	return out
+}
+
+// addRate sets the population and the visitors per 1,000 residents of a
+// row about a place.
+func (s *Service) addRate(row *Row, l tiles.Level, key int64) {
+	if l != tiles.LevelMunicipality && l != tiles.LevelProvince && l != tiles.LevelRegion || row.Key == unknownKey {
+		return
+	}
+	info := s.names.info(l, key, row.Key)
+	if info.population <= 0 {
+		return
+	}
+	row.Population = info.population
+	if row.Suppressed {
+		return
+	}
+	if v, ok := row.Visitors.Value(); ok {
+		row.Per1000 = Value(round(v*1000/float64(info.population), 2))
+	}
+}
+
+// row builds a row from its group and its visits, applying the privacy
+// rule to each figure (see docs/API.md, "Privacy, per figure").
+func (s *Service) row(key, label string, g tiles.Group, found, narrowed bool, v *visitGroup, withVisits, withRepeat bool) Row {
+	row := Row{Key: key, Label: label}
+	if !found || !s.priv.Allow(g, narrowed) {
+		row.Suppressed = true
+		return row
+	}
+	row.Presences = Value(float64(g.Count))
+	row.Visitors = Value(float64(g.People()))
+	if !withVisits || s.visits == nil {
+		return row
+	}
+	if v == nil {
+		v = &visitGroup{}
+	}
+	k := s.priv.K
+	// Visits concern visitors with an id only: the visitors behind them,
+	// and those the filters remove, must be 0 or at least k.
+	restOK := !narrowed || g.Rest.Visitors == 0 || g.Rest.Visitors >= k
+	people := int64(len(v.days))
+	enough := people >= k && restOK
+	row.Visits = valueIf(enough || people == 0 && restOK, float64(v.visits))
+	row.DwellMedian = valueIf(enough, round(median(v.dwell)/60, 1))
+	bandsOK := enough
+	for _, b := range v.bands {
+		n := int64(len(b))
+		bandsOK = bandsOK && (n == 0 || n >= k)
+	}
+	var n [3]int
+	for _, d := range v.dwell {
+		n[band(d)]++
+	}
+	share := func(i int) Figure {
+		if !bandsOK {
+			return Suppressed()
+		}
+		return Value(round(float64(n[i])/float64(len(v.dwell)), 4))
+	}
+	row.DwellUnder30, row.Dwell30To120, row.DwellOver120 = share(0), share(1), share(2)
+	if withRepeat {
+		var repeat int64
+		for _, days := range v.days {
+			if days >= 2 {
+				repeat++
+			}
+		}
+		once := people - repeat
+		row.Repeat = valueIf(enough && (repeat == 0 || repeat >= k) && (once == 0 || once >= k), float64(repeat))
+	}
+	return row
+}
+
+// changeOf is cur minus ref, row by row (matched by key; none by date).
+func changeOf(cur, ref *Period, dim *dimension) *Change {
+	c := &Change{Total: changeRow(&cur.Total, &ref.Total)}
+	if dim == nil {
+		return c
+	}
+	c.Rows = []ChangeRow{}
+	if dim.dim == tiles.DimDate {
+		return c
+	}
+	refs := map[string]*Row{}
+	for i := range ref.Rows {
+		refs[ref.Rows[i].Key] = &ref.Rows[i]
+	}
+	for i := range cur.Rows {
+		if r, ok := refs[cur.Rows[i].Key]; ok {
+			c.Rows = append(c.Rows, changeRow(&cur.Rows[i], r))
+		}
+	}
+	return c
+}
+
+func changeRow(cur, ref *Row) ChangeRow {
+	out := ChangeRow{Key: cur.Key, Label: cur.Label, Level: cur.Level}
+	if cur.Suppressed || ref.Suppressed {
+		out.Suppressed = true
+		return out
+	}
+	figs, deltas := indicators[Figure](), indicators[Delta]()
+	for i, ind := range figs {
+		*deltas[i].get(&out) = change(*ind.get(cur), *ind.get(ref), ind.digits)
+	}
+	return out
+}
