@@ -1,0 +1,203 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/flowtiles/flowtiles/internal/stats"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// Snapshot is the state a live event carries: per zone and for the whole
+// town, the people present now, before, typically, and the trend.
+type Snapshot struct {
+	Time          time.Time `json:"time"`
+	WindowMinutes int       `json:"window_minutes"`
+	DataVersion   uint64    `json:"data_version"`
+	K             int64     `json:"k"`
+	Town          Figures   `json:"town"`
+	Zones         []Figures `json:"zones"`
+}
+
+// Figures are the live figures of one zone (or the town).
+type Figures struct {
+	Zone string `json:"zone,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Present is the distinct people of the last window; Previous of the
+	// window before it.
+	Present  stats.Figure `json:"present"`
+	Previous stats.Figure `json:"previous"`
+	Typical  Typical      `json:"typical"`
+	Trend    Trend        `json:"trend"`
+}
+
+// Typical is the lower median of the same window of the same weekday over
+// the past weeks with data.
+type Typical struct {
+	Value      *int64 `json:"value,omitempty"`
+	Suppressed bool   `json:"suppressed,omitempty"`
+	Weeks      int    `json:"weeks"`
+}
+
+// Trend compares Present with Previous.
+type Trend struct {
+	Direction  string   `json:"direction,omitempty"` // up, down or flat
+	Change     *float64 `json:"change,omitempty"`    // relative
+	Suppressed bool     `json:"suppressed,omitempty"`
+}
+
+// trendThreshold is the relative change beyond which a trend is up or down.
+const trendThreshold = 0.10
+
+// figures computes snapshots from a source. Not safe for concurrent use:
+// the hub's loop owns it.
+type figures struct {
+	src    tiles.Source
+	zones  []tiles.Place // sorted by key
+	priv   tiles.Privacy
+	loc    *time.Location
+	window time.Duration
+	weeks  int
+
+	// typical values are recomputed once per minute: past weeks change
+	// rarely, and this keeps a snapshot cheap.
+	typicalAt time.Time
+	typical   map[int64]Typical // by zone key; town under townKey
+}
+
+// townKey is the key of the whole town in per-zone maps.
+const townKey = -2
+
+// count is the people of one window, by zone key and for the town.
+type count map[int64]tiles.Group
+
+// count returns the groups of the window [from, to).
+func (f *figures) count(ctx context.Context, from, to time.Time) (count, error) {
+	flt := tiles.All()
+	flt.From, flt.To = from, to
+	out := count{}
+	q := tiles.Query{Filter: flt, By: []tiles.Dim{tiles.DimZone}, Loc: f.loc}
+	if err := f.src.Aggregate(ctx, q, func(g tiles.Group) error {
+		out[g.Key[0]] = g
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("live figures %s-%s: %w", from.Format(time.TimeOnly), to.Format(time.TimeOnly), err)
+	}
+	q.By = nil
+	if err := f.src.Aggregate(ctx, q, func(g tiles.Group) error {
+		out[townKey] = g
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("live figures %s-%s: %w", from.Format(time.TimeOnly), to.Format(time.TimeOnly), err)
+	}
+	return out, nil
+}
+
+// snapshot computes the figures at now (whole seconds).
+func (f *figures) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) {
+	now = now.Truncate(time.Second)
+	cur, err := f.count(ctx, now.Add(-f.window), now)
+	if err != nil {
+		return nil, err
+	}
+	prev, err := f.count(ctx, now.Add(-2*f.window), now.Add(-f.window))
+	if err != nil {
+		return nil, err
+	}
+	if minute := now.Truncate(time.Minute); !minute.Equal(f.typicalAt) {
+		if f.typical, err = f.typicals(ctx, now); err != nil {
+			return nil, err
+		}
+		f.typicalAt = minute
+	}
+	s := &Snapshot{Time: now.In(f.loc), WindowMinutes: int(f.window / time.Minute), K: f.priv.K, Zones: []Figures{}}
+	s.Town = f.zone(townKey, cur, prev)
+	for _, z := range f.zones {
+		fz := f.zone(z.Key, cur, prev)
+		fz.Zone, fz.Name = z.Code, z.Name
+		s.Zones = append(s.Zones, fz)
+	}
+	return s, nil
+}
+
+func (f *figures) zone(key int64, cur, prev count) Figures {
+	var out Figures
+	figure := func(c count) stats.Figure {
+		g, ok := c[key]
+		if !ok || !f.priv.Allow(g, false) {
+			return stats.Suppressed()
+		}
+		return stats.Value(float64(g.People()))
+	}
+	out.Present, out.Previous = figure(cur), figure(prev)
+	out.Typical = f.typical[key]
+	p, ok1 := out.Present.Value()
+	q, ok2 := out.Previous.Value()
+	if !ok1 || !ok2 {
+		out.Trend = Trend{Suppressed: true}
+		return out
+	}
+	ch := math.Round((p-q)/q*1e4) / 1e4
+	out.Trend = Trend{Change: &ch, Direction: "flat"}
+	switch {
+	case ch > trendThreshold:
+		out.Trend.Direction = "up"
+	case ch < -trendThreshold:
+		out.Trend.Direction = "down"
+	}
+	return out
+}
+
+// typicals computes, per zone and for the town, the lower median of the
+// people present in the window ending at the same local time of the same
+// weekday, over the past weeks whose day has data in town.
+func (f *figures) typicals(ctx context.Context, now time.Time) (map[int64]Typical, error) {
+	values := map[int64][]int64{}
+	weeks := 0
+	local := now.In(f.loc)
+	for w := 1; w <= f.weeks; w++ {
+		end := local.AddDate(0, 0, -7*w) // the same wall-clock time
+		day := time.Date(end.Year(), end.Month(), end.Day(), 0, 0, 0, 0, f.loc)
+		covered, err := f.count(ctx, day, day.AddDate(0, 0, 1))
+		if err != nil {
+			return nil, err
+		}
+		if covered[townKey].Count == 0 {
+			continue // no data that day: not a week of history
+		}
+		c, err := f.count(ctx, end.Add(-f.window), end)
+		if err != nil {
+			return nil, err
+		}
+		weeks++
+		for _, k := range append(f.zoneKeys(), townKey) {
+			values[k] = append(values[k], c[k].People())
+		}
+	}
+	out := map[int64]Typical{}
+	for _, k := range append(f.zoneKeys(), townKey) {
+		t := Typical{Weeks: weeks}
+		if vs := values[k]; len(vs) > 0 {
+			slices.Sort(vs)
+			m := vs[(len(vs)-1)/2] // the lower median: one week's real figure
+			if m >= f.priv.K {
+				t.Value = &m
+			} else {
+				t.Suppressed = true
+			}
+		}
+		out[k] = t
+	}
+	return out, nil
+}
+
+func (f *figures) zoneKeys() []int64 {
+	ks := make([]int64, len(f.zones))
+	for i, z := range f.zones {
+		ks[i] = z.Key
+	}
+	return ks
+}
