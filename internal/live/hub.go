@@ -203,6 +203,11 @@ func (h *Hub) snapshot(ctx context.Context, version uint64) {
 	h.broadcast("live", b, true)
 }
 
+// Publish sends an event to every client. data must be one line (compact
+// JSON). The hub uses it for its "live" and "tiles" events; others may
+// announce their own (the name says what).
+func (h *Hub) Publish(name string, data []byte) { h.broadcast(name, data, false) }
+
 // broadcast queues an event for every client; keep makes it the event new
 // clients receive first.
 func (h *Hub) broadcast(name string, data []byte, keep bool) {
