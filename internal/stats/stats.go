@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -255,31 +256,32 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 		}
 		return m, nil
 	}
-	total, err := collect()
-	if err != nil {
-		return nil, err
-	}
-	var rows, origins, countries map[int64]tiles.Group
+	// The scans are independent: run them side by side.
+	var (
+		total, rows, origins, countries map[int64]tiles.Group
+		va                              *visitTally
+	)
+	jobs := []func() error{func() (err error) { total, err = collect(); return err }}
 	if dim != nil {
-		if rows, err = collect(dim.dim); err != nil {
-			return nil, err
-		}
+		jobs = append(jobs, func() (err error) { rows, err = collect(dim.dim); return err })
 	}
-	if dim != nil && dim.dim == tiles.DimMunicipality {
-		origins = rows
-	} else if origins, err = collect(tiles.DimMunicipality); err != nil {
-		return nil, err
+	if dim == nil || dim.dim != tiles.DimMunicipality {
+		jobs = append(jobs, func() (err error) { origins, err = collect(tiles.DimMunicipality); return err })
 	}
-	if dim != nil && dim.dim == tiles.DimNationality {
-		countries = rows
-	} else if countries, err = collect(tiles.DimNationality); err != nil {
-		return nil, err
+	if dim == nil || dim.dim != tiles.DimNationality {
+		jobs = append(jobs, func() (err error) { countries, err = collect(tiles.DimNationality); return err })
 	}
-	var va *visitTally
 	if s.visits != nil {
-		if va, err = s.tallyVisits(ctx, q, dim); err != nil {
-			return nil, err
-		}
+		jobs = append(jobs, func() (err error) { va, err = s.tallyVisits(ctx, q, dim); return err })
+	}
+	if err := parallel(ctx, jobs); err != nil {
+		return nil, err
+	}
+	if origins == nil {
+		origins = rows
+	}
+	if countries == nil {
+		countries = rows
 	}
 
 	tg, ok := total[0]
@@ -308,6 +310,31 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 		return row
 	})
 	return p, nil
+}
+
+// parallel runs jobs concurrently, at most GOMAXPROCS at a time, and
+// returns the first error; the others are cancelled through ctx by the
+// caller's scans ending early on error is not needed: they are bounded.
+func parallel(ctx context.Context, jobs []func() error) error {
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			errs[i] = job()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // top ranks the published groups whose key passes keep by people (then
@@ -364,42 +391,25 @@ func (s *Service) row(key, label string, g tiles.Group, found, narrowed bool, v 
 	if !withVisits || s.visits == nil {
 		return row
 	}
-	if v == nil {
-		v = &visitGroup{}
-	}
+	sum := v.summary()
 	k := s.priv.K
 	// Visits concern visitors with an id only: the visitors behind them,
 	// and those the filters remove, must be 0 or at least k.
 	restOK := !narrowed || g.Rest.Visitors == 0 || g.Rest.Visitors >= k
-	people := int64(len(v.days))
-	enough := people >= k && restOK
-	row.Visits = valueIf(enough || people == 0 && restOK, float64(v.visits))
-	row.DwellMedian = valueIf(enough, round(median(v.dwell)/60, 1))
+	enough := sum.visitors >= k && restOK
+	row.Visits = valueIf(enough || sum.visitors == 0 && restOK, float64(sum.visits))
+	row.DwellMedian = valueIf(enough, round(sum.median/60, 1))
 	bandsOK := enough
-	for _, b := range v.bands {
-		n := int64(len(b))
+	for _, n := range sum.bandVisitors {
 		bandsOK = bandsOK && (n == 0 || n >= k)
 	}
-	var n [3]int
-	for _, d := range v.dwell {
-		n[band(d)]++
-	}
 	share := func(i int) Figure {
-		if !bandsOK {
-			return Suppressed()
-		}
-		return Value(round(float64(n[i])/float64(len(v.dwell)), 4))
+		return valueIf(bandsOK, round(float64(sum.bandVisits[i])/float64(max(sum.visits, 1)), 4))
 	}
 	row.DwellUnder30, row.Dwell30To120, row.DwellOver120 = share(0), share(1), share(2)
 	if withRepeat {
-		var repeat int64
-		for _, days := range v.days {
-			if days >= 2 {
-				repeat++
-			}
-		}
-		once := people - repeat
-		row.Repeat = valueIf(enough && (repeat == 0 || repeat >= k) && (once == 0 || once >= k), float64(repeat))
+		once := sum.visitors - sum.repeat
+		row.Repeat = valueIf(enough && (sum.repeat == 0 || sum.repeat >= k) && (once == 0 || once >= k), float64(sum.repeat))
 	}
 	return row
 }

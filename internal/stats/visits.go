@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -8,15 +9,25 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// visitGroup tallies the visits of one row.
+// visitGroup collects the visits of one row: a visitor and a dwell each,
+// summarised once all are in (sorting beats maps here by a wide margin).
 type visitGroup struct {
-	visits int64
-	// days counts the visits (one per day) of each visitor: its size is
-	// the number of visitors, its values ≥ 2 the repeat visitors.
-	days  map[uint64]int32
-	dwell []int64 // seconds, one per visit
-	// bands holds the visitors with visits in each dwell band.
-	bands [3]map[uint64]struct{}
+	entries []visitEntry
+}
+
+type visitEntry struct {
+	visitor uint64
+	dwell   int64 // seconds
+}
+
+// visitSummary is what the figures of a row need from its visits.
+type visitSummary struct {
+	visits   int64
+	visitors int64 // distinct
+	repeat   int64 // visitors with visits on two days or more
+	// per dwell band: visits, and distinct visitors with a visit in it
+	bandVisits, bandVisitors [3]int64
+	median                   float64 // seconds
 }
 
 // visitTally is the visits of a period: in total and by row key.
@@ -56,18 +67,41 @@ func band(seconds int64) int {
 }
 
 func (g *visitGroup) add(v *tiles.Visit) {
-	if g.days == nil {
-		g.days = map[uint64]int32{}
+	g.entries = append(g.entries, visitEntry{v.Visitor, v.Last - v.First})
+}
+
+// summary sums up the group's visits; it reorders the entries. A visitor
+// has at most one visit per day in a group, so its visits are its days.
+func (g *visitGroup) summary() visitSummary {
+	var s visitSummary
+	if g == nil || len(g.entries) == 0 {
+		return s
 	}
-	g.visits++
-	g.days[v.Visitor]++
-	d := v.Last - v.First
-	g.dwell = append(g.dwell, d)
-	b := band(d)
-	if g.bands[b] == nil {
-		g.bands[b] = map[uint64]struct{}{}
+	es := g.entries
+	slices.SortFunc(es, func(a, b visitEntry) int { return cmp.Compare(a.visitor, b.visitor) })
+	dwell := make([]int64, len(es))
+	for i := 0; i < len(es); {
+		j, bands := i, 0
+		for ; j < len(es) && es[j].visitor == es[i].visitor; j++ {
+			b := band(es[j].dwell)
+			bands |= 1 << b
+			s.bandVisits[b]++
+			dwell[j] = es[j].dwell
+		}
+		s.visitors++
+		if j-i >= 2 {
+			s.repeat++
+		}
+		for b := range s.bandVisitors {
+			if bands&(1<<b) != 0 {
+				s.bandVisitors[b]++
+			}
+		}
+		i = j
 	}
-	g.bands[b][v.Visitor] = struct{}{}
+	s.visits = int64(len(es))
+	s.median = median(dwell)
+	return s
 }
 
 // tallyVisits lists the visits of q once and tallies them in total and,
