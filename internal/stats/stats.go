@@ -313,8 +313,7 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 }
 
 // parallel runs jobs concurrently, at most GOMAXPROCS at a time, and
-// returns the first error; the others are cancelled through ctx by the
-// caller's scans ending early on error is not needed: they are bounded.
+// returns their errors joined. Jobs not started when ctx ends are skipped.
 func parallel(ctx context.Context, jobs []func() error) error {
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	errs := make([]error, len(jobs))
