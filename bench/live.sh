@@ -34,4 +34,5 @@ echo "== /api/stats, month window, zone centro ($records records over 8 weeks)"
 "$bin/statslatency" -url "http://$addr" -area zone=centro -to "$(date -u +%F)" -by none,hour,origin -n 20
 
 echo "== live fan-out: $clients SSE clients"
-"$bin/livefanout" -url "http://$addr" -token bench -clients "$clients" -batches 40 -every 500ms -pid "$pid"
+mem=/debug/mem; [ "${FLOWTILES_BENCH_SERVE:-}" = 1 ] && mem=
+"$bin/livefanout" -url "http://$addr" -token bench -clients "$clients" -batches 40 -every 500ms -pid "$pid" -mem "$mem"

@@ -35,11 +35,12 @@ func main() {
 	batches := flag.Int("batches", 40, "batches to post")
 	every := flag.Duration("every", 500*time.Millisecond, "pause between batches")
 	records := flag.Int("records", 50, "records per batch")
-	pid := flag.Int("pid", 0, "server process id, for memory per client (Linux /proc)")
+	pid := flag.Int("pid", 0, "server process id, for its resident memory (Linux /proc)")
+	memURL := flag.String("mem", "", "URL path of the server's memory figures (bench/liveserver: /debug/mem)")
 	lon := flag.Float64("lon", 12.4177, "longitude of the posted records")
 	lat := flag.Float64("lat", 42.9826, "latitude of the posted records")
 	flag.Parse()
-	if err := run(*url, *token, *clients, *batches, *records, *every, *pid, *lon, *lat); err != nil {
+	if err := run(*url, *token, *clients, *batches, *records, *every, *pid, *memURL, *lon, *lat); err != nil {
 		fmt.Fprintln(os.Stderr, "livefanout:", err)
 		os.Exit(1)
 	}
@@ -57,10 +58,10 @@ func (a *arrivals) add(v uint64, t time.Time) {
 	a.mu.Unlock()
 }
 
-func run(url, token string, n, batches, records int, every time.Duration, pid int, lon, lat float64) error {
+func run(url, token string, n, batches, records int, every time.Duration, pid int, memURL string, lon, lat float64) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rssBefore := rss(pid)
+	rssBefore, memBefore := rss(pid), memory(url, memURL)
 	arr := &arrivals{seen: map[uint64][]time.Time{}}
 	var ready, failed atomic.Int64
 	tr := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: 0, DisableCompression: true}
@@ -89,9 +90,10 @@ func run(url, token string, n, batches, records int, every time.Duration, pid in
 	}
 	fmt.Printf("%d clients connected in %v (%d failed)\n", ready.Load(), time.Since(start).Round(time.Millisecond), failed.Load())
 	time.Sleep(2 * time.Second) // let the server settle
-	rssConnected := rss(pid)
+	rssConnected, memConnected := rss(pid), memory(url, memURL)
 
 	sent := map[uint64]time.Time{}
+	var posts []time.Duration
 	post := &http.Client{Timeout: 30 * time.Second}
 	for b := range batches {
 		body := batch(b, records, lon, lat)
@@ -104,6 +106,7 @@ func run(url, token string, n, batches, records int, every time.Duration, pid in
 		if err != nil {
 			return fmt.Errorf("posting batch %d: %w", b, err)
 		}
+		posts = append(posts, time.Since(t0))
 		var out struct {
 			DataVersion uint64 `json:"data_version"`
 			Error       string `json:"error"`
@@ -134,14 +137,18 @@ func run(url, token string, n, batches, records int, every time.Duration, pid in
 	if len(delays) == 0 {
 		return errors.New("no deliveries measured (does the server's version advance on ingest?)")
 	}
-	slices.Sort(delays)
-	q := func(p float64) time.Duration { return delays[min(len(delays)-1, int(p*float64(len(delays))))] }
+	q := func(p float64) time.Duration { return pct(delays, p) }
 	fmt.Printf("deliveries: %d (%d batches × %d clients), missing %d\n", len(delays), len(sent), ready.Load(), missing)
-	fmt.Printf("ingest → tiles event: p50 %v, p99 %v, max %v\n", q(0.50).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), delays[len(delays)-1].Round(10*time.Microsecond))
-	if pid > 0 {
-		fmt.Printf("server RSS: %.1f MiB before, %.1f MiB with %d clients, %.1f MiB at the end: %.1f KiB per client\n",
-			float64(rssBefore)/(1<<20), float64(rssConnected)/(1<<20), ready.Load(), float64(rssEnd)/(1<<20),
-			float64(rssConnected-rssBefore)/1024/float64(max(ready.Load(), 1)))
+	fmt.Printf("ingest → tiles event: p50 %v, p99 %v, max %v\n", q(0.50).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), q(1).Round(10*time.Microsecond))
+	fmt.Printf("POST /api/ingest round trip (%d records): p50 %v, p99 %v\n", records, pct(posts, 0.5).Round(10*time.Microsecond), pct(posts, 0.99).Round(10*time.Microsecond))
+	if memBefore != nil && memConnected != nil {
+		per := func(k string) float64 { return float64(memConnected[k]-memBefore[k]) / float64(max(ready.Load(), 1)) }
+		fmt.Printf("server memory per client (after GC): heap %.1f KiB + goroutine stacks %.1f KiB = %.1f KiB; %.1f goroutines per client\n",
+			per("heap_inuse")/1024, per("stack_inuse")/1024, (per("heap_inuse")+per("stack_inuse"))/1024, per("goroutines"))
+	}
+	if pid > 0 { // coarse: the Go runtime returns memory to the system lazily
+		fmt.Printf("server RSS: %.1f MiB before the clients, %.1f MiB with them, %.1f MiB at the end\n",
+			float64(rssBefore)/(1<<20), float64(rssConnected)/(1<<20), float64(rssEnd)/(1<<20))
 	}
 	return nil
 }
@@ -198,6 +205,31 @@ func batch(b, records int, lon, lat float64) []byte {
 			now, lon+float64(i%20)*1e-5, lat+float64(i/20)*1e-5, b, i)
 	}
 	return buf.Bytes()
+}
+
+// memory reads the server's memory figures, nil when not asked for or
+// unavailable.
+func memory(base, path string) map[string]int64 {
+	if path == "" {
+		return nil
+	}
+	resp, err := http.Get(base + path)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var m map[string]int64
+	if json.NewDecoder(resp.Body).Decode(&m) != nil {
+		return nil
+	}
+	return m
+}
+
+// pct returns the p-quantile of ds (p = 1: the maximum).
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
 // rss returns the resident memory of a process in bytes (0 when unknown).

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -87,6 +88,15 @@ func run(listen, token string, n int, interval time.Duration, log *slog.Logger) 
 	(&server.LiveAPI{Hub: hub}).Register(e)
 	(&server.IngestAPI{Tokens: live.ParseTokens(token), Sink: live.NewMemorySink(s, zones), Decode: decode,
 		Version: s.Version, Poke: hub.Poke}).Register(e)
+
+	// Memory for bench/livefanout, after a collection so that it is live
+	// memory: heap in use, goroutine stacks, goroutines.
+	e.GET("/debug/mem", func(c echo.Context) error {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return c.JSON(http.StatusOK, map[string]uint64{"heap_inuse": m.HeapInuse, "stack_inuse": m.StackInuse, "goroutines": uint64(runtime.NumGoroutine())})
+	})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
