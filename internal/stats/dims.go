@@ -121,7 +121,7 @@ func (d dimension) label(k int64, names *naming) string {
 
 // visitKey is the group key of the row a visit belongs to: the same key the
 // Source gives the visit's records in this dimension.
-func (d dimension) visitKey(v *tiles.Visit, cat *refdata.Catalog) int64 {
+func (d dimension) visitKey(v *tiles.Visit, origins map[string]originKeys) int64 {
 	switch d.dim {
 	case tiles.DimDate:
 		return v.Day
@@ -135,21 +135,30 @@ func (d dimension) visitKey(v *tiles.Visit, cat *refdata.Catalog) int64 {
 		return int64(v.Spend)
 	case tiles.DimNationality:
 		return int64(tiles.CountryIndex(v.Nationality))
-	case tiles.DimMunicipality, tiles.DimProvince, tiles.DimRegion:
-		m, ok := cat.Municipality(v.Origin)
-		if !ok {
-			return 0
-		}
-		code := m.Code
-		if d.dim == tiles.DimProvince {
-			code = m.ProvinceCode
-		} else if d.dim == tiles.DimRegion {
-			code = m.RegionCode
-		}
-		k, _ := strconv.ParseInt(code, 10, 64)
-		return k
+	case tiles.DimMunicipality:
+		return origins[v.Origin].municipality
+	case tiles.DimProvince:
+		return origins[v.Origin].province
+	case tiles.DimRegion:
+		return origins[v.Origin].region
 	}
 	return 0
+}
+
+// originKeys are the group keys of an origin municipality at each level.
+type originKeys struct{ municipality, province, region int64 }
+
+// originIndex maps every municipality code of the catalog to its keys.
+func originIndex(cat *refdata.Catalog) map[string]originKeys {
+	m := make(map[string]originKeys, len(cat.Municipalities))
+	atoi := func(s string) int64 {
+		v, _ := strconv.ParseInt(s, 10, 64)
+		return v
+	}
+	for _, mu := range cat.Municipalities {
+		m[mu.Code] = originKeys{atoi(mu.Code), atoi(mu.ProvinceCode), atoi(mu.RegionCode)}
+	}
+	return m
 }
 
 // naming finds the names and populations of places: the gazetteer first,

@@ -46,8 +46,10 @@ type Service struct {
 	places *tiles.Gazetteer
 	cat    *refdata.Catalog
 	names  *naming
-	priv   tiles.Privacy
-	loc    *time.Location
+	// origins maps origin codes to group keys, for visits
+	origins map[string]originKeys
+	priv    tiles.Privacy
+	loc     *time.Location
 
 	mu      sync.Mutex
 	version uint64
@@ -71,6 +73,7 @@ func New(cfg Config) *Service {
 		s.cat = refdata.Italy()
 	}
 	s.names = newNaming(cfg.Places, s.cat)
+	s.origins = originIndex(s.cat)
 	return s
 }
 

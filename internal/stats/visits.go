@@ -112,7 +112,7 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 	err := s.visits.Visits(ctx, q, func(v tiles.Visit) error {
 		t.all.add(&v)
 		if byRow {
-			k := dim.visitKey(&v, s.cat)
+			k := dim.visitKey(&v, s.origins)
 			g := t.rows[k]
 			if g == nil {
 				g = &visitGroup{}
