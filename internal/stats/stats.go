@@ -94,34 +94,32 @@ func cacheKey(r *Request) string {
 // with later callers of the same request and must not be modified.
 func (s *Service) Report(ctx context.Context, r Request) (*Report, error) {
 	v, versioned := s.src.(tiles.Versioned)
-	var key string
-	if versioned {
-		key = cacheKey(&r)
-		ver := v.Version()
-		s.mu.Lock()
-		if ver != s.version {
-			s.version, s.cache = ver, map[string]*Report{}
-		}
-		rep := s.cache[key]
-		s.mu.Unlock()
-		if rep != nil {
-			return rep, nil
-		}
-		rep, err := s.compute(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		if ver == s.version {
-			if len(s.cache) >= maxCached {
-				clear(s.cache)
-			}
-			s.cache[key] = rep
-		}
-		s.mu.Unlock()
+	if !versioned {
+		return s.compute(ctx, r)
+	}
+	key, ver := cacheKey(&r), v.Version()
+	s.mu.Lock()
+	if ver != s.version {
+		s.version, s.cache = ver, map[string]*Report{}
+	}
+	rep := s.cache[key]
+	s.mu.Unlock()
+	if rep != nil {
 		return rep, nil
 	}
-	return s.compute(ctx, r)
+	rep, err := s.compute(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if ver == s.version {
+		if len(s.cache) >= maxCached {
+			clear(s.cache)
+		}
+		s.cache[key] = rep
+	}
+	s.mu.Unlock()
+	return rep, nil
 }
 
 // area is a resolved area: how to select its records.
@@ -149,7 +147,6 @@ func (s *Service) resolve(r *Request) (*area, error) {
 		a.info.BBox = &[4]float64{round(w, 7), round(so, 7), round(e, 7), round(n, 7)}
 		req := r.Area.Requested
 		a.info.Requested = &req
-		a.info.Code = ""
 	case AreaMunicipality:
 		var p *tiles.Place
 		if s.places != nil {
