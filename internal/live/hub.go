@@ -41,7 +41,8 @@ type Config struct {
 	// Weeks of history for the typical value (default 6).
 	Weeks int
 	// Buffer is how many events a client may have queued; beyond it the
-	// oldest are dropped (default 16).
+	// oldest are dropped (default 16, at least 2: a new client's first
+	// events are the reconnection delay and the latest live event).
 	Buffer int
 	// MaxClients bounds the subscribers (default 10,000).
 	MaxClients int
@@ -106,6 +107,7 @@ func NewHub(cfg Config) *Hub {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 16
 	}
+	cfg.Buffer = max(cfg.Buffer, 2)
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = 10000
 	}
