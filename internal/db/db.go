@@ -1,0 +1,82 @@
+// Package db opens the PostGIS connection pool and applies the embedded
+// schema (migrations/) with goose.
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/flowtiles/flowtiles/migrations"
+)
+
+// Open connects to url and checks the connection within timeout. The pool
+// belongs to the caller, who closes it.
+func Open(ctx context.Context, url string, timeout time.Duration) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "flowtiles"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("database %s: %w", cfg.ConnConfig.Host, err)
+	}
+	return pool, nil
+}
+
+// Result is one applied migration.
+type Result struct {
+	Version  int64
+	Name     string
+	Duration time.Duration
+}
+
+// Migrate applies every pending migration, holding a PostgreSQL advisory
+// lock so that several servers starting at once apply each step once.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]Result, error) {
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	defer sqlDB.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS, goose.WithSessionLocker(locker))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	out := make([]Result, 0, len(res))
+	for _, r := range res {
+		out = append(out, Result{Version: r.Source.Version, Name: r.Source.Path, Duration: r.Duration})
+	}
+	return out, nil
+}
+
+// Version is the schema version the database is at (0: none applied).
+func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		return 0, err
+	}
+	return p.GetDBVersion(ctx)
+}

@@ -1,0 +1,214 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// loadColumns selects presence rows in the compact form of memstore.Row,
+// as integers only, so that loading allocates nothing per row.
+const loadColumns = `extract(epoch FROM p.observed_at)::bigint, p.wx, p.wy, p.weight::bigint,
+    coalesce(p.visitor, 0),
+    coalesce(p.origin_code::bigint, 0),
+    coalesce(ascii(substr(p.nationality, 1, 1)) * 256 + ascii(substr(p.nationality, 2, 1)), 0)::bigint,
+    (coalesce(array_position(ARRAY['0-17','18-24','25-34','35-44','45-54','55-64','65+'], p.age_band), 0)
+     + 8 * coalesce(array_position(ARRAY['f','m','x'], p.gender), 0)
+     + 32 * coalesce(array_position(ARRAY['low','medium','high'], p.spend_class), 0))::bigint,
+    p.zones::bigint`
+
+// Mirror keeps an in-memory store equal to the presence table: Load fills
+// it, Follow applies every batch committed afterwards (LISTEN/NOTIFY, with a
+// catch-up after reconnecting). Batches are tracked by id, not by a high-water
+// mark, because transactions may commit out of id order.
+type Mirror struct {
+	s     *Store
+	mem   *memstore.Store
+	since time.Time
+	// loaded holds the committed batches already in mem; only the goroutine
+	// running Load and then Follow touches it.
+	loaded map[int64]bool
+}
+
+// NewMirror returns a mirror of s into mem. A non-zero since keeps only
+// records observed at or after it in memory (the memory budget).
+func (s *Store) NewMirror(mem *memstore.Store, since time.Time) *Mirror {
+	return &Mirror{s: s, mem: mem, since: since, loaded: map[int64]bool{}}
+}
+
+// Load reads every committed batch into memory, in one consistent snapshot,
+// and returns the number of rows loaded.
+func (m *Mirror) Load(ctx context.Context) (int64, error) {
+	tx, err := m.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, wrap(ctx, "loading presence", err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
+	ids, err := committed(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	cond, args := "true", []any{}
+	if !m.since.IsZero() {
+		cond, args = "p.observed_at >= $1", []any{m.since}
+	}
+	n, err := m.s.load(ctx, tx, m.mem, cond, args)
+	if err != nil {
+		return n, err
+	}
+	for _, id := range ids {
+		m.loaded[id] = true
+	}
+	m.s.bump()
+	return n, nil
+}
+
+func committed(ctx context.Context, q pgx.Tx) ([]int64, error) {
+	rows, err := q.Query(ctx, `SELECT id FROM ingest_batch WHERE status = 'committed' ORDER BY id`)
+	if err != nil {
+		return nil, wrap(ctx, "listing batches", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, wrap(ctx, "listing batches", err)
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// load streams presence rows matching cond into mem, committing in chunks
+// so that readers see progress.
+func (s *Store) load(ctx context.Context, q querier, mem *memstore.Store, cond string, args []any) (int64, error) {
+	rows, err := q.Query(ctx, "SELECT "+loadColumns+" FROM presence p WHERE "+cond, args...)
+	if err != nil {
+		return 0, wrap(ctx, "loading presence", err)
+	}
+	defer rows.Close()
+	origins := make(map[int64]uint16, len(s.cat.Municipalities))
+	for i, m := range s.cat.Municipalities {
+		code, _ := strconv.ParseInt(m.Code, 10, 64)
+		origins[code] = uint16(i + 1)
+	}
+	var n int64
+	b := mem.NewBuilder()
+	for rows.Next() {
+		raw := rows.RawValues() // binary int8 columns: read them directly
+		if len(raw) != 9 {
+			return n, fmt.Errorf("loading presence: %d columns", len(raw))
+		}
+		v := func(i int) int64 { return int64(binary.BigEndian.Uint64(raw[i])) }
+		row := memstore.Row{
+			T: uint32(v(0)), X: uint32(v(1)), Y: uint32(v(2)), Weight: uint32(v(3)), Visitor: v(4),
+			Origin: origins[v(5)], Attrs: tiles.Attrs(v(7)), Zones: uint16(v(8)),
+		}
+		if nat := v(6); nat != 0 {
+			row.Nat = tiles.CountryIndex(tiles.Country{byte(nat >> 8), byte(nat)})
+		}
+		b.Add(row)
+		n++
+		if b.Len() >= 1<<21 {
+			b.Commit()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return n, wrap(ctx, "loading presence", err)
+	}
+	b.Commit()
+	return n, nil
+}
+
+// bump advances the version: the data changed.
+func (s *Store) bump() { s.version.Add(1) }
+
+// Follow applies new batches until ctx ends. After a lost connection it
+// reconnects and catches up. onAreas is called when reference areas or
+// zones change (channel flowtiles_areas), e.g. to reload them.
+func (m *Mirror) Follow(ctx context.Context, log *slog.Logger, onAreas func()) {
+	for ctx.Err() == nil {
+		err := m.listen(ctx, onAreas)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("following new batches failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (m *Mirror) listen(ctx context.Context, onAreas func()) error {
+	conn, err := m.s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	for _, ch := range []string{"flowtiles_batches", "flowtiles_areas"} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	defer conn.Exec(context.Background(), "UNLISTEN *") //nolint:errcheck // the connection goes back to the pool
+	// catch up on anything committed while we were not listening
+	if err := m.CatchUp(ctx); err != nil {
+		return err
+	}
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case "flowtiles_areas":
+			if onAreas != nil {
+				onAreas()
+			}
+		case "flowtiles_batches":
+			if err := m.CatchUp(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// CatchUp loads every committed batch not yet in memory.
+func (m *Mirror) CatchUp(ctx context.Context) error {
+	tx, err := m.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return wrap(ctx, "catching up", err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
+	ids, err := committed(ctx, tx)
+	if err != nil {
+		return err
+	}
+	var fresh []int64
+	for _, id := range ids {
+		if !m.loaded[id] {
+			fresh = append(fresh, id)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	cond, args := "p.batch_id = ANY($1)", []any{fresh}
+	if !m.since.IsZero() {
+		cond, args = cond+" AND p.observed_at >= $2", append(args, m.since)
+	}
+	if _, err := m.s.load(ctx, tx, m.mem, cond, args); err != nil {
+		return err
+	}
+	for _, id := range fresh {
+		m.loaded[id] = true
+	}
+	m.s.bump()
+	return nil
+}

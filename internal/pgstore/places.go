@@ -1,0 +1,72 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/flowtiles/flowtiles/internal/wkbgeom"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// Places reads the reference areas imported with `flowtiles areas import`:
+// municipalities, provinces, regions, countries and the town's zones.
+func (s *Store) Places(ctx context.Context) ([]tiles.Place, error) {
+	queries := []struct {
+		level tiles.Level
+		sql   string
+	}{
+		{tiles.LevelRegion, `SELECT code, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM region ORDER BY code`},
+		{tiles.LevelProvince, `SELECT code, abbrev, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM province ORDER BY code`},
+		{tiles.LevelMunicipality, `SELECT istat_code, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM municipality ORDER BY istat_code`},
+		{tiles.LevelCountry, `SELECT iso_a2, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM country ORDER BY iso_a2`},
+		{tiles.LevelZone, `SELECT id::text, name, 0::bigint, ST_AsBinary(geom), ST_AsBinary(ST_PointOnSurface(geom)) FROM zone ORDER BY id`},
+	}
+	var out []tiles.Place
+	for _, q := range queries {
+		rows, err := s.pool.Query(ctx, q.sql)
+		if err != nil {
+			return nil, wrap(ctx, "reading "+q.level.String()+" areas", err)
+		}
+		for rows.Next() {
+			var (
+				code, name string
+				pop        int64
+				shape, pt  []byte
+			)
+			if err := rows.Scan(&code, &name, &pop, &shape, &pt); err != nil {
+				rows.Close()
+				return nil, wrap(ctx, "reading "+q.level.String()+" areas", err)
+			}
+			p := tiles.Place{Level: q.level, Code: code, Name: name, Population: pop}
+			if p.Shape, err = wkbgeom.MultiPolygon(shape); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("%s %s: %w", q.level, code, err)
+			}
+			if p.Point, err = wkbgeom.Point(pt); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("%s %s: %w", q.level, code, err)
+			}
+			switch q.level {
+			case tiles.LevelCountry:
+				c, err := tiles.ParseCountry(code)
+				if err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("country %s: %w", code, err)
+				}
+				p.Key = int64(tiles.CountryIndex(c))
+			case tiles.LevelZone:
+				p.Key, _ = strconv.ParseInt(code, 10, 64)
+				p.Code = name
+			default:
+				p.Key, _ = strconv.ParseInt(code, 10, 64)
+			}
+			out = append(out, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, wrap(ctx, "reading "+q.level.String()+" areas", err)
+		}
+	}
+	return out, nil
+}

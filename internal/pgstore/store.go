@@ -1,0 +1,162 @@
+// Package pgstore is the PostGIS tiles.Source: the same aggregates as the
+// in-memory store, computed in the database with parameterised SQL over
+// the presence table (see migrations/). It also loads presence into the
+// in-memory store and follows new batches with LISTEN/NOTIFY (loader.go).
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowtiles/flowtiles/internal/refdata"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+var (
+	_ tiles.Source      = (*Store)(nil)
+	_ tiles.VisitSource = (*Store)(nil)
+	_ tiles.Versioned   = (*Store)(nil)
+)
+
+// Store answers tiles.Source queries from PostGIS.
+type Store struct {
+	pool    *pgxpool.Pool
+	cat     *refdata.Catalog
+	version atomic.Uint64
+}
+
+// New returns a store over pool.
+func New(pool *pgxpool.Pool, cat *refdata.Catalog) *Store {
+	return &Store{pool: pool, cat: cat}
+}
+
+// Version implements tiles.Versioned: it advances whenever a Mirror of
+// this store sees new batches.
+func (s *Store) Version() uint64 { return s.version.Load() }
+
+// UnavailableError means the database could not be reached or failed for
+// reasons that are not the query's fault: clients may retry.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return "database unavailable: " + e.Err.Error() }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// wrap classifies a database error: the request's own cancellation stays
+// as it is; anything else becomes an UnavailableError that never shows SQL.
+func wrap(ctx context.Context, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
+		// a genuine SQL error is a bug of ours, not an outage
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return &UnavailableError{Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+// Aggregate implements tiles.Source.
+func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
+	if len(q.By) > 2 {
+		return fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
+	}
+	b := &builder{}
+	keys := []string{"0::bigint", "0::bigint"}
+	for i, d := range q.By {
+		k, err := b.key(&q, d, s.cat)
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+	}
+	base, narrow := b.where(&q)
+	cond := base
+	if !q.WithRest {
+		cond = base + " AND " + narrow
+	}
+	measures := func(m string) string {
+		return fmt.Sprintf("coalesce(sum(s.weight) FILTER (WHERE %[1]s), 0), count(DISTINCT s.visitor) FILTER (WHERE %[1]s), "+
+			"coalesce(sum(s.weight) FILTER (WHERE %[1]s AND s.visitor IS NULL), 0)", m)
+	}
+	sql := fmt.Sprintf("SELECT s.k0, s.k1, %s, %s FROM (SELECT %s AS k0, %s AS k1, p.weight, p.visitor, coalesce(%s, false) AS m "+
+		"FROM presence p %s WHERE %s) s GROUP BY s.k0, s.k1 HAVING sum(s.weight) FILTER (WHERE s.m) > 0",
+		measures("s.m"), measures("NOT s.m"), keys[0], keys[1], narrow, strings.Join(b.joins, " "), cond)
+	rows, err := s.pool.Query(ctx, sql, b.args...)
+	if err != nil {
+		return wrap(ctx, "aggregating presence", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var g tiles.Group
+		if err := rows.Scan(&g.Key[0], &g.Key[1], &g.Count, &g.Visitors, &g.Anonymous, &g.Rest.Count, &g.Rest.Visitors, &g.Rest.Anonymous); err != nil {
+			return wrap(ctx, "reading aggregates", err)
+		}
+		if !q.WithRest {
+			g.Rest = tiles.Measures{}
+		}
+		if err := fn(g); err != nil {
+			return err
+		}
+	}
+	return wrap(ctx, "aggregating presence", rows.Err())
+}
+
+// Visits implements tiles.VisitSource.
+func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) error) error {
+	b := &builder{}
+	base, narrow := b.where(&q)
+	tz := b.tz(&q)
+	sql := fmt.Sprintf(`SELECT DISTINCT ON (s.visitor, s.day) s.visitor, s.day,
+    extract(epoch FROM min(s.observed_at) OVER w)::bigint, extract(epoch FROM max(s.observed_at) OVER w)::bigint,
+    sum(s.weight) OVER w, s.o, s.n, s.a, s.g, s.sp
+FROM (SELECT p.visitor, ((p.observed_at AT TIME ZONE %s)::date - date '1970-01-01')::bigint AS day, p.observed_at, p.weight,
+        coalesce(p.origin_code::text, '') COLLATE "C" AS o, coalesce(p.nationality::text, '') COLLATE "C" AS n,
+        coalesce(p.age_band, '') COLLATE "C" AS a, coalesce(p.gender, '') COLLATE "C" AS g, coalesce(p.spend_class, '') AS sp
+      FROM presence p WHERE %s AND %s AND p.visitor IS NOT NULL) s
+WINDOW w AS (PARTITION BY s.visitor, s.day)
+ORDER BY s.visitor, s.day, s.observed_at, s.o, s.n, s.a, s.g,
+    CASE s.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, tz, base, narrow)
+	rows, err := s.pool.Query(ctx, sql, b.args...)
+	if err != nil {
+		return wrap(ctx, "listing visits", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			v                     tiles.Visit
+			visitor               int64
+			origin, nat, a, g, sp string
+		)
+		if err := rows.Scan(&visitor, &v.Day, &v.First, &v.Last, &v.Presences, &origin, &nat, &a, &g, &sp); err != nil {
+			return wrap(ctx, "reading visits", err)
+		}
+		v.Visitor = uint64(visitor)
+		v.Origin = origin
+		var err error
+		if v.Nationality, err = tiles.ParseCountry(nat); err != nil {
+			return fmt.Errorf("visit nationality: %w", err)
+		}
+		if v.Age, err = tiles.ParseAgeBand(a); err != nil {
+			return fmt.Errorf("visit age band: %w", err)
+		}
+		if v.Gender, err = tiles.ParseGender(g); err != nil {
+			return fmt.Errorf("visit gender: %w", err)
+		}
+		if v.Spend, err = tiles.ParseSpend(sp); err != nil {
+			return fmt.Errorf("visit spend class: %w", err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return wrap(ctx, "listing visits", rows.Err())
+}

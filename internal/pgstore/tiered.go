@@ -1,0 +1,95 @@
+package pgstore
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+var (
+	_ tiles.Source      = (*Tiered)(nil)
+	_ tiles.VisitSource = (*Tiered)(nil)
+	_ tiles.Versioned   = (*Tiered)(nil)
+)
+
+// Tiered answers from memory the queries whose time window memory holds
+// entirely, and from PostGIS the others (older months beyond the memory
+// budget). Both give identical answers for identical data; memory is just
+// faster.
+type Tiered struct {
+	Mem *memstore.Store
+	DB  *Store
+	// since is the Unix time from which memory holds every record (0: all).
+	since atomic.Int64
+}
+
+// NewTiered returns a source over mem and db; memory holds the records
+// observed at or after since (all of them when since is zero).
+func NewTiered(mem *memstore.Store, db *Store, since time.Time) *Tiered {
+	t := &Tiered{Mem: mem, DB: db}
+	if !since.IsZero() {
+		t.since.Store(since.Unix())
+	}
+	return t
+}
+
+func (t *Tiered) inMemory(f tiles.Filter) bool {
+	s := t.since.Load()
+	return s == 0 || !f.From.IsZero() && f.From.Unix() >= s
+}
+
+// Aggregate implements tiles.Source.
+func (t *Tiered) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
+	if t.inMemory(q.Filter) {
+		return t.Mem.Aggregate(ctx, q, fn)
+	}
+	return t.DB.Aggregate(ctx, q, fn)
+}
+
+// Visits implements tiles.VisitSource.
+func (t *Tiered) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) error) error {
+	if t.inMemory(q.Filter) {
+		return t.Mem.Visits(ctx, q, fn)
+	}
+	return t.DB.Visits(ctx, q, fn)
+}
+
+// Version implements tiles.Versioned.
+func (t *Tiered) Version() uint64 { return t.Mem.Version() + t.DB.Version() }
+
+// BudgetSince returns the earliest month start from which the newest months
+// of presence fit in budget bytes of memory (bytesPerRow each), or the zero
+// time when everything fits.
+func (s *Store) BudgetSince(ctx context.Context, budget, bytesPerRow int64) (time.Time, error) {
+	if budget <= 0 {
+		return time.Time{}, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT date_trunc('month', observed_at AT TIME ZONE 'UTC'), count(*)
+		FROM presence GROUP BY 1 ORDER BY 1 DESC`)
+	if err != nil {
+		return time.Time{}, wrap(ctx, "sizing the memory budget", err)
+	}
+	defer rows.Close()
+	var total int64
+	var since time.Time
+	for rows.Next() {
+		var month time.Time
+		var n int64
+		if err := rows.Scan(&month, &n); err != nil {
+			return time.Time{}, wrap(ctx, "sizing the memory budget", err)
+		}
+		if total+n*bytesPerRow > budget {
+			if since.IsZero() {
+				return time.Time{}, fmt.Errorf("the memory budget of %d bytes does not hold even the latest month (%d records)", budget, n)
+			}
+			return since, nil
+		}
+		total += n * bytesPerRow
+		since = time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Time{}, wrap(ctx, "sizing the memory budget", rows.Err())
+}
