@@ -106,7 +106,9 @@ func TestMemoryAndPostGISGiveIdenticalTiles(t *testing.T) {
 
 type resolver struct{ mem []tiles.Place }
 
-func (resolver) ResolveOrigin(code string) ([]string, bool) { return refdata.Italy().ResolveOrigin(code) }
+func (resolver) ResolveOrigin(code string) ([]string, bool) {
+	return refdata.Italy().ResolveOrigin(code)
+}
 func (r resolver) ZoneID(name string) (int, bool) {
 	for _, z := range r.mem {
 		if z.Code == name {
