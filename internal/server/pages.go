@@ -1,0 +1,141 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/flowtiles/flowtiles/styles"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// pages registers the front end: / and /kiosk, and /static/* from Static.
+func (s *Server) pages(e *echo.Echo) {
+	page := func(name string) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if s.cfg.Static == nil {
+				return echo.ErrNotFound
+			}
+			if _, err := fs.Stat(s.cfg.Static, name); err != nil {
+				return echo.ErrNotFound
+			}
+			c.Response().Header().Set(echo.HeaderCacheControl, "no-cache")
+			http.ServeFileFS(c.Response(), c.Request(), s.cfg.Static, name)
+			return nil
+		}
+	}
+	e.GET("/", page("index.html"))
+	e.GET("/kiosk", page("kiosk.html"))
+	e.GET("/static/*", func(c echo.Context) error {
+		if s.cfg.Static == nil {
+			return echo.ErrNotFound
+		}
+		name := c.Param("*")
+		if name == "" || strings.HasSuffix(name, "/") || !fs.ValidPath(name) {
+			return echo.ErrNotFound
+		}
+		if st, err := fs.Stat(s.cfg.Static, name); err != nil || st.IsDir() {
+			return echo.ErrNotFound
+		}
+		c.Response().Header().Set(echo.HeaderCacheControl, "public, max-age=300")
+		http.ServeFileFS(c.Response(), c.Request(), s.cfg.Static, name)
+		return nil
+	})
+}
+
+// healthz: the process is up.
+func (s *Server) healthz(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz: the server can answer (Config.Ready within ReadyTimeout).
+func (s *Server) readyz(c echo.Context) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, "no-store")
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadyTimeout)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			h.Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// styleNames lists the embedded styles.
+func styleNames() []string {
+	files, _ := fs.Glob(styles.FS, "*.json")
+	out := make([]string, 0, len(files))
+	for _, f := range files {
+		out = append(out, strings.TrimSuffix(f, ".json"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// style serves GET /styles/{name}.json: the embedded MapLibre style with
+// its sources pointing at this server's TileJSON (carrying the request's
+// filter), centred on the data, and naming the configured basemap.
+func (s *Server) style(c echo.Context) error {
+	name, ext := splitExt(c.Param("file"))
+	if ext != ".json" || !fs.ValidPath(name+ext) {
+		return echo.ErrNotFound
+	}
+	raw, err := fs.ReadFile(styles.FS, name+ext)
+	if err != nil {
+		return echo.NewHTTPError(http.StatusNotFound, "unknown style "+strconv.Quote(name)+" (want one of "+strings.Join(styleNames(), ", ")+")")
+	}
+	tq, err := s.parseQuery(c, "")
+	if err != nil {
+		return err
+	}
+	base, _ := json.Marshal(baseURL(c))
+	raw = []byte(strings.ReplaceAll(string(raw), styles.Placeholder, strings.Trim(string(base), `"`)))
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return err // a broken embedded style: logged, 500
+	}
+	if srcs, ok := doc["sources"].(map[string]any); ok {
+		for id, v := range srcs {
+			src, ok := v.(map[string]any)
+			u, isStr := src["url"].(string)
+			if !ok || !isStr {
+				continue
+			}
+			q := tq.canon
+			if id != tiles.LayerDensity && strings.Contains(q, "bins=") {
+				// only the density layer has bins
+				vs, _ := url.ParseQuery(q)
+				vs.Del("bins")
+				q = vs.Encode()
+			}
+			src["url"] = withQuery(u, q)
+		}
+	}
+	if b, ok := s.bounds(); ok {
+		ctr := b.Center()
+		doc["center"] = []float64{ctr[0], ctr[1]}
+	}
+	if s.cfg.BasemapURL != "" {
+		md, _ := doc["metadata"].(map[string]any)
+		if md == nil {
+			md = map[string]any{}
+		}
+		md["flowtiles:basemap"] = s.cfg.BasemapURL
+		doc["metadata"] = md
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, cacheMetadata)
+	h.Add(echo.HeaderVary, "X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix")
+	return c.JSON(http.StatusOK, doc)
+}
