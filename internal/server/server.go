@@ -79,6 +79,7 @@ type Server struct {
 	cache   *tileCache
 	metrics *metrics
 	routes  map[string]bool // registered route paths, for metric labels
+	handler http.Handler
 }
 
 // New builds the server and registers every route.
@@ -163,11 +164,26 @@ func New(cfg Config) *Server {
 		s.routes[r.Path] = true
 	}
 	s.e = e
+	s.handler = headAsGet(e)
 	return s
 }
 
+// headAsGet routes HEAD requests as GET (Echo routes HEAD only where it is
+// registered): net/http drops the body of a response to HEAD by itself, as
+// it reads the method of its own request, which this leaves alone.
+func headAsGet(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			get := *r
+			get.Method = http.MethodGet
+			r = &get
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Handler returns the server as an http.Handler.
-func (s *Server) Handler() http.Handler { return s.e }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Echo returns the underlying Echo, to register further routes.
 func (s *Server) Echo() *echo.Echo { return s.e }
@@ -186,7 +202,7 @@ func (s *Server) Start(ctx context.Context, listen string) error {
 // Serve is Start on a listener the caller opened.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.e,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
