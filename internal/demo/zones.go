@@ -1,0 +1,113 @@
+package demo
+
+import (
+	_ "embed"
+	"fmt"
+	"sync"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/planar"
+
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// zonesGeoJSON is Deruta's demo zones, drawn for the demo over the historic
+// centre (not an official perimeter). testdata/deruta/zones.geojson holds
+// the same bytes, for `flowtiles areas import --kind zones`.
+//
+//go:embed zones.geojson
+var zonesGeoJSON []byte
+
+// town is the middle of Deruta's historic centre, Piazza dei Consoli.
+var town = orb.Point{12.4177, 42.9826}
+
+// Town returns the point the demo town is centred on (WGS 84).
+func Town() orb.Point { return town }
+
+// ZonesGeoJSON returns the embedded zones file. The slice is shared: do not
+// modify it.
+func ZonesGeoJSON() []byte { return zonesGeoJSON }
+
+var (
+	zonesOnce sync.Once
+	zonesList []tiles.Place
+	zonesErr  error
+)
+
+// Zones returns Deruta's demo zones: Level zone, Key the zone's index (its
+// bit in a record's zone mask), Code its name. Zone 0, centro-storico,
+// contains all the others. Each call returns a fresh slice of places the
+// caller may keep; the shapes are shared and must not be modified.
+func Zones() []tiles.Place {
+	zonesOnce.Do(func() { zonesList, zonesErr = parseZones(zonesGeoJSON) })
+	if zonesErr != nil {
+		// The file is part of the binary: failing to read it is a build bug.
+		panic(fmt.Sprintf("demo: embedded zones: %v", zonesErr))
+	}
+	return append([]tiles.Place(nil), zonesList...)
+}
+
+func parseZones(raw []byte) ([]tiles.Place, error) {
+	fc, err := geojson.UnmarshalFeatureCollection(raw)
+	if err != nil {
+		return nil, err
+	}
+	if len(fc.Features) > tiles.MaxZones {
+		return nil, fmt.Errorf("%d zones, at most %d", len(fc.Features), tiles.MaxZones)
+	}
+	out := make([]tiles.Place, 0, len(fc.Features))
+	for i, f := range fc.Features {
+		name := f.Properties.MustString("name", "")
+		if name == "" {
+			return nil, fmt.Errorf("zone %d: no name", i)
+		}
+		var mp orb.MultiPolygon
+		switch g := f.Geometry.(type) {
+		case orb.Polygon:
+			mp = orb.MultiPolygon{g}
+		case orb.MultiPolygon:
+			mp = g
+		default:
+			return nil, fmt.Errorf("zone %s: geometry %s, want a polygon", name, f.Geometry.GeoJSONType())
+		}
+		out = append(out, tiles.Place{
+			Level: tiles.LevelZone,
+			Code:  name,
+			Key:   int64(i),
+			Name:  f.Properties.MustString("label", name),
+			Shape: mp,
+			Point: inside(mp),
+		})
+	}
+	return out, nil
+}
+
+// inside returns a point inside mp: its centroid when that is inside, else
+// the middle of the widest horizontal chord through the bound's middle.
+func inside(mp orb.MultiPolygon) orb.Point {
+	c, _ := planar.CentroidArea(mp)
+	if planar.MultiPolygonContains(mp, c) {
+		return c
+	}
+	b := mp.Bound()
+	y := (b.Min[1] + b.Max[1]) / 2
+	best, bestW := b.Center(), -1.0
+	const steps = 64
+	var run []float64
+	for i := 0; i <= steps; i++ {
+		x := b.Min[0] + (b.Max[0]-b.Min[0])*float64(i)/steps
+		if planar.MultiPolygonContains(mp, orb.Point{x, y}) {
+			run = append(run, x)
+			continue
+		}
+		if len(run) > 0 && run[len(run)-1]-run[0] > bestW {
+			bestW, best = run[len(run)-1]-run[0], orb.Point{(run[0] + run[len(run)-1]) / 2, y}
+		}
+		run = run[:0]
+	}
+	if len(run) > 0 && run[len(run)-1]-run[0] > bestW {
+		best = orb.Point{(run[0] + run[len(run)-1]) / 2, y}
+	}
+	return best
+}
