@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
