@@ -151,6 +151,7 @@ func New(cfg Config) *Server {
 
 	e.GET("/tiles", s.catalog)
 	e.GET("/tiles/:file", s.tileJSON)
+	e.GET("/tiles/:layer/:file", s.tilesetMetadata)
 	e.GET("/tiles/:layer/:z/:x/:file", s.tile)
 	e.GET("/styles/:file", s.style)
 	e.GET("/healthz", s.healthz)

@@ -363,6 +363,8 @@ func TestTileErrors(t *testing.T) {
 		{"/tiles/density/2/0/0.png", 404, ""},
 		{"/tiles/density/2/0/0", 404, ""},
 		{"/tiles/density.xml", 404, ""},
+		{"/tiles/density/nope.json", 404, ""},
+		{"/tiles/nope/metadata.json", 404, ""},
 		{"/tiles/density/2/0", 404, ""},
 		{"/nowhere", 404, ""},
 		{"/styles/nope.json", 404, ""},

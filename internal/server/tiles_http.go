@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -314,6 +315,9 @@ type TileJSON struct {
 	DataVersion uint64 `json:"data_version"`
 	// Filter is the canonical filter the tile URLs carry.
 	Filter map[string]string `json:"filter"`
+	// JSON repeats vector_layers as the MBTiles metadata "json" string,
+	// which GDAL's MVT driver (and so QGIS's OGR path) reads.
+	JSON string `json:"json"`
 }
 
 var worldBounds = [4]float64{-180, -85.051129, 180, 85.051129}
@@ -324,6 +328,20 @@ func (s *Server) tileJSON(c echo.Context) error {
 	if ext != ".json" {
 		return echo.ErrNotFound
 	}
+	return s.writeTileJSON(c, name)
+}
+
+// tilesetMetadata serves GET /tiles/{layer}/metadata.json: the TileJSON
+// where a tileset directory keeps its metadata, so that GDAL opens
+// MVT:/vsicurl/http://HOST/tiles/{layer}/{z} as one zoom level of a tileset.
+func (s *Server) tilesetMetadata(c echo.Context) error {
+	if c.Param("file") != "metadata.json" {
+		return echo.ErrNotFound
+	}
+	return s.writeTileJSON(c, c.Param("layer"))
+}
+
+func (s *Server) writeTileJSON(c echo.Context, name string) error {
 	spec, ok := tiles.Layer(name)
 	if !ok {
 		return &tiles.LayerError{Name: name}
@@ -349,6 +367,9 @@ func (s *Server) tileJSON(c echo.Context) error {
 		for k := range v {
 			doc.Filter[k] = v.Get(k)
 		}
+	}
+	if vl, err := json.Marshal(map[string]any{"vector_layers": spec.Vector}); err == nil {
+		doc.JSON = string(vl)
 	}
 	zoom := map[string]float64{tiles.LayerDensity: 14, tiles.LayerZones: 14, tiles.LayerOrigins: 6, tiles.LayerFlows: 8}[name]
 	if b, ok := s.bounds(); ok {
