@@ -146,3 +146,37 @@ func TestFigures(t *testing.T) {
 		t.Errorf("records at 14h %d, 11h %d, 18h %d: want a lull after lunch", f.byHour[14], f.byHour[11], f.byHour[18])
 	}
 }
+
+// TestDefaultSize checks the default set against the CITIES order of
+// magnitude: about 300,000 visits (a visitor on a local day) in eight months.
+func TestDefaultSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates the full default set")
+	}
+	records, visits := 0, 0
+	day := ""
+	seen := map[int64]bool{}
+	start := time.Now()
+	err := Generate(Config{}, func(r presence.Record) error {
+		records++
+		if d := r.ObservedAt.Format(time.DateOnly); d != day {
+			day = d
+			clear(seen)
+		}
+		if !seen[r.Visitor] {
+			seen[r.Visitor] = true
+			visits++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("default set: %d records, %d visits, generated and counted in %v", records, visits, time.Since(start).Round(time.Millisecond))
+	if visits < 280_000 || visits > 320_000 {
+		t.Errorf("%d visits, want about 300,000", visits)
+	}
+	if records < 1_000_000 || records > 2_500_000 {
+		t.Errorf("%d records, want 1-2.5 M", records)
+	}
+}

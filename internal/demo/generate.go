@@ -19,7 +19,6 @@ import (
 	_ "time/tzdata" // Europe/Rome on machines without zoneinfo: the same data everywhere
 
 	"github.com/paulmach/orb"
-	"github.com/paulmach/orb/planar"
 
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -125,7 +124,7 @@ type generator struct {
 	regulars []person
 	all      *gravity
 	nearby   *gravity
-	centre   orb.MultiPolygon
+	centre   ring
 	seedStr  string
 }
 
@@ -148,7 +147,7 @@ func newGenerator(cfg Config) (*generator, error) {
 		g.base = float64(c.Records) / RecordsPerVisit / weight(g.days)
 	}
 	g.all, g.nearby = origins()
-	g.centre = Zones()[0].Shape
+	g.centre = newRing(Zones()[0].Shape[0][0])
 	// regulars: as many as the size asks, at least a few hundred
 	scale := g.base * weight(g.days) / DefaultVisits
 	n := max(200, int(math.Round(regularPool*scale)))
@@ -168,17 +167,24 @@ func newGenerator(cfg Config) (*generator, error) {
 	return g, nil
 }
 
-// item is a generated record, with its sort key (seconds since the day's
-// start and visit number) and its visit.
+// item is a generated record and its visit.
 type item struct {
 	rec   presence.Record
-	key   int64
 	visit int32
 }
 
-// dayOut is one day's records and the visitor id of each visit.
+// order is an item's sort key (seconds since the day's start, then visit
+// number: unique, as a visit has one record a second at most) and position.
+type order struct {
+	key int64
+	i   int32
+}
+
+// dayOut is one day's records, their time order, and the visitor id of
+// each visit.
 type dayOut struct {
 	items []item
+	order []order
 	ids   []string
 }
 
@@ -226,8 +232,8 @@ func (g *generator) run(fn func(*presence.Record, string) error) error {
 	}()
 	for d := range g.days {
 		out := <-slots[d]
-		for i := range out.items {
-			it := &out.items[i]
+		for _, o := range out.order {
+			it := &out.items[o.i]
 			id := ""
 			if it.rec.Visitor != 0 {
 				id = out.ids[it.visit]
@@ -263,7 +269,7 @@ func (w *worker) day(g *generator, p *dayPlan, out *dayOut) {
 	}
 	w.pcg.Seed(g.cfg.Seed, uint64(p.index)*0x9e3779b97f4a7c15+1)
 	rng := w.rng
-	out.items, out.ids = out.items[:0], out.ids[:0]
+	out.items, out.order, out.ids = out.items[:0], out.order[:0], out.ids[:0]
 
 	// the day's arrival profile for ordinary visits
 	month := p.start.Month()
@@ -308,7 +314,7 @@ func (w *worker) day(g *generator, p *dayPlan, out *dayOut) {
 		out.ids = append(out.ids, who.id)
 		w.visit(g, rng, p, kind, &who, int32(len(out.ids)-1), out)
 	}
-	slices.SortFunc(out.items, func(a, b item) int {
+	slices.SortFunc(out.order, func(a, b order) int {
 		switch {
 		case a.key < b.key:
 			return -1
@@ -438,7 +444,7 @@ func (w *worker) visit(g *generator, rng *rand.Rand, p *dayPlan, kind int, who *
 		}
 		q, r := w.where(rng, kind, f)
 		pt := jitter(rng, q, r)
-		if !planar.MultiPolygonContains(g.centre, pt) {
+		if !g.centre.contains(pt) {
 			pt = q
 		}
 		out.items = append(out.items, item{
@@ -449,9 +455,9 @@ func (w *worker) visit(g *generator, rng *rand.Rand, p *dayPlan, kind int, who *
 				Visitor: who.hash, Age: who.age, Gender: who.gender, Nationality: who.nat,
 				Origin: who.origin, Spend: who.spend,
 			},
-			key:   (base+int64(t))<<21 | int64(v),
 			visit: v,
 		})
+		out.order = append(out.order, order{key: (base+int64(t))<<21 | int64(v), i: int32(len(out.items) - 1)})
 		if t >= dwell {
 			break
 		}

@@ -155,3 +155,28 @@ func jitter(rng *rand.Rand, q orb.Point, r float64) orb.Point {
 // round6 rounds a coordinate to 6 decimals (~0.1 m), as the CSV writes it,
 // so that generated and re-read records are equal.
 func round6(x float64) float64 { return math.Round(x*1e6) / 1e6 }
+
+// ring is a polygon's outer ring with its bound, for fast point-in-polygon
+// tests (planar.RingContains recomputes the bound on every call).
+type ring struct {
+	pts orb.Ring
+	b   orb.Bound
+}
+
+func newRing(r orb.Ring) ring { return ring{pts: r, b: r.Bound()} }
+
+// contains reports whether p is strictly inside the ring (even-odd rule).
+func (r *ring) contains(p orb.Point) bool {
+	if !r.b.Contains(p) {
+		return false
+	}
+	in := false
+	pts := r.pts
+	for i, j := 0, len(pts)-1; i < len(pts); j, i = i, i+1 {
+		a, b := pts[i], pts[j]
+		if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0]-a[0])*(p[1]-a[1])/(b[1]-a[1])+a[0] {
+			in = !in
+		}
+	}
+	return in
+}
