@@ -33,7 +33,7 @@ const DefaultVisits = 300_000
 
 // RecordsPerVisit is the measured mean number of records of a visit; it
 // turns Config.Records into a number of visits.
-const RecordsPerVisit = 6.7
+const RecordsPerVisit = 6.75
 
 // Config says which data set to generate. The zero Config is the default
 // set: seed 0, about 300,000 visits from 1 January 2025 for eight months.
