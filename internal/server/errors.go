@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowtiles/flowtiles/internal/pgstore"
@@ -61,6 +62,7 @@ func (s *Server) classify(err error, c echo.Context) (int, errorBody) {
 		fe *tiles.FilterError
 		le *tiles.LayerError
 		ue *pgstore.UnavailableError
+		ce *pgconn.ConnectError
 		he *echo.HTTPError
 	)
 	switch {
@@ -70,7 +72,10 @@ func (s *Server) classify(err error, c echo.Context) (int, errorBody) {
 		return http.StatusBadRequest, errorBody{fe.Error(), fe.Param}
 	case errors.As(err, &le):
 		return http.StatusNotFound, errorBody{Error: le.Error()}
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &ce):
+		// A failed connection is an outage whatever the server said
+		// (pgstore classifies "database does not allow connections",
+		// SQLSTATE 55000, as a query error).
 		s.log.Warn("database unavailable", "uri", c.Request().RequestURI, "err", err)
 		return http.StatusServiceUnavailable, errorBody{Error: "the database is unavailable: retry shortly"}
 	case errors.Is(err, context.DeadlineExceeded):
