@@ -62,3 +62,56 @@ func ZoneMask(zones []Place, p orb.Point) uint16 {
 	}
 	return m
 }
+
+// ZoneIndex answers ZoneMask for many points against the same zones, with
+// each zone's and polygon's bounds computed once. Its answers are exactly
+// ZoneMask's. It is read-only once built and safe for concurrent use.
+type ZoneIndex struct {
+	zones []indexedZone
+}
+
+type indexedZone struct {
+	bit   uint16
+	bound orb.Bound
+	polys []orb.Polygon
+	pb    []orb.Bound
+}
+
+// NewZoneIndex indexes zones (Level zone, Key 0..MaxZones-1).
+func NewZoneIndex(zones []Place) *ZoneIndex {
+	zi := &ZoneIndex{}
+	for i := range zones {
+		z := &zones[i]
+		if z.Key < 0 || z.Key >= MaxZones || len(z.Shape) == 0 {
+			continue
+		}
+		e := indexedZone{bit: 1 << z.Key, bound: z.Shape.Bound()}
+		for _, p := range z.Shape {
+			if len(p) == 0 {
+				continue
+			}
+			e.polys = append(e.polys, p)
+			e.pb = append(e.pb, p[0].Bound())
+		}
+		zi.zones = append(zi.zones, e)
+	}
+	return zi
+}
+
+// Mask is ZoneMask(zones, p) for the indexed zones.
+func (zi *ZoneIndex) Mask(p orb.Point) uint16 {
+	var m uint16
+	for i := range zi.zones {
+		z := &zi.zones[i]
+		if !z.bound.Contains(p) {
+			continue
+		}
+		for j, poly := range z.polys {
+			if z.pb[j].Contains(p) && planar.PolygonContains(poly, p) {
+				m |= z.bit
+				break
+			}
+		}
+	}
+	return m
+}

@@ -38,7 +38,7 @@ func (e *RecordError) Error() string {
 // store itself lives only as long as the process, and so do they.
 type MemorySink struct {
 	store *memstore.Store
-	zones []tiles.Place
+	zones *tiles.ZoneIndex
 
 	mu    sync.Mutex
 	keys  map[string]struct{}
@@ -51,14 +51,14 @@ const maxKeys = 100_000
 // NewMemorySink returns a sink into store; zones give records their zone
 // masks.
 func NewMemorySink(store *memstore.Store, zones []tiles.Place) *MemorySink {
-	return &MemorySink{store: store, zones: zones, keys: map[string]struct{}{}}
+	return &MemorySink{store: store, zones: tiles.NewZoneIndex(zones), keys: map[string]struct{}{}}
 }
 
 // Store implements Sink.
 func (s *MemorySink) Store(ctx context.Context, key string, recs []presence.Record) (bool, error) {
 	rows := make([]memstore.Row, len(recs))
 	for i := range recs {
-		r, err := s.store.RowOf(&recs[i], s.zones)
+		r, err := s.store.RowOfIndexed(&recs[i], s.zones)
 		if err != nil {
 			return false, &RecordError{Index: i, Column: "origin_code", Reason: err.Error()}
 		}

@@ -71,8 +71,17 @@ func atoi(s string) int64 {
 }
 
 // RowOf converts a validated record to a Row, with its zone mask computed
-// against zones.
+// against zones. Loaders of many records use RowOfIndexed.
 func (s *Store) RowOf(r *presence.Record, zones []tiles.Place) (Row, error) {
+	row, err := s.RowOfIndexed(r, nil)
+	if err == nil && len(zones) > 0 {
+		row.Zones = tiles.ZoneMask(zones, pointOf(r))
+	}
+	return row, err
+}
+
+// RowOfIndexed is RowOf with the zones indexed once (nil: no zones).
+func (s *Store) RowOfIndexed(r *presence.Record, zones *tiles.ZoneIndex) (Row, error) {
 	w := r.World()
 	row := Row{
 		T: uint32(r.ObservedAt.Unix()), X: w.X, Y: w.Y, Weight: r.Weight, Visitor: r.Visitor,
@@ -85,8 +94,8 @@ func (s *Store) RowOf(r *presence.Record, zones []tiles.Place) (Row, error) {
 		}
 		row.Origin = uint16(i + 1)
 	}
-	if len(zones) > 0 {
-		row.Zones = tiles.ZoneMask(zones, pointOf(r))
+	if zones != nil {
+		row.Zones = zones.Mask(pointOf(r))
 	}
 	return row, nil
 }
