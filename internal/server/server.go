@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -80,6 +81,9 @@ type Server struct {
 	metrics *metrics
 	routes  map[string]bool // registered route paths, for metric labels
 	handler http.Handler
+
+	flightMu sync.Mutex
+	flights  map[string]*flight // tiles being rendered, by cache key
 }
 
 // New builds the server and registers every route.
@@ -112,7 +116,7 @@ func New(cfg Config) *Server {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 5 * time.Second
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}}
+	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}}
 	s.metrics = newMetrics(cfg.Metrics, cfg.DBStats)
 	s.cache = newTileCache(cfg.CacheBytes, s.metrics)
 

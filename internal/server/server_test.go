@@ -794,3 +794,113 @@ func TestStartAndShutdown(t *testing.T) {
 		t.Fatal("bad listen address accepted")
 	}
 }
+
+// Concurrent requests for the same uncached tile render it once.
+func TestConcurrentMissesRenderOnce(t *testing.T) {
+	env := newTileEnv(t, nil)
+	env.src.delay.Store(int64(200 * time.Millisecond))
+	u := env.ts.URL + tileURL("density", centreTile, "gender=f")
+	const n = 10
+	bodies := make(chan []byte, n)
+	for range n {
+		go func() {
+			res, body := fetch(t, u, "Accept-Encoding", "gzip")
+			if res.StatusCode != 200 {
+				t.Errorf("%d", res.StatusCode)
+			}
+			bodies <- body
+		}()
+	}
+	var first []byte
+	for range n {
+		b := <-bodies
+		if first == nil {
+			first = b
+		} else if !bytes.Equal(b, first) {
+			t.Fatal("concurrent requests got different tiles")
+		}
+	}
+	if calls := env.src.calls.Load(); calls != 1 {
+		t.Fatalf("the source was asked %d times for one tile", calls)
+	}
+}
+
+// A waiter whose leader's client left renders the tile by itself.
+func TestSharedRenderSurvivesLeaderCancel(t *testing.T) {
+	env := newTileEnv(t, nil)
+	env.src.delay.Store(int64(300 * time.Millisecond))
+	path := tileURL("density", centreTile, "gender=m")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, env.ts.URL+path, nil)
+		if res, err := plainClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // the leader is rendering
+	done := make(chan *http.Response, 1)
+	go func() {
+		res, _ := fetch(t, env.ts.URL+path)
+		done <- res
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if res := <-done; res.StatusCode != 200 {
+		t.Fatalf("waiter after the leader left: %d", res.StatusCode)
+	}
+}
+
+// /api/live reaches the client event by event: no gzip, no buffering.
+func TestLiveRouteIsNotBuffered(t *testing.T) {
+	release := make(chan struct{})
+	env := newTileEnv(t, func(c *Config) {
+		c.Routes = append(c.Routes, routeFunc(func(e *echo.Echo) {
+			e.GET("/api/live", func(c echo.Context) error {
+				c.Response().Header().Set("Content-Type", "text/event-stream")
+				c.Response().WriteHeader(200)
+				c.Response().Write([]byte("event: live\ndata: {}\n\n"))
+				c.Response().Flush()
+				<-release
+				return nil
+			})
+		}))
+	})
+	defer close(release)
+	req, _ := http.NewRequest(http.MethodGet, env.ts.URL+"/api/live", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	res, err := plainClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("live stream encoded %q", res.Header.Get("Content-Encoding"))
+	}
+	got := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 64)
+		n, _ := io.ReadAtLeast(res.Body, buf, len("event: live\n"))
+		got <- string(buf[:n])
+	}()
+	select {
+	case s := <-got:
+		if !strings.HasPrefix(s, "event: live") {
+			t.Fatalf("stream starts %q", s)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the first event did not arrive while the stream stays open")
+	}
+}
+
+// JSON documents are gzipped for clients that accept it.
+func TestJSONIsCompressed(t *testing.T) {
+	env := newTileEnv(t, nil)
+	res, body := env.get(t, "/tiles/origins.json", "Accept-Encoding", "gzip")
+	if res.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("TileJSON not gzipped: %q", res.Header.Get("Content-Encoding"))
+	}
+	var doc tileJSONDoc
+	if err := json.Unmarshal(gunzip(t, body), &doc); err != nil || doc.TileJSON != "3.0.0" {
+		t.Fatalf("gzipped TileJSON: %v", err)
+	}
+}

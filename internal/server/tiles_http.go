@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -95,12 +96,52 @@ func (s *Server) tile(c echo.Context) error {
 		c.Set(keyCache, "hit")
 	} else {
 		c.Set(keyCache, "miss")
-		if t, err = s.render(c.Request().Context(), tiles.Request{Layer: layer, Tile: tid, Filter: tq.filter, Shape: tq.shape}, version); err != nil {
+		if t, err = s.renderShared(c.Request().Context(), key, tiles.Request{Layer: layer, Tile: tid, Filter: tq.filter, Shape: tq.shape}, version); err != nil {
 			return err
 		}
-		s.cache.put(key, t)
 	}
 	return s.writeTile(c, t, tq.filter)
+}
+
+// flight is one rendering that concurrent requests for the same tile wait
+// for: when a new data version lands, every kiosk and browser asks for the
+// same tiles at once, and the source should see each query once.
+type flight struct {
+	done chan struct{}
+	tile *cachedTile
+	err  error
+}
+
+// renderShared renders the tile of key once for all concurrent requests and
+// caches it. A waiter whose leader's client went away renders by itself.
+func (s *Server) renderShared(ctx context.Context, key string, r tiles.Request, version uint64) (*cachedTile, error) {
+	s.flightMu.Lock()
+	if f, ok := s.flights[key]; ok {
+		s.flightMu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if errors.Is(f.err, context.Canceled) && ctx.Err() == nil {
+			return s.render(ctx, r, version)
+		}
+		return f.tile, f.err
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[key] = f
+	s.flightMu.Unlock()
+	defer func() {
+		s.flightMu.Lock()
+		delete(s.flights, key)
+		s.flightMu.Unlock()
+		close(f.done)
+	}()
+	f.tile, f.err = s.render(ctx, r, version)
+	if f.err == nil {
+		s.cache.put(key, f.tile)
+	}
+	return f.tile, f.err
 }
 
 // render asks the engine for a tile within TileTimeout and prepares it for
