@@ -1,0 +1,33 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkTileRequest measures a whole tile request through the handler:
+// from the cache (gzip and plain, as GDAL asks) and rendered (with the
+// cache off).
+func BenchmarkTileRequest(b *testing.B) {
+	u := tileURL("density", centreTile, "")
+	run := func(b *testing.B, h http.Handler, enc string) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodGet, u, nil)
+			if enc != "" {
+				req.Header.Set("Accept-Encoding", enc)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Fatal(rec.Code, rec.Body)
+			}
+		}
+	}
+	cached := newTileEnv(b, nil).srv.Handler()
+	uncached := newTileEnv(b, func(c *Config) { c.CacheBytes = -1 }).srv.Handler()
+	b.Run("cached-gzip", func(b *testing.B) { run(b, cached, "gzip") })
+	b.Run("cached-plain", func(b *testing.B) { run(b, cached, "") })
+	b.Run("rendered", func(b *testing.B) { run(b, uncached, "gzip") })
+}
