@@ -1,0 +1,210 @@
+// Package ingest loads presence records into PostGIS: a file with `flowtiles
+// ingest` (Loader), or a batch posted to POST /api/ingest (Sink). Every load
+// is one transaction holding its ingest_batch row, its records (COPY) and a
+// NOTIFY on flowtiles_batches, so a load is seen whole or not at all, and
+// the same input is loaded at most once (one committed batch per checksum).
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+
+	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/internal/wkbgeom"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// Channel is the NOTIFY channel a committed batch is announced on (its
+// payload is the batch id); servers LISTEN on it to mirror new records.
+const Channel = "flowtiles_batches"
+
+// columns of presence written by COPY, in the order of encoder.values.
+var columns = []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender",
+	"nationality", "origin_code", "spend_class", "zones", "batch_id"}
+
+// encoder turns records into COPY rows of one batch. values reuses one
+// slice and one geometry buffer: pgx encodes a row before asking for the
+// next, so each row is valid only until the next call.
+type encoder struct {
+	batch int64
+	zones []tiles.Place
+	vals  []any
+	geom  []byte
+}
+
+func newEncoder(batch int64, zones []tiles.Place) *encoder {
+	return &encoder{batch: batch, zones: zones, vals: make([]any, len(columns)), geom: make([]byte, 0, 25)}
+}
+
+func (e *encoder) values(r *presence.Record) []any {
+	w := r.World()
+	e.geom = ewkbPoint(e.geom[:0], r.Lon, r.Lat)
+	v := e.vals
+	v[0] = r.ObservedAt
+	v[1] = e.geom
+	v[2] = int64(w.X)
+	v[3] = int64(w.Y)
+	v[4] = int32(r.Weight)
+	v[5] = nil
+	if r.Visitor != 0 {
+		v[5] = r.Visitor
+	}
+	v[6] = text(r.Age.String())
+	v[7] = text(r.Gender.String())
+	v[8] = text(r.Nationality.String())
+	v[9] = text(r.Origin)
+	v[10] = text(r.Spend.String())
+	v[11] = int32(ZoneMask(e.zones, r))
+	v[12] = e.batch
+	return v
+}
+
+// ZoneMask is a record's zone membership, as every store computes it
+// (tiles.ZoneMask of its WGS 84 point).
+func ZoneMask(zones []tiles.Place, r *presence.Record) uint16 {
+	if len(zones) == 0 {
+		return 0
+	}
+	return tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})
+}
+
+func text(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// ewkbPoint appends a little-endian EWKB point with SRID 4326 to b.
+func ewkbPoint(b []byte, lon, lat float64) []byte {
+	b = append(b, 1)
+	b = binary.LittleEndian.AppendUint32(b, 0x20000001)
+	b = binary.LittleEndian.AppendUint32(b, 4326)
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lon))
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(lat))
+}
+
+// readZones reads the town's zones in tx, locking them (FOR SHARE) so that
+// a zone re-import waits for this batch and then recomputes its masks too.
+func readZones(ctx context.Context, tx pgx.Tx) ([]tiles.Place, error) {
+	rows, err := tx.Query(ctx, `SELECT id, name, ST_AsBinary(geom) FROM zone ORDER BY id FOR SHARE`)
+	if err != nil {
+		return nil, fmt.Errorf("reading zones: %w", err)
+	}
+	defer rows.Close()
+	var zones []tiles.Place
+	for rows.Next() {
+		var (
+			id   int16
+			name string
+			wkb  []byte
+		)
+		if err := rows.Scan(&id, &name, &wkb); err != nil {
+			return nil, fmt.Errorf("reading zones: %w", err)
+		}
+		shape, err := wkbgeom.MultiPolygon(wkb)
+		if err != nil {
+			return nil, fmt.Errorf("zone %s: %w", name, err)
+		}
+		zones = append(zones, tiles.Place{Level: tiles.LevelZone, Code: name, Key: int64(id), Name: name, Shape: shape})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading zones: %w", err)
+	}
+	return zones, nil
+}
+
+// batchRow is what an ingest_batch row records of a load.
+type batchRow struct {
+	source, checksum string
+	started          time.Time
+	read, loaded     int64
+	rejected, weight int64
+	from, to         time.Time
+	message          string
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// claim inserts the committed batch row that makes this load the one for
+// its checksum. It returns ok=false, having written nothing, when a
+// committed batch with this checksum exists; a concurrent load of the same
+// input waits here until the other commits or rolls back.
+func claim(ctx context.Context, tx pgx.Tx, b *batchRow) (id int64, ok bool, err error) {
+	err = tx.QueryRow(ctx, `INSERT INTO ingest_batch (source, checksum, status, started_at)
+		VALUES ($1, $2, 'committed', $3)
+		ON CONFLICT (checksum) WHERE status = 'committed' DO NOTHING
+		RETURNING id`, b.source, b.checksum, b.started).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("recording the batch: %w", err)
+	}
+	return id, true, nil
+}
+
+// finish fills in the claimed batch row's figures and announces the batch
+// to the servers; both take effect when tx commits.
+func finish(ctx context.Context, tx pgx.Tx, id int64, b *batchRow) error {
+	if _, err := tx.Exec(ctx, `UPDATE ingest_batch SET rows_read = $2, rows_loaded = $3, rows_rejected = $4,
+		weight_loaded = $5, min_observed_at = $6, max_observed_at = $7, finished_at = clock_timestamp(), message = $8
+		WHERE id = $1`, id, b.read, b.loaded, b.rejected, b.weight, nullTime(b.from), nullTime(b.to), text(b.message)); err != nil {
+		return fmt.Errorf("recording the batch: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, strconv.FormatInt(id, 10)); err != nil {
+		return fmt.Errorf("announcing the batch: %w", err)
+	}
+	return nil
+}
+
+// ensurePartitions creates the month partitions of presence holding the
+// given months (any time within each).
+func ensurePartitions(ctx context.Context, tx pgx.Tx, months map[string]time.Time) error {
+	for m, t := range months {
+		if _, err := tx.Exec(ctx, "SELECT presence_ensure_partition($1)", t); err != nil {
+			return fmt.Errorf("creating the partition for %s: %w", m, err)
+		}
+	}
+	return nil
+}
+
+// monthOf is the UTC month key of t (presence partitions are UTC months).
+func monthOf(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// span tracks the time span and weight of loaded records.
+type span struct {
+	rows, weight int64
+	from, to     time.Time
+	months       map[string]time.Time
+}
+
+func (s *span) add(r *presence.Record) {
+	s.rows++
+	s.weight += int64(r.Weight)
+	if s.from.IsZero() || r.ObservedAt.Before(s.from) {
+		s.from = r.ObservedAt
+	}
+	if s.to.IsZero() || r.ObservedAt.After(s.to) {
+		s.to = r.ObservedAt
+	}
+	if s.months == nil {
+		s.months = map[string]time.Time{}
+	}
+	if m := monthOf(r.ObservedAt); s.months[m].IsZero() {
+		s.months[m] = r.ObservedAt
+	}
+}
