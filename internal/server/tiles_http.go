@@ -179,16 +179,28 @@ func gzipBytes(b []byte) []byte {
 	return buf.Bytes()
 }
 
+var gzipReaders sync.Pool // *gzip.Reader
+
+// gunzipBytes decompresses a cached tile for a client without gzip.
 func gunzipBytes(gz []byte, size int) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	var (
+		zr  *gzip.Reader
+		err error
+	)
+	if r, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		zr, err = r, r.Reset(bytes.NewReader(gz))
+	} else {
+		zr, err = gzip.NewReader(bytes.NewReader(gz))
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := bytes.NewBuffer(make([]byte, 0, size))
-	if _, err := io.Copy(out, zr); err != nil {
+	defer gzipReaders.Put(zr)
+	out := make([]byte, size)
+	if _, err := io.ReadFull(zr, out); err != nil {
 		return nil, err
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
 // writeTile answers with a cached tile: 204 when empty, 304 when the
