@@ -1,0 +1,28 @@
+# The scale curve (scripts/bench --scale): how flowtiles' costs grow with
+# the number of presence records. gnuplot -e "csv='docs/scale.csv'; out='docs/scale.png'" bench/scale.gp
+set datafile separator ","
+set terminal pngcairo size 1400,900 font "DejaVu Sans,12"
+set output out
+set multiplot layout 2,2 title "flowtiles: cost against data size (density tiles, one month, zooms 12-17; uncached)" font ",15"
+set logscale x 10
+set xlabel "presence records"
+set format x "%.0s%c"
+set grid
+set key top left
+set title "Tile latency"
+set ylabel "ms"
+plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50", \
+     csv using 1:5 skip 1 with linespoints lw 2 pt 5 title "p99"
+set title "Uncached tile throughput"
+set ylabel "tiles/s"
+plot csv using 1:6 skip 1 with linespoints lw 2 pt 7 title "tiles/s (wrk, 32 connections)"
+set title "/api/stats latency (30 days by hour, p50)"
+set ylabel "ms"
+plot csv using 1:7 skip 1 with linespoints lw 2 pt 7 title "stats p50"
+set title "Server start-up and memory"
+set ylabel "seconds"
+set y2label "MiB"
+set y2tics
+plot csv using 1:2 skip 1 with linespoints lw 2 pt 7 axes x1y1 title "start-up (load into memory), s", \
+     csv using 1:3 skip 1 with linespoints lw 2 pt 5 axes x1y2 title "resident memory, MiB"
+unset multiplot
