@@ -56,8 +56,12 @@ func wrap(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", what, ctx.Err())
 	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) { // whatever the server said while connecting
+		return &UnavailableError{Err: fmt.Errorf("%s: %w", what, err)}
+	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
+	if errors.As(err, &pe) && pe.Code != "55000" && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
 		// a genuine SQL error is a bug of ours, not an outage
 		return fmt.Errorf("%s: %w", what, err)
 	}
