@@ -1,6 +1,9 @@
 // Package testdb gives each test its own freshly migrated PostGIS database,
 // cloned from a template that is migrated once per `go test` run.
 //
+// The template is kept between runs and migrated forward; drop
+// flowtiles_test_template by hand after editing an applied migration.
+//
 // The server is DATABASE_URL when set, else the local PostgreSQL
 // (postgres://postgres@127.0.0.1:5432/postgres). Without a reachable server
 // with PostGIS the tests skip, unless FLOWTILES_TEST_STRICT=1 (scripts/test
@@ -77,12 +80,17 @@ func prepare(ctx context.Context) error {
 		return err
 	}
 	defer admin.Exec(ctx, `SELECT pg_advisory_unlock(884422)`)
-	name := pgx.Identifier{template}.Sanitize()
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+	// The template is made once per server and brought up to date with
+	// the migrations (a no-op when current): dropping and recreating it
+	// for every test binary would cost a checkpoint each time.
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, template).Scan(&exists); err != nil {
 		return err
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return err
+	if !exists {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
+			return err
+		}
 	}
 	url, err := URLFor(template)
 	if err != nil {
