@@ -1,0 +1,123 @@
+// Shared by the browser tests: a real flowtiles server (FLOWTILES_BIN, or
+// built from the repository with go build) in embedded demo mode, and
+// headless Chromium through playwright-core.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const staticDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const repoRoot = join(staticDir, '..');
+export const artifacts = join(staticDir, 'test-artifacts');
+
+let built = null;
+
+// binary returns the flowtiles binary: FLOWTILES_BIN, or one built once
+// per test process from the repository.
+export function binary() {
+  if (process.env.FLOWTILES_BIN) return process.env.FLOWTILES_BIN;
+  if (!built) {
+    built = join(mkdtempSync(join(tmpdir(), 'flowtiles-')), 'flowtiles');
+    execFileSync('go', ['build', '-o', built, './cmd/flowtiles'], { cwd: repoRoot, stdio: 'inherit' });
+  }
+  return built;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// startServer runs `flowtiles serve` on port (a free one when not given)
+// and waits for /healthz. The result has url, port, log() and stop().
+export async function startServer({ port, args = [], timeoutMs = 60000 } = {}) {
+  port ??= await freePort();
+  const bin = binary();
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (b) => {
+    out += b.toString();
+    if (out.length > 200000) out = out.slice(-100000);
+  };
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  const exited = new Promise((r) => proc.once('exit', (code, sig) => r({ code, sig })));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`flowtiles serve exited ${proc.exitCode}:\n${out.slice(-4000)}`);
+    try {
+      const r = await fetch(url + '/healthz');
+      if (r.ok) break;
+    } catch { /* not yet */ }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`flowtiles serve not healthy after ${timeoutMs} ms:\n${out.slice(-4000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url, port, proc,
+    log: () => out,
+    // stop ends the server (SIGKILL with kill: an outage, not a shutdown).
+    async stop(kill = false) {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(kill ? 'SIGKILL' : 'SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+export function launch() {
+  if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath} (scripts/prereqs installs it)`);
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--no-sandbox'],
+  });
+}
+
+// watch records a page's console errors, page errors and failed requests
+// (network failures and HTTP status ≥ 400).
+export function watch(page) {
+  const problems = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    const f = r.failure()?.errorText ?? '';
+    // Requests the page itself cancels (tiles panned away, a closed
+    // EventSource) are not failures.
+    if (f.includes('ERR_ABORTED')) return;
+    problems.push(`requestfailed: ${r.url()} ${f}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`http ${r.status()}: ${r.url()}`);
+  });
+  return problems;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, name) });
+}
+
+// waitFor polls fn in the page until it returns a truthy value.
+export async function waitFor(page, fn, arg, timeout = 20000) {
+  const h = await page.waitForFunction(fn, arg, { timeout, polling: 100 });
+  return h.jsonValue();
+}
