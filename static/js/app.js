@@ -48,8 +48,9 @@ class Planner {
     this.applied = this.queries();
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
     this.map.addControl(new maplibregl.ScaleControl(), 'bottom-right');
-    this.map.on('styleimagemissing', (e) => {
-      if (e.id === HATCH && !this.map.hasImage(HATCH)) this.map.addImage(HATCH, hatchImage());
+    // The hatch of withheld cells is drawn on a canvas, not in a sprite.
+    this.map.setMissingStyleImageResolver((id) => {
+      if (id === HATCH && !this.map.hasImage(HATCH)) this.map.addImage(HATCH, hatchImage());
     });
     // A tile the server refuses (a bad filter) is reported in the status
     // line; MapLibre logs errors to the console only without a listener.

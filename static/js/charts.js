@@ -74,7 +74,7 @@ export function shareBars(rows, { fmt, pct, k }) {
       val.textContent = `< ${k}`;
     } else {
       el('rect', { x: x0, y: y + 2, width: Math.max(1, (r.value / total) * span), height: lineH - 6, fill: '#41b6c4' }, svg);
-      val.textContent = `${fmt(r.value)} (${pct(r.value / total)})`;
+      val.textContent = pct ? `${fmt(r.value)} (${pct(r.value / total)})` : fmt(r.value);
     }
   });
   return svg;

@@ -173,8 +173,8 @@ async function startMap() {
       ],
     },
   });
-  map.on('styleimagemissing', (e) => {
-    if (e.id === HATCH && !map.hasImage(HATCH)) map.addImage(HATCH, hatchImage(16, [200, 200, 200, 200]));
+  map.setMissingStyleImageResolver((id) => {
+    if (id === HATCH && !map.hasImage(HATCH)) map.addImage(HATCH, hatchImage(16, [200, 200, 200, 200]));
   });
   // Tiles that fail while the server restarts are refetched with the next
   // data version; no console noise on an unattended screen.

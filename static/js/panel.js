@@ -168,7 +168,7 @@ export class Panel {
       { label: t('dwell30to120'), value: figure(total, 'dwell_30_120_share') },
       { label: t('dwellOver120'), value: figure(total, 'dwell_over_120_share') },
     ];
-    out.push(section(t('dwellBands'), shareBars(bands, { fmt: (x) => pf.format(x), pct: (x) => pf.format(x), k }), 'chart-dwell'));
+    out.push(section(t('dwellBands'), shareBars(bands, { fmt: (x) => pf.format(x), pct: null, k }), 'chart-dwell'));
 
     // Top origins and countries.
     const top = (list, title2, cls) => {

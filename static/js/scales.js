@@ -15,9 +15,10 @@ export const ORIGINS = {
   colors: ['#feedde', '#fdd0a2', '#fdae6b', '#fd8d3c', '#e6550d', '#a63603'],
 };
 
-// Relative change (0.2 = +20 %), blue for fewer, red for more.
+// Relative change (0.5 = +50 %), blue for fewer, red for more; symmetric in
+// the ratio of the two periods (halved ↔ doubled, ÷1.5 ↔ ×1.5, ÷1.1 ↔ ×1.1).
 export const DIFF = {
-  breaks: [-0.5, -0.2, -0.05, 0.05, 0.2, 0.5],
+  breaks: [-0.5, -0.33, -0.09, 0.1, 0.5, 1],
   colors: ['#2166ac', '#67a9cf', '#d1e5f0', '#f7f7f7', '#fddbc7', '#ef8a62', '#b2182b'],
 };
 

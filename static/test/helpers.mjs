@@ -96,6 +96,8 @@ export function watch(page) {
   const problems = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    // MapLibre reports missing style images and bad styles as warnings.
+    if (m.type() === 'warning' && /could not be loaded|style|layer/i.test(m.text())) problems.push(`console warning: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('requestfailed', (r) => {

@@ -1,0 +1,104 @@
+// The kiosk in headless Chromium against the real flowtiles server: figures
+// follow records POSTed to /api/ingest while the page is open, and the page
+// recovers by itself when the server is killed and started again.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, watch, screenshot, waitFor, freePort } from './helpers.mjs';
+
+const TOKEN = 'kiosk-test-token';
+const ARGS = ['--ingest-token', TOKEN, '--live-interval', '1s'];
+let server;
+let browser;
+let port;
+
+before(async () => {
+  port = await freePort();
+  server = await startServer({ port, args: ARGS });
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// post sends n people seen in the centre a few minutes ago.
+async function post(n, tag) {
+  const now = Date.now();
+  const lines = ['observed_at,lon,lat,weight,visitor_id,age_band,gender,nationality,origin_code,spend_class'];
+  for (let i = 0; i < n; i++) {
+    const t = new Date(now - (60 + (i % 5) * 30) * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const lon = (12.4168 + (i % 4) * 0.0003).toFixed(5);
+    const lat = (42.9810 + (i % 6) * 0.0004).toFixed(5);
+    lines.push(`${t},${lon},${lat},1,kiosk-${tag}-${i},25-34,f,IT,054039,medium`);
+  }
+  const r = await fetch(`${server.url}/api/ingest`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'text/csv' },
+    body: lines.join('\n') + '\n',
+  });
+  const body = await r.text();
+  assert.equal(r.status, 201, body);
+  return JSON.parse(body);
+}
+
+const present = (page) => page.textContent('#present');
+
+test('the kiosk shows live figures, follows ingested data and recovers after a server restart', async () => {
+  const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+  const problems = watch(page);
+  await page.goto(`${server.url}/kiosk?stale_ms=6000`);
+  await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('present').textContent !== '');
+  await waitFor(page, () => window.flowtilesKiosk.map?.loaded() && window.flowtilesKiosk.map.areTilesLoaded());
+  // Nobody in the demo data is "now": fewer than k, never zero.
+  assert.match(await present(page), /meno di 15 persone/);
+  assert.equal(await page.locator('#zones li:not([hidden])').count(), 6);
+  assert.match(await page.textContent('#clock'), /^\d\d:\d\d$/);
+  assert.deepEqual(problems, [], 'no errors on load');
+
+  // New records while the page is open.
+  const v0 = Number(await page.evaluate(() => document.body.dataset.dataVersion));
+  const res = await post(40, 'a');
+  assert.ok(res.data_version > v0);
+  await waitFor(page, () => document.getElementById('present').textContent === '40');
+  await waitFor(page, (v) => Number(document.body.dataset.dataVersion) >= v, res.data_version);
+  assert.match(await page.textContent('#zones'), /persone/);
+  // The live density map refetched its tiles for the new data version.
+  await waitFor(page, () => {
+    const m = window.flowtilesKiosk.map;
+    return m.areTilesLoaded() && m.queryRenderedFeatures({ layers: ['density-bins', 'density-suppressed'] }).length > 0;
+  });
+  assert.deepEqual(problems, [], 'no errors while following the feed');
+  await screenshot(page, 'kiosk-1920x1080.png');
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await new Promise((r) => setTimeout(r, 500));
+  await screenshot(page, 'kiosk-1366x768.png');
+
+  // Outage: the server dies; the page says so and keeps its last figures.
+  await server.stop(true);
+  await waitFor(page, () => document.body.dataset.conn === 'down', null, 15000);
+  assert.equal(await present(page), '40');
+  assert.equal(await page.isVisible('#conn'), true);
+  await new Promise((r) => setTimeout(r, 1500));
+
+  // The server comes back on the same port (its memory is new): the page
+  // reconnects without a reload and follows the new data.
+  server = await startServer({ port, args: ARGS });
+  await waitFor(page, () => document.body.dataset.conn === 'up', null, 30000);
+  await post(25, 'b');
+  await waitFor(page, () => document.getElementById('present').textContent === '25', null, 30000);
+  assert.equal(await page.isVisible('#conn'), false);
+  assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
+  await page.close();
+});
+
+test('the kiosk in English, with no controls', async () => {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  const problems = watch(page);
+  await page.goto(`${server.url}/kiosk?lang=en`);
+  await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('present').textContent !== '');
+  assert.equal(await page.textContent('#k-now'), 'People in town now');
+  assert.equal(await page.locator('input, select, button').count(), 0);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
