@@ -99,6 +99,19 @@ test('the kiosk in English, with no controls', async () => {
   await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('present').textContent !== '');
   assert.equal(await page.textContent('#k-now'), 'People in town now');
   assert.equal(await page.locator('input, select, button').count(), 0);
+  // Weeks unattended: live events update nodes in place, nothing piles up.
+  const census = () => page.evaluate(() => ({
+    nodes: document.getElementsByTagName('*').length,
+    text: document.body.textContent.length > 0,
+    updated: document.getElementById('updated').textContent,
+  }));
+  const a = await census();
+  await post(20, 'c');
+  await waitFor(page, (u) => document.getElementById('updated').textContent !== u, a.updated);
+  await new Promise((r) => setTimeout(r, 3500)); // a few more events (1 s interval)
+  const b = await census();
+  assert.notEqual(b.updated, a.updated, 'events arrived');
+  assert.equal(b.nodes, a.nodes, 'same number of DOM nodes after more events');
   assert.deepEqual(problems, []);
   await page.close();
 });
