@@ -115,8 +115,8 @@ export function plannerStyle({ query, densityQuery, cmpQuery, center, zoom }) {
         layout: { 'line-cap': 'round', 'line-join': 'round' },
         paint: {
           'line-color': '#54278f',
-          'line-opacity': 0.55,
-          'line-width': ['interpolate', ['linear'], ['to-number', ['get', 'count'], 0], 0, 1, 1000, 3, 10000, 8, 100000, 16],
+          'line-opacity': 0.45,
+          'line-width': ['interpolate', ['linear'], ['to-number', ['get', 'count'], 0], 0, 0.5, 1000, 1.5, 10000, 4, 100000, 8],
         },
       },
       {

@@ -90,7 +90,7 @@ test('the planner at 1920x1080 and at tablet width', async () => {
 });
 
 test('origin areas and flows render (choropleth with a legend)', async () => {
-  const { page, problems } = await open('/?layers=origins,flows&z=8.5');
+  const { page, problems } = await open('/?layers=origins,flows&z=10');
   const feats = await rendered(page, ['origins-fill', 'origins-suppressed', 'flows-line']);
   const areas = feats.filter((f) => f.layer.startsWith('origins'));
   assert.ok(areas.length > 0, 'origin areas rendered');
