@@ -243,7 +243,7 @@ class Planner {
     const zone = pick('zones');
     const origin = pick('origins');
     if (bin) {
-      this.select('bin:' + bbox(bin.geometry).map((v) => v.toFixed(6)).join(','));
+      this.select(`bin:${bin.id}:` + bbox(bin.geometry).map((v) => v.toFixed(6)).join(','));
     } else if (zone) {
       const code = this.zones.find((z) => z.name === zone.properties.name)?.code;
       if (code) this.select('zone:' + code);
@@ -261,6 +261,7 @@ class Planner {
 
   showSelection() {
     const s = this.state;
+    this.highlight();
     const key = [s.sel, filterQuery(s.filters), JSON.stringify(s.compare), s.lang].join('|');
     if (key === this.shownKey) return;
     this.shownKey = key;
@@ -273,6 +274,18 @@ class Planner {
     else if (kind === 'origin') title = `${t('areaOrigin')}: ${rest.slice(2).join(':') || rest[1]}`;
     const sel = kind === 'origin' ? `origin:${rest[0]}:${rest[1]}` : s.sel;
     this.panel.show(sel, title, s.filters, s.compare, this.town);
+  }
+
+  // highlight outlines the selected bin, zone or origin area.
+  highlight() {
+    const m = this.map;
+    const [kind, ...rest] = this.state.sel.split(':');
+    const id = kind === 'bin' ? Number(rest[0]) : -1;
+    const zone = kind === 'zone' ? this.zones.find((z) => z.code === rest[0])?.name ?? '' : '';
+    const origin = kind === 'origin' ? rest[1] ?? '' : '';
+    m.setFilter('density-selected', ['==', ['id'], Number.isFinite(id) ? id : -1]);
+    m.setFilter('zones-selected', ['==', ['get', 'name'], zone]);
+    m.setFilter('origins-selected', ['==', ['get', 'code'], origin]);
   }
 
   status(text, isError) {

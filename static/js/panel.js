@@ -5,13 +5,13 @@ import { AGES, GENDERS } from './state.js';
 import { numberFormat } from './i18n.js';
 
 // statsQuery is the /api/stats query of a selection under the filters. A
-// selection is "bin:w,s,e,n", "zone:NAME" or "origin:LEVEL:CODE"; town is
+// selection is "bin:ID:w,s,e,n", "zone:CODE" or "origin:LEVEL:CODE"; town is
 // the bbox of the whole data, the area of origin selections.
 export function statsQuery(sel, filters, compare, town) {
   const q = new URLSearchParams();
   const [kind, ...rest] = sel.split(':');
   const arg = rest.join(':');
-  if (kind === 'bin') q.set('bbox', arg);
+  if (kind === 'bin') q.set('bbox', arg.split(':').pop()); // bin:ID:w,s,e,n
   else if (kind === 'zone') q.set('zone', arg);
   else if (kind === 'origin') q.set('bbox', town);
   else return null;

@@ -19,6 +19,7 @@ export const TOGGLE = {
   'density-heat': 'density', 'density-bins': 'density', 'density-suppressed': 'density', 'density-cmp': 'density', 'density-withheld': 'density',
   'flows-line': 'flows',
   'zones-fill': 'zones', 'zones-line': 'zones',
+  'origins-selected': 'origins', 'density-selected': 'density', 'zones-selected': 'zones',
 };
 
 // diffColor is the fill colour of a bin in the comparison view, from the
@@ -119,6 +120,17 @@ export function plannerStyle({ query, densityQuery, cmpQuery, center, zoom }) {
           'line-width': ['interpolate', ['linear'], ['to-number', ['get', 'count'], 0], 0, 0.5, 1000, 1.5, 10000, 4, 100000, 8],
         },
       },
+      // The selection of the side panel (filters set by the app).
+      {
+        id: 'origins-selected', type: 'line', source: 'origins', 'source-layer': 'origins',
+        filter: ['==', ['get', 'code'], ''],
+        paint: { 'line-color': '#111', 'line-width': 2.5 },
+      },
+      {
+        id: 'density-selected', type: 'line', source: 'density', 'source-layer': 'density',
+        filter: ['==', ['id'], -1],
+        paint: { 'line-color': '#111', 'line-width': 3 },
+      },
       {
         id: 'zones-fill', type: 'fill', source: 'zones', 'source-layer': 'zones',
         paint: { 'fill-color': '#e7298a', 'fill-opacity': 0.04 },
@@ -126,6 +138,11 @@ export function plannerStyle({ query, densityQuery, cmpQuery, center, zoom }) {
       {
         id: 'zones-line', type: 'line', source: 'zones', 'source-layer': 'zones',
         paint: { 'line-color': '#c51b7d', 'line-width': 2, 'line-dasharray': [2, 1] },
+      },
+      {
+        id: 'zones-selected', type: 'line', source: 'zones', 'source-layer': 'zones',
+        filter: ['==', ['get', 'name'], ''],
+        paint: { 'line-color': '#111', 'line-width': 3.5 },
       },
     ],
   };

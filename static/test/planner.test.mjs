@@ -189,7 +189,9 @@ test('clicking a bin opens the stats panel with charts and a CSV download', asyn
   });
   await page.mouse.click(pt.x, pt.y);
   await page.waitForSelector('#panel .chart-hour svg', { timeout: 15000 });
-  assert.match(new URL(page.url()).searchParams.get('sel'), /^bin:/);
+  assert.match(new URL(page.url()).searchParams.get('sel'), /^bin:\d+:[-\d.]+,[-\d.]+,[-\d.]+,[-\d.]+$/);
+  await settle(page);
+  assert.equal((await rendered(page, ['density-selected'])).length > 0, true, 'the selected bin is outlined');
   assert.equal(await page.locator('#panel .chart-hour .bar').count(), 24);
   assert.match(await page.textContent('#panel dl.figures'), /Presenze/);
   const href = await page.getAttribute('#panel a.csv', 'href');
@@ -218,5 +220,25 @@ test('clicking a zone opens its figures', async () => {
   assert.match(new URL(page.url()).searchParams.get('sel'), /^zone:/);
   assert.match(await page.textContent('#panel h2'), /Zona/);
   assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a filter value the server refuses is reported at its control, and the tiles stay', async () => {
+  const { page, problems, tiles } = await open('/');
+  const src = () => page.evaluate(() => window.flowtiles.map.getSource('density').tiles[0]);
+  const before = await src();
+  const n = tiles.length;
+  await page.fill('#f-origin', '999999');
+  await page.locator('#f-origin').blur();
+  await page.waitForSelector('#f-origin[aria-invalid=true]');
+  assert.match(await page.textContent('#status'), /origin/);
+  assert.equal(await src(), before);
+  assert.equal(new URL(page.url()).searchParams.get('origin'), null);
+  assert.ok(!tiles.slice(n).some((u) => u.includes('.mvt')), 'no tiles requested');
+  // The only failed request is the check itself (which Chromium also logs).
+  assert.deepEqual(problems, [
+    'console: Failed to load resource: the server responded with a status of 400 (Bad Request)',
+    `http 400: ${server.url}/tiles/density.json?origin=999999`,
+  ].sort((a, b) => problems.indexOf(a) - problems.indexOf(b)));
   await page.close();
 });
