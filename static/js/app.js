@@ -11,7 +11,7 @@ import {
 import { plannerStyle, tileURL, TOGGLE, HATCH, diffColor, densityColor } from './plannerstyle.js';
 import { DENSITY, ORIGINS, DIFF, DIFF_ABS, classLabels, hatchImage, hatchCSS } from './scales.js';
 import { Panel } from './panel.js';
-import { loadZones } from './zones.js';
+import { LiveFeed } from './live.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -26,9 +26,23 @@ class Planner {
   }
 
   async start() {
+    // The live feed names the zones (code and name) in its first event and
+    // announces new data (tiles events): the maps and the panel refetch.
+    const zonesReady = new Promise((resolve) => {
+      this.zonesReady = resolve;
+      setTimeout(() => resolve([]), 8000);
+    });
+    this.feed = new LiveFeed('/api/live', {
+      onLive: (d) => {
+        this.zonesReady((d.zones ?? []).map((z) => ({ code: z.zone, name: z.name })));
+        this.dataVersion(d.data_version);
+      },
+      onTiles: (d) => this.dataVersion(d.data_version),
+    });
+    this.feed.start();
     const [tj, zones] = await Promise.all([
       fetch('/tiles/density.json').then((r) => r.json()).catch(() => null),
-      loadZones(),
+      zonesReady,
     ]);
     this.zones = zones;
     const b = tj?.bounds ?? [12.41, 42.974, 12.424, 42.991];
@@ -100,14 +114,30 @@ class Planner {
     window.flowtiles = this; // for tests and the curious
   }
 
+  // dataVersion notes the data version of the server. The first one seen
+  // is the baseline; a newer one adds v=N to the tile URLs (tiles of an
+  // open window are cacheable for a while) and reloads the panel.
+  dataVersion(v) {
+    if (typeof v !== 'number') return;
+    if (this.baseVersion === undefined) {
+      this.baseVersion = v;
+      return;
+    }
+    if (v === this.baseVersion || v === this.version) return;
+    this.version = v;
+    if (this.map?.loaded()) this.apply({});
+  }
+
   // queries returns the tile queries of the current state.
   queries() {
     const f = this.state.filters;
-    const q = filterQuery(f);
+    const v = this.version !== undefined ? `v=${this.version}` : '';
+    const join = (q) => [q, v].filter(Boolean).join('&');
+    const q = join(filterQuery(f));
     return {
       query: q,
       densityQuery: q,
-      cmpQuery: this.state.compare ? filterQuery(f, this.state.compare) : null,
+      cmpQuery: this.state.compare ? join(filterQuery(f, this.state.compare)) : null,
     };
   }
 
@@ -262,7 +292,7 @@ class Planner {
   showSelection() {
     const s = this.state;
     this.highlight();
-    const key = [s.sel, filterQuery(s.filters), JSON.stringify(s.compare), s.lang].join('|');
+    const key = [s.sel, filterQuery(s.filters), JSON.stringify(s.compare), s.lang, this.version].join('|');
     if (key === this.shownKey) return;
     this.shownKey = key;
     if (!s.sel) return this.panel.close();

@@ -4,11 +4,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, launch, watch, screenshot, waitFor } from './helpers.mjs';
 
+const TOKEN = 'planner-test-token';
 let server;
 let browser;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: ['--ingest-token', TOKEN, '--live-interval', '1s'] });
   browser = await launch();
 });
 
@@ -240,5 +241,26 @@ test('a filter value the server refuses is reported at its control, and the tile
     'console: Failed to load resource: the server responded with a status of 400 (Bad Request)',
     `http 400: ${server.url}/tiles/density.json?origin=999999`,
   ].sort((a, b) => problems.indexOf(a) - problems.indexOf(b)));
+  await page.close();
+});
+
+test('new data announced on /api/live refetches the tiles', async () => {
+  const { page, problems, tiles } = await open('/?from=2025-06-02&to=2025-06-02');
+  const before = densityOf(await rendered(page, ['density-bins']));
+  const n = tiles.length;
+  const lines = ['observed_at,lon,lat,weight,visitor_id'];
+  for (let i = 0; i < 300; i++) lines.push(`2025-06-02T10:${String(i % 60).padStart(2, '0')}:00+02:00,12.4172,42.9828,1,planner-${i}`);
+  await act(page, async () => {
+    const r = await fetch(`${server.url}/api/ingest`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'text/csv' },
+      body: lines.join('\n') + '\n',
+    });
+    assert.equal(r.status, 201, await r.text());
+    await waitFor(page, () => /[?&]v=\d+/.test(window.flowtiles.map.getSource('density').tiles[0]));
+  });
+  assert.ok(tiles.slice(n).some((u) => u.includes('/tiles/density/') && new URL(u).searchParams.has('v')), 'tiles refetched');
+  assert.notEqual(densityOf(await rendered(page, ['density-bins'])), before, 'the new people are drawn');
+  assert.deepEqual(problems, []);
   await page.close();
 });
