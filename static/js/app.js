@@ -530,6 +530,11 @@ class Planner {
         const sc = abs ? DIFF_ABS : DIFF;
         const labels = abs ? classLabels(sc, (n) => nf.format(n)) : classLabels(sc, (n) => pf.format(n));
         block(abs ? t('legendDiffAbs') : t('legendDiff'), sc, labels, [hatch()]);
+        const f = s.filters;
+        const p = document.createElement('p');
+        p.className = 'legend-periods';
+        p.textContent = `${f.from ?? '…'} → ${f.to ?? '…'}  vs  ${s.compare.from} → ${s.compare.to}`;
+        root.lastChild.insertBefore(p, root.lastChild.children[1]);
       } else {
         block(t('legendDensity'), DENSITY, classLabels(DENSITY, (n) => nf.format(n), this.k), [hatch()]);
         const p = document.createElement('p');

@@ -35,14 +35,14 @@ export function step(scale, input) {
   return e;
 }
 
-// classLabels returns one label per class: "< 50", "50–150", …, "≥ 15.000".
+// classLabels returns one label per class: "< 50", "50 – 200", …, "≥ 50.000".
 export function classLabels(scale, fmt, first) {
   const out = [];
   const f = (n) => fmt(n);
   for (let i = 0; i <= scale.breaks.length; i++) {
-    if (i === 0) out.push(first !== undefined ? `${f(first)}–${f(scale.breaks[0])}` : `< ${f(scale.breaks[0])}`);
+    if (i === 0) out.push(first !== undefined ? `${f(first)} – ${f(scale.breaks[0])}` : `< ${f(scale.breaks[0])}`);
     else if (i === scale.breaks.length) out.push(`≥ ${f(scale.breaks[i - 1])}`);
-    else out.push(`${f(scale.breaks[i - 1])}–${f(scale.breaks[i])}`);
+    else out.push(`${f(scale.breaks[i - 1])} – ${f(scale.breaks[i])}`);
   }
   return out;
 }

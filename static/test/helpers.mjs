@@ -2,7 +2,7 @@
 // built from the repository with go build) in embedded demo mode, and
 // headless Chromium through playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,7 +20,9 @@ let built = null;
 export function binary() {
   if (process.env.FLOWTILES_BIN) return process.env.FLOWTILES_BIN;
   if (!built) {
-    built = join(mkdtempSync(join(tmpdir(), 'flowtiles-')), 'flowtiles');
+    const dir = mkdtempSync(join(tmpdir(), 'flowtiles-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    built = join(dir, 'flowtiles');
     execFileSync('go', ['build', '-o', built, './cmd/flowtiles'], { cwd: repoRoot, stdio: 'inherit' });
   }
   return built;

@@ -71,7 +71,7 @@ test('the planner loads without console errors or failed requests and draws dens
   assert.ok(tiles.some((u) => /\/tiles\/density\/\d+\/\d+\/\d+\.mvt/.test(u)), 'density tiles requested');
   // The legend is fixed and labelled, with the hatched class for withheld bins.
   const legend = await page.textContent('#legend');
-  assert.match(legend, /50–200/);
+  assert.match(legend, /50 – 200/);
   assert.match(legend, /Meno di 15 persone/);
   await screenshot(page, 'planner-1366x768.png');
   assert.deepEqual(problems, []);
@@ -171,6 +171,7 @@ test('comparing two periods draws a difference map on a diverging scale', async 
   assert.match(src, /from=2025-02-01/);
   assert.match(await page.textContent('#legend'), /Variazione/);
   assert.match(await page.textContent('#legend'), /\+50/);
+  assert.match(await page.textContent('#legend'), /2025-08-01 → 2025-08-31\s+vs\s+2025-02-01 → 2025-02-28/);
   await screenshot(page, 'planner-compare-1366x768.png');
   assert.deepEqual(problems, []);
   await page.close();
