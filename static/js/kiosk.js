@@ -186,6 +186,11 @@ const feed = new LiveFeed('/api/live', {
   onLive: showLive,
   onTiles: (d) => setVersion(d.data_version),
   onState: (s) => {
+    // Back after an outage: tiles that failed meanwhile are fetched again.
+    if (s === 'up' && document.body.dataset.conn === 'down' && map?.getSource('density')) {
+      map.getSource('density').setTiles(tilesURL());
+      map.getSource('zones').setTiles([`${location.origin}/tiles/zones/{z}/{x}/{y}.mvt`]);
+    }
     $('conn').hidden = s === 'up';
     conn.data = s === 'up' ? '' : t('reconnecting');
     document.body.dataset.conn = s;

@@ -88,6 +88,11 @@ test('the kiosk shows live figures, follows ingested data and recovers after a s
   await post(25, 'b');
   await waitFor(page, () => document.getElementById('present').textContent === '25', null, 30000);
   assert.equal(await page.isVisible('#conn'), false);
+  // The map follows the restarted server's data too.
+  await waitFor(page, () => {
+    const m = window.flowtilesKiosk.map;
+    return m.areTilesLoaded() && m.queryRenderedFeatures({ layers: ['density-bins', 'density-suppressed'] }).length > 0;
+  }, null, 20000);
   assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
   await page.close();
 });
