@@ -111,6 +111,7 @@ class Planner {
     if (matchMedia('(max-width: 760px)').matches) document.body.classList.add('sidebar-closed');
     await new Promise((r) => this.map.once('load', r));
     this.apply({ initial: true });
+    this.started = true;
     window.flowtiles = this; // for tests and the curious
   }
 
@@ -125,7 +126,7 @@ class Planner {
     }
     if (v === this.baseVersion || v === this.version) return;
     this.version = v;
-    if (this.map?.loaded()) this.apply({});
+    if (this.started) this.apply({});
   }
 
   // queries returns the tile queries of the current state.

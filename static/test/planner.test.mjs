@@ -98,6 +98,25 @@ test('origin areas and flows render (choropleth with a legend)', async () => {
   assert.ok(areas.some((f) => f.p.code && f.p.level), 'areas carry code and level');
   assert.match(await page.textContent('#legend'), /1\.000 residenti/);
   await screenshot(page, 'planner-origins-1366x768.png');
+  // Clicking an origin area: figures about the people from there.
+  const pt = await page.evaluate(() => {
+    const m = window.flowtiles.map;
+    const r = m.getCanvas().getBoundingClientRect();
+    for (let y = 40; y < r.height - 40; y += 23) {
+      for (let x = 40; x < r.width - 40; x += 23) {
+        const fs = m.queryRenderedFeatures([x, y], { layers: ['origins-fill'] });
+        if (fs.length && fs[0].properties.level === 'municipality') return { x: r.left + x, y: r.top + y, code: fs[0].properties.code };
+      }
+    }
+    return null;
+  });
+  assert.ok(pt, 'a municipality to click');
+  await page.mouse.click(pt.x, pt.y);
+  await page.waitForSelector('#panel .chart-hour svg', { timeout: 15000 });
+  assert.equal(new URL(page.url()).searchParams.get('sel').split(':').slice(0, 3).join(':'), `origin:municipality:${pt.code}`);
+  assert.match(await page.textContent('#panel h2'), /Provenienza/);
+  await settle(page);
+  assert.ok((await rendered(page, ['origins-selected'])).length > 0, 'the origin area is outlined');
   assert.deepEqual(problems, []);
   await page.close();
 });
