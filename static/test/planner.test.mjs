@@ -102,8 +102,9 @@ test('origin areas and flows render (choropleth with a legend)', async () => {
   const pt = await page.evaluate(() => {
     const m = window.flowtiles.map;
     const r = m.getCanvas().getBoundingClientRect();
-    for (let y = 40; y < r.height - 40; y += 23) {
-      for (let x = 40; x < r.width - 40; x += 23) {
+    // Near the middle: the panel takes the right of the map when it opens.
+    for (let y = r.height * 0.3; y < r.height * 0.7; y += 23) {
+      for (let x = r.width * 0.3; x < r.width * 0.6; x += 23) {
         const fs = m.queryRenderedFeatures([x, y], { layers: ['origins-fill'] });
         if (fs.length && fs[0].properties.level === 'municipality') return { x: r.left + x, y: r.top + y, code: fs[0].properties.code };
       }
