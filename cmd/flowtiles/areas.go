@@ -1,9 +1,118 @@
 package main
 
-import "errors"
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/flowtiles/flowtiles/internal/areas"
+	"github.com/flowtiles/flowtiles/internal/db"
+)
 
 // AreasCmd is the `flowtiles areas` subcommand.
-type AreasCmd struct{}
+type AreasCmd struct {
+	Import AreasImportCmd `cmd:"" help:"Import reference areas from GeoJSON: ISTAT municipalities (provinces are derived from them), regions, Natural Earth countries, or the town's zones (at most 16; replaces them)."`
+	List   AreasListCmd   `cmd:"" help:"Count the reference areas in the database, per level."`
+}
 
-// Run runs the subcommand.
-func (c *AreasCmd) Run(env *Env) error { return errors.New("areas: not built yet") }
+// AreasImportCmd is `flowtiles areas import [--kind K] FILE...`.
+type AreasImportCmd struct {
+	Files       []string      `arg:"" type:"existingfile" help:"GeoJSON FeatureCollections of Polygons/MultiPolygons."`
+	Kind        string        `help:"What the files hold (auto: recognised from the properties)." enum:"auto,municipalities,regions,countries,zones" default:"auto"`
+	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" required:"" help:"PostGIS connection URL."`
+	Timeout     time.Duration `help:"How long to wait for the database to answer." default:"10s"`
+}
+
+// Run imports each file in its own transaction. A file that fails does not
+// stop the others; the command fails if any did.
+func (c *AreasImportCmd) Run(env *Env) error {
+	kind, err := areas.ParseKind(c.Kind)
+	if err != nil {
+		return err
+	}
+	pool, err := db.Open(env.Ctx, c.DatabaseURL, c.Timeout)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	im := &areas.Importer{Pool: pool}
+	failed := 0
+	for _, file := range c.Files {
+		res, err := im.ImportFile(env.Ctx, file, kind)
+		for _, w := range res.Warnings {
+			env.Log.Warn(w)
+		}
+		if err != nil {
+			failed++
+			fmt.Fprintln(os.Stderr, err)
+			if env.Ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		msg := fmt.Sprintf("%s: %d %s", file, res.Areas, res.Kind)
+		switch res.Kind {
+		case areas.Municipalities:
+			msg += fmt.Sprintf(", %d provinces rebuilt", res.Provinces)
+		case areas.Zones:
+			msg += fmt.Sprintf(", %d presence records moved to other zones", res.Recoded)
+		}
+		if len(res.Warnings) > 0 {
+			msg += fmt.Sprintf(", %d features skipped", len(res.Warnings))
+		}
+		fmt.Printf("%s in %s\n", msg, res.Duration.Round(time.Millisecond))
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d files not imported", failed, len(c.Files))
+	}
+	return nil
+}
+
+// AreasListCmd is `flowtiles areas list`.
+type AreasListCmd struct {
+	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" required:"" help:"PostGIS connection URL."`
+	Timeout     time.Duration `help:"How long to wait for the database to answer." default:"10s"`
+}
+
+// Run prints the number of areas per level, and the zones by name.
+func (c *AreasListCmd) Run(env *Env) error {
+	pool, err := db.Open(env.Ctx, c.DatabaseURL, c.Timeout)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	for _, t := range []struct{ label, table string }{
+		{"regions", "region"}, {"provinces", "province"}, {"municipalities", "municipality"},
+		{"countries", "country"}, {"zones", "zone"},
+	} {
+		var n int64
+		if err := pool.QueryRow(env.Ctx, "SELECT count(*) FROM "+t.table).Scan(&n); err != nil {
+			return fmt.Errorf("counting %s: %w", t.label, err)
+		}
+		fmt.Printf("%-15s %6d\n", t.label, n)
+	}
+	rows, err := pool.Query(env.Ctx, "SELECT id, name FROM zone ORDER BY id")
+	if err != nil {
+		return fmt.Errorf("listing zones: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var (
+			id   int16
+			name string
+		)
+		if err := rows.Scan(&id, &name); err != nil {
+			return fmt.Errorf("listing zones: %w", err)
+		}
+		names = append(names, fmt.Sprintf("%d=%s", id, name))
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("listing zones: %w", err)
+	}
+	if len(names) > 0 {
+		fmt.Println("zones:", strings.Join(names, " "))
+	}
+	return nil
+}
