@@ -21,6 +21,10 @@ import (
 
 const fixtures = "../../testdata/deruta"
 
+// shared is the real reference data next to the repository (tests that
+// need it skip without it).
+const shared = "../../../shared/data"
+
 func fixture(name string) string { return filepath.Join(fixtures, name) }
 
 func TestParseRecognisesKinds(t *testing.T) {
@@ -55,7 +59,7 @@ func TestParseRecognisesKinds(t *testing.T) {
 		t.Fatalf("Deruta: %+v", deruta)
 	}
 	// The shared ISTAT file uses other property names.
-	if full, err := os.ReadFile("/work/shared/data/istat/italy_municipalities.geojson"); err == nil {
+	if full, err := os.ReadFile(shared + "/istat/italy_municipalities.geojson"); err == nil {
 		f, err := Parse("italy", full, "")
 		if err != nil {
 			t.Fatal(err)
@@ -456,5 +460,63 @@ func TestImportZonesRecomputesMasks(t *testing.T) {
 	rows.Close()
 	if len(ids) != len(f.Zones) || ids[0] != 0 || int(ids[len(ids)-1]) != len(f.Zones)-1 {
 		t.Errorf("zone ids %v", ids)
+	}
+}
+
+// TestItalyAgreesWithEmbedded imports all of Italy (a few seconds) and
+// checks that the embedded boundaries of the database-less mode describe
+// the same places as PostGIS does.
+func TestItalyAgreesWithEmbedded(t *testing.T) {
+	files := []string{shared + "/istat/limits_IT_regions.geojson", shared + "/istat/italy_municipalities.geojson",
+		shared + "/naturalearth/ne_110m_admin_0_countries.json"}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			t.Skipf("shared reference data not here: %v", err)
+		}
+	}
+	if testing.Short() {
+		t.Skip("imports all of Italy")
+	}
+	pool := testdb.New(t)
+	ctx := context.Background()
+	im := &Importer{Pool: pool}
+	start := time.Now()
+	for _, f := range files {
+		if _, err := im.ImportFile(ctx, f, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("imported Italy in %s", time.Since(start).Round(time.Millisecond))
+	pg, err := pgstore.New(pool, refdata.Italy()).Places(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := refdata.Places()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pg) != len(emb) {
+		t.Errorf("PostGIS has %d places, embedded %d", len(pg), len(emb))
+	}
+	eg := tiles.NewGazetteer(emb)
+	outside := 0
+	for _, p := range pg {
+		e, ok := eg.Place(p.Level, p.Key)
+		if !ok {
+			t.Errorf("%s %s (%s): not embedded", p.Level, p.Code, p.Name)
+			continue
+		}
+		if e.Code != p.Code || e.Name != p.Name || e.Population != p.Population {
+			t.Errorf("%s %d: PostGIS %s %q %d, embedded %s %q %d", p.Level, p.Key, p.Code, p.Name, p.Population, e.Code, e.Name, e.Population)
+		}
+		if !planar.MultiPolygonContains(p.Shape, p.Point) {
+			t.Errorf("%s %s: PostGIS point outside its shape", p.Level, p.Code)
+		}
+		if p.Level == tiles.LevelMunicipality && !planar.MultiPolygonContains(p.Shape, e.Point) {
+			outside++
+		}
+	}
+	if outside > 0 {
+		t.Errorf("%d embedded municipality points outside the PostGIS shapes", outside)
 	}
 }
