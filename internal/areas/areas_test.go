@@ -409,11 +409,12 @@ func TestImportZonesRecomputesMasks(t *testing.T) {
 	// Records in the centre (with a wrong mask), at its edge, and far away
 	// with a stale mask.
 	points := []orb.Point{{12.4177, 42.9826}, {12.41745, 42.9810}, {12.4178, 42.9849}, {12.39, 42.95}, {12.5, 43.1}}
-	ts := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
-	if _, err := pool.Exec(ctx, `SELECT presence_ensure_partition($1)`, ts); err != nil {
-		t.Fatal(err)
-	}
 	for i, p := range points {
+		// one month each: several partitions
+		ts := time.Date(2025, time.Month(1+i), 1, 10, 0, 0, 0, time.UTC)
+		if _, err := pool.Exec(ctx, `SELECT presence_ensure_partition($1)`, ts); err != nil {
+			t.Fatal(err)
+		}
 		w := tiles.Project(p[0], p[1])
 		if _, err := pool.Exec(ctx, `INSERT INTO presence (observed_at, geom, wx, wy, weight, zones, batch_id)
 			VALUES ($1, ST_SetSRID(ST_MakePoint($2, $3), 4326), $4, $5, 1, $6, 1)`,
