@@ -1,6 +1,9 @@
 package refdata
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"math"
 	"testing"
 
@@ -119,6 +122,47 @@ func BenchmarkDecodePlaces(b *testing.B) {
 	for b.Loop() {
 		if _, err := decodePlaces(raw); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPlacesGazetteer is the embedded mode's start: decode the
+// boundaries and index them.
+func BenchmarkPlacesGazetteer(b *testing.B) {
+	raw, err := files.ReadFile(placesFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ps, err := decodePlaces(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tiles.NewGazetteer(ps)
+	}
+}
+
+func TestDecodePlacesRejectsDamage(t *testing.T) {
+	gz, err := files.ReadFile(placesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cut := range []int{0, 5, len(placesMagic) + 1, len(raw) / 3, len(raw) - 1} {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(raw[:cut]) //nolint:errcheck // bytes.Buffer
+		zw.Close()          //nolint:errcheck // bytes.Buffer
+		if _, err := decodePlaces(buf.Bytes()); err == nil {
+			t.Errorf("cut at %d of %d: no error", cut, len(raw))
 		}
 	}
 }
