@@ -75,8 +75,8 @@ export function plannerStyle({ query, densityQuery, cmpQuery, center, zoom }) {
         maxzoom: 13.5,
         paint: {
           'heatmap-weight': ['interpolate', ['linear'], ['to-number', ['get', 'count'], 0], 0, 0, 20000, 1],
-          'heatmap-intensity': ['interpolate', ['linear'], ['zoom'], 8, 0.5, 13, 1.5],
-          'heatmap-radius': ['interpolate', ['linear'], ['zoom'], 8, 6, 13, 28],
+          'heatmap-intensity': ['interpolate', ['linear'], ['zoom'], 8, 1.5, 13, 3],
+          'heatmap-radius': ['interpolate', ['linear'], ['zoom'], 8, 12, 13, 40],
           'heatmap-opacity': ['interpolate', ['linear'], ['zoom'], 12.5, 0.85, 13.5, 0],
           'heatmap-color': ['interpolate', ['linear'], ['heatmap-density'],
             0, 'rgba(255,255,204,0)', 0.2, '#c7e9b4', 0.4, '#7fcdbb', 0.6, '#41b6c4', 0.8, '#225ea8', 1, '#0c2c84'],
