@@ -55,7 +55,7 @@ class Planner {
     this.buildControls();
     this.map = new maplibregl.Map({
       container: 'map',
-      style: plannerStyle({ ...this.queries(), center: [s.lon ?? this.center[0], s.lat ?? this.center[1]], zoom: s.z }),
+      style: plannerStyle({ ...this.queries(), center: [s.lon ?? this.center[0], s.lat ?? this.center[1]], zoom: s.z, attribution: tj?.attribution }),
       attributionControl: { compact: true },
       maxZoom: 19,
     });

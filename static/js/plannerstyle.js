@@ -34,10 +34,12 @@ export const densityColor = step(DENSITY, ['to-number', ['get', 'visitors'], 0])
 
 // plannerStyle returns the style for the given tile queries (main period and
 // comparison period; cmpQuery null when not comparing).
-export function plannerStyle({ query, densityQuery, cmpQuery, center, zoom }) {
+// attribution is the server's (TileJSON): ISTAT and Natural Earth boundaries
+// are CC BY and must be credited.
+export function plannerStyle({ query, densityQuery, cmpQuery, center, zoom, attribution }) {
   const vector = (layer, q, maxzoom, minzoom = 0) => ({
     type: 'vector', tiles: tileURL(layer, q), minzoom, maxzoom,
-    attribution: 'flowtiles',
+    attribution: attribution || 'flowtiles',
   });
   const cmp = cmpQuery !== null && cmpQuery !== undefined;
   return {
