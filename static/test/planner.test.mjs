@@ -147,7 +147,7 @@ test('changing a filter changes the tile URLs, the rendered bins and the URL', a
 });
 
 test('the state round-trips through the URL, with back and forward', async () => {
-  const q = 'from=2025-05-01&to=2025-05-31&hours=8-12,18&days=sat,sun&age=25-34,35-44&gender=f&nationality=DE&spend=high&layers=density,flows&lang=en&z=15';
+  const q = 'from=2025-05-01&to=2025-05-31&hours=8-12,18&days=sat,sun&age=25-34,35-44&gender=f&nationality=DE&spend=high&zone=centro-storico&layers=density,flows&lang=en&z=15';
   const { page, problems } = await open('/?' + q);
   const search = new URL(page.url()).searchParams;
   for (const [k, v] of new URLSearchParams(q)) assert.equal(search.get(k), v, k);
@@ -159,6 +159,8 @@ test('the state round-trips through the URL, with back and forward', async () =>
   assert.ok(await page.isChecked('input[name=layer][value=flows]'));
   assert.ok(!(await page.isChecked('input[name=layer][value=zones]')));
   assert.equal(await page.textContent('#title'), 'flowtiles: people in the town centre');
+  assert.equal(await page.inputValue('#f-zone'), 'centro-storico');
+  assert.match(await page.evaluate(() => window.flowtiles.map.getSource('zones').tiles[0]), /zone=centro-storico/);
   const src = () => page.evaluate(() => window.flowtiles.map.getSource('density').tiles[0]);
   assert.match(await src(), /gender=f/);
   // A change is a history entry; back restores the controls and the tiles.
