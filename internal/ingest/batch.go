@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/paulmach/orb"
 
 	"github.com/flowtiles/flowtiles/internal/presence"
@@ -171,11 +172,20 @@ func finish(ctx context.Context, tx pgx.Tx, id int64, b *batchRow) error {
 	return nil
 }
 
+// execer runs a statement: a pool (autocommit) or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // ensurePartitions creates the month partitions of presence holding the
-// given months (any time within each).
-func ensurePartitions(ctx context.Context, tx pgx.Tx, months map[string]time.Time) error {
+// given months (any time within each). Call it on the pool, before the
+// load's transaction: creating a partition locks the whole presence table
+// (ACCESS EXCLUSIVE) until its transaction ends, which inside the load would
+// stall every reader for as long as the COPY runs. An empty partition left
+// by a load that then failed is harmless.
+func ensurePartitions(ctx context.Context, db execer, months map[string]time.Time) error {
 	for m, t := range months {
-		if _, err := tx.Exec(ctx, "SELECT presence_ensure_partition($1)", t); err != nil {
+		if _, err := db.Exec(ctx, "SELECT presence_ensure_partition($1)", t); err != nil {
 			return fmt.Errorf("creating the partition for %s: %w", m, err)
 		}
 	}

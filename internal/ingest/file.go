@@ -62,7 +62,7 @@ type Result struct {
 	// was written.
 	Duplicate bool
 	Rows      int64 // rows read
-	Loaded    int64
+	Loaded    int64 // rows written (0 unless the batch was committed)
 	Rejected  int64 // invalid rows
 	Weight    int64 // people the loaded rows stand for
 	From, To  time.Time
@@ -113,6 +113,7 @@ func (l *Loader) LoadFile(ctx context.Context, path string, opt Options) (*Resul
 		read: res.Rows, loaded: res.Loaded, rejected: res.Rejected, weight: res.Weight, from: res.From, to: res.To}
 	if dup, err := l.loaded(ctx, res.Checksum); err != nil || dup {
 		res.Duplicate = dup
+		res.Loaded, res.Weight = 0, 0
 		return res, err
 	}
 	if p1.fatal != nil || res.Rejected > 0 && !opt.SkipInvalid || res.Loaded == 0 {
@@ -137,6 +138,7 @@ func (l *Loader) LoadFile(ctx context.Context, path string, opt Options) (*Resul
 			}
 		}
 		b.loaded, b.weight = 0, 0
+		res.Loaded, res.Weight = 0, 0
 		if res.Batch, err = l.recordRejected(ctx, b); err != nil {
 			return res, errors.Join(fail, err)
 		}
@@ -347,6 +349,9 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 		return fmt.Errorf("reading %s again: %w", path, err)
 	}
 	defer r.f.Close()
+	if err := ensurePartitions(ctx, l.Pool, p.span.months); err != nil {
+		return err
+	}
 	tx, err := l.Pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", path, err)
@@ -358,13 +363,11 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 	}
 	if !ok { // loaded meanwhile by someone else
 		res.Duplicate = true
+		res.Loaded, res.Weight = 0, 0
 		return nil
 	}
 	zones, err := readZones(ctx, tx)
 	if err != nil {
-		return err
-	}
-	if err := ensurePartitions(ctx, tx, p.span.months); err != nil {
 		return err
 	}
 	src := &fileSource{ctx: ctx, r: r, enc: newEncoder(id, zones), want: res.Checksum, opt: &opt}

@@ -39,6 +39,9 @@ func (s *Sink) Store(ctx context.Context, key string, recs []presence.Record) (d
 		sp.add(&recs[i])
 	}
 	b.read, b.loaded, b.weight, b.from, b.to = sp.rows, sp.rows, sp.weight, sp.from, sp.to
+	if err := ensurePartitions(ctx, s.pool, sp.months); err != nil {
+		return false, err
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("ingest batch: %w", err)
@@ -53,9 +56,6 @@ func (s *Sink) Store(ctx context.Context, key string, recs []presence.Record) (d
 		if zones, err = readZones(ctx, tx); err != nil {
 			return false, err
 		}
-	}
-	if err := ensurePartitions(ctx, tx, sp.months); err != nil {
-		return false, err
 	}
 	enc := newEncoder(id, zones)
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"presence"}, columns, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {

@@ -298,8 +298,11 @@ func (s *geojsonSource) rejectRow(msg string) []string {
 func (s *geojsonSource) badJSON(err error) *SyntaxError {
 	off := s.d.InputOffset()
 	var se *json.SyntaxError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &se):
 		off = se.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		off = s.lc.base + int64(len(s.lc.pending)) // the end of the input
 	}
 	return s.fault(off, "bad JSON: "+jsonReason(err))
 }
