@@ -682,3 +682,15 @@ func TestSinkNotifies(t *testing.T) {
 		t.Fatalf("batch %s: %d rows, %v", n.Payload, rows, err)
 	}
 }
+
+func TestUnmigratedDatabase(t *testing.T) {
+	pool := testdb.New(t)
+	if _, err := pool.Exec(context.Background(), "DROP TABLE ingest_batch"); err != nil {
+		t.Fatal(err)
+	}
+	l := &Loader{Pool: pool}
+	_, err := l.LoadFile(context.Background(), fixture(t, "good.csv"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "run flowtiles migrate") {
+		t.Fatalf("%v", err)
+	}
+}
