@@ -287,3 +287,32 @@ func BenchmarkReadCSV(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkReadGeoJSON(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"type":"FeatureCollection","features":[` + "\n")
+	for i := range 10000 {
+		if i > 0 {
+			sb.WriteString(",\n")
+		}
+		sb.WriteString(`{"type":"Feature","geometry":{"type":"Point","coordinates":[12.4172,42.9812]},"properties":{"observed_at":"2024-05-01T09:30:00+02:00","weight":1,"visitor_id":"v-001","age_band":"35-44"}}`)
+	}
+	sb.WriteString("]}\n")
+	in := sb.String()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		rd, _ := NewReader("in", strings.NewReader(in), FormatGeoJSON, nil)
+		n := 0
+		for {
+			_, err := rd.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) || n != 10000 {
+					b.Fatal(n, err)
+				}
+				break
+			}
+			n++
+		}
+	}
+}
