@@ -44,7 +44,7 @@ async function post(n, tag) {
 
 const present = (page) => page.textContent('#present');
 
-test('the kiosk shows live figures, follows ingested data and recovers after a server restart', async () => {
+test('the kiosk shows live figures, follows ingested data and recovers after a server restart', { timeout: 120000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
   const problems = watch(page);
   await page.goto(`${server.url}/kiosk?stale_ms=6000`);
@@ -97,7 +97,7 @@ test('the kiosk shows live figures, follows ingested data and recovers after a s
   await page.close();
 });
 
-test('the kiosk in English, with no controls', async () => {
+test('the kiosk in English, with no controls', { timeout: 120000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   const problems = watch(page);
   await page.goto(`${server.url}/kiosk?lang=en`);

@@ -40,13 +40,20 @@ async function settle(page) {
   await page.evaluate(() => new Promise((r) => {
     const m = window.flowtiles.map;
     if (m.loaded() && m.areTilesLoaded()) setTimeout(r, 300);
-    else m.once('idle', () => setTimeout(r, 300));
+    else {
+      m.once('idle', () => setTimeout(r, 300));
+      setTimeout(r, 15000);
+    }
   }));
 }
 
 // act runs action and waits for the map's next idle.
 async function act(page, action) {
-  const idle = page.evaluate(() => new Promise((r) => window.flowtiles.map.once('idle', r)));
+  // (an action that draws nothing new never makes the map idle again)
+  const idle = page.evaluate(() => new Promise((r) => {
+    window.flowtiles.map.once('idle', r);
+    setTimeout(r, 15000);
+  }));
   await action();
   await idle;
   await settle(page);
@@ -61,7 +68,7 @@ function densityOf(feats) {
   return feats.filter((f) => f.layer === 'density-bins').map((f) => `${f.id}:${f.p.visitors}`).sort().join(' ');
 }
 
-test('the planner loads without console errors or failed requests and draws density bins and zones', async () => {
+test('the planner loads without console errors or failed requests and draws density bins and zones', { timeout: 120000 }, async () => {
   const { page, problems, tiles } = await open('/');
   const feats = await rendered(page, ['density-bins', 'density-suppressed', 'zones-line']);
   const bins = feats.filter((f) => f.layer === 'density-bins');
@@ -78,7 +85,7 @@ test('the planner loads without console errors or failed requests and draws dens
   await page.close();
 });
 
-test('the planner at 1920x1080 and at tablet width', async () => {
+test('the planner at 1920x1080 and at tablet width', { timeout: 120000 }, async () => {
   for (const [w, h] of [[1920, 1080], [1024, 768]]) {
     const { page, problems } = await open('/?lang=en', { width: w, height: h });
     assert.equal(await page.textContent('#lang'), 'Italiano');
@@ -90,7 +97,7 @@ test('the planner at 1920x1080 and at tablet width', async () => {
   }
 });
 
-test('origin areas and flows render (choropleth with a legend)', async () => {
+test('origin areas and flows render (choropleth with a legend)', { timeout: 120000 }, async () => {
   const { page, problems } = await open('/?layers=origins,flows&z=10');
   const feats = await rendered(page, ['origins-fill', 'origins-suppressed', 'flows-line']);
   const areas = feats.filter((f) => f.layer.startsWith('origins'));
@@ -122,7 +129,7 @@ test('origin areas and flows render (choropleth with a legend)', async () => {
   await page.close();
 });
 
-test('changing a filter changes the tile URLs, the rendered bins and the URL', async () => {
+test('changing a filter changes the tile URLs, the rendered bins and the URL', { timeout: 120000 }, async () => {
   const { page, problems, tiles } = await open('/');
   const before = densityOf(await rendered(page, ['density-bins']));
   const n = tiles.length;
@@ -146,7 +153,7 @@ test('changing a filter changes the tile URLs, the rendered bins and the URL', a
   await page.close();
 });
 
-test('the state round-trips through the URL, with back and forward', async () => {
+test('the state round-trips through the URL, with back and forward', { timeout: 120000 }, async () => {
   const q = 'from=2025-05-01&to=2025-05-31&hours=8-12,18&days=sat,sun&age=25-34,35-44&gender=f&nationality=DE&spend=high&zone=centro-storico&layers=density,flows&lang=en&z=15';
   const { page, problems } = await open('/?' + q);
   const search = new URL(page.url()).searchParams;
@@ -181,7 +188,7 @@ test('the state round-trips through the URL, with back and forward', async () =>
   await page.close();
 });
 
-test('comparing two periods draws a difference map on a diverging scale', async () => {
+test('comparing two periods draws a difference map on a diverging scale', { timeout: 120000 }, async () => {
   const { page, problems } = await open('/?from=2025-08-01&to=2025-08-31&compare_from=2025-02-01&compare_to=2025-02-28');
   await waitFor(page, () => window.flowtiles.diff.bins > 0 && window.flowtiles.diff.changed > 0);
   await settle(page);
@@ -199,7 +206,7 @@ test('comparing two periods draws a difference map on a diverging scale', async 
   await page.close();
 });
 
-test('clicking a bin opens the stats panel with charts and a CSV download', async () => {
+test('clicking a bin opens the stats panel with charts and a CSV download', { timeout: 120000 }, async () => {
   const { page, problems } = await open('/');
   // The screen point of the busiest rendered bin.
   const pt = await page.evaluate(() => {
@@ -232,7 +239,7 @@ test('clicking a bin opens the stats panel with charts and a CSV download', asyn
   await page.close();
 });
 
-test('clicking a zone opens its figures', async () => {
+test('clicking a zone opens its figures', { timeout: 120000 }, async () => {
   const { page, problems } = await open('/?layers=zones');
   const pt = await page.evaluate(() => {
     const m = window.flowtiles.map;
@@ -247,7 +254,7 @@ test('clicking a zone opens its figures', async () => {
   await page.close();
 });
 
-test('a filter value the server refuses is reported at its control, and the tiles stay', async () => {
+test('a filter value the server refuses is reported at its control, and the tiles stay', { timeout: 120000 }, async () => {
   const { page, problems, tiles } = await open('/');
   const src = () => page.evaluate(() => window.flowtiles.map.getSource('density').tiles[0]);
   const before = await src();
@@ -267,7 +274,7 @@ test('a filter value the server refuses is reported at its control, and the tile
   await page.close();
 });
 
-test('new data announced on /api/live refetches the tiles', async () => {
+test('new data announced on /api/live refetches the tiles', { timeout: 120000 }, async () => {
   const { page, problems, tiles } = await open('/?from=2025-06-02&to=2025-06-02');
   const before = densityOf(await rendered(page, ['density-bins']));
   const n = tiles.length;
