@@ -120,3 +120,29 @@ test('the kiosk in English, with no controls', { timeout: 120000 }, async () => 
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a feed that hangs without a word is replaced by the watchdog', { timeout: 120000 }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  const problems = watch(page);
+  let hang = true;
+  let hung = 0;
+  let passed = 0;
+  // The first connection is accepted by nobody: no response, no error.
+  await page.route('**/api/live', (route) => {
+    if (hang) {
+      hung++;
+      return; // left pending
+    }
+    passed++;
+    return route.continue();
+  });
+  await page.goto(`${server.url}/kiosk?stale_ms=3000`);
+  await waitFor(page, () => document.body.dataset.conn === 'down', null, 15000);
+  assert.ok(hung >= 1);
+  hang = false;
+  await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('present').textContent !== '', null, 30000);
+  assert.ok(passed >= 1, 'reconnected through a new request');
+  assert.ok(!problems.some((p) => p.startsWith('pageerror') || p.startsWith('console')), problems.join('\n'));
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  await page.close();
+});
