@@ -51,6 +51,7 @@ class Planner {
     this.center = [c[0], c[1]];
     const s = this.state;
     this.t = translator(s.lang);
+    this.t.lang = s.lang;
     this.panel = new Panel($('panel'), { t: this.t, lang: s.lang, onClose: () => this.select('') });
     this.buildControls();
     this.map = new maplibregl.Map({
