@@ -25,6 +25,9 @@ export const files = [
 
 // expected returns the bytes vendor/ must hold, by vendored file name.
 export function expected() {
+  if (!existsSync(join(pkgDir, 'package.json'))) {
+    throw new Error(`${pkgDir} is missing: run npm ci in static/`);
+  }
   const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies['maplibre-gl'];
   const installed = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version;
   if (pinned !== installed) {
