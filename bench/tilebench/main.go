@@ -231,4 +231,3 @@ func readWorkload(name string) ([]job, error) {
 	}
 	return jobs, nil
 }
-
