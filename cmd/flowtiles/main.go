@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // the town's time zone on machines without zoneinfo
 
 	"github.com/alecthomas/kong"
 )

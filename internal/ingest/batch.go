@@ -36,13 +36,13 @@ var columns = []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "
 // next, so each row is valid only until the next call.
 type encoder struct {
 	batch int64
-	zones []tiles.Place
+	zones *tiles.ZoneIndex
 	vals  []any
 	geom  []byte
 }
 
 func newEncoder(batch int64, zones []tiles.Place) *encoder {
-	return &encoder{batch: batch, zones: zones, vals: make([]any, len(columns)), geom: make([]byte, 0, 25)}
+	return &encoder{batch: batch, zones: tiles.NewZoneIndex(zones), vals: make([]any, len(columns)), geom: make([]byte, 0, 25)}
 }
 
 func (e *encoder) values(r *presence.Record) []any {
@@ -63,7 +63,7 @@ func (e *encoder) values(r *presence.Record) []any {
 	v[8] = text(r.Nationality.String())
 	v[9] = text(r.Origin)
 	v[10] = text(r.Spend.String())
-	v[11] = int32(ZoneMask(e.zones, r))
+	v[11] = int32(e.zones.Mask(orb.Point{r.Lon, r.Lat}))
 	v[12] = e.batch
 	return v
 }

@@ -1,0 +1,199 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paulmach/orb/geojson"
+
+	"github.com/flowtiles/flowtiles/internal/demo"
+	"github.com/flowtiles/flowtiles/internal/testdb"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+func start(t *testing.T, cfg Config) (*App, *httptest.Server) {
+	t.Helper()
+	if cfg.TimeZone == "" {
+		cfg.TimeZone = "Europe/Rome"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, cfg, nil)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	a.Background(ctx)
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		cancel()
+		a.Close()
+	})
+	return a, srv
+}
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// The embedded mode, end to end over HTTP: the demo data answers tiles,
+// TileJSON, stats and the pages, and an ingested batch reaches live clients.
+func TestEmbeddedEndToEnd(t *testing.T) {
+	a, srv := start(t, Config{DemoRecords: 60000, DemoSeed: 7, IngestToken: []string{"secret"}, LiveInterval: time.Second, IngestMaxBytes: 1 << 20})
+	if a.Mode != "embedded" {
+		t.Fatalf("mode %q", a.Mode)
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/tiles", "/tiles/density.json", "/styles/planner.json", "/", "/kiosk",
+		"/api/stats?zone=" + demo.Zones()[0].Code} {
+		if code, body := get(t, srv.URL+path); code != http.StatusOK {
+			t.Errorf("GET %s: %d %s", path, code, body)
+		}
+	}
+	// A density tile over the centre at zoom 16 has features.
+	code, body := get(t, srv.URL+"/tiles/density/16/35028/24085.mvt")
+	if code != http.StatusOK || len(body) == 0 {
+		t.Errorf("density tile over the centre: %d, %d bytes", code, len(body))
+	}
+	code, body = get(t, srv.URL+"/tiles/density/16/35028/24085.mvt?age=old")
+	if code != http.StatusBadRequest || !strings.Contains(string(body), `"age"`) {
+		t.Errorf("bad filter: %d %s", code, body)
+	}
+	liveRoundTrip(t, srv.URL, srv.URL)
+}
+
+// liveRoundTrip posts a batch to one server and waits for the other's SSE
+// stream to announce new data, within a second.
+func liveRoundTrip(t *testing.T, postTo, listenOn string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, listenOn+"/api/live", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	events := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if name, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				events <- name
+			}
+		}
+		close(events)
+	}()
+	// the first live event says the stream is up
+	for ev := range events {
+		if ev == "live" {
+			break
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var csv strings.Builder
+	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
+	z := demo.Zones()[0].Point
+	for i := range 40 {
+		fmt.Fprintf(&csv, "%s,%.6f,%.6f,1,rt-%d\n", now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339), z[0], z[1], i)
+	}
+	post, _ := http.NewRequest(http.MethodPost, postTo+"/api/ingest", strings.NewReader(csv.String()))
+	post.Header.Set("Authorization", "Bearer secret")
+	post.Header.Set("Content-Type", "text/csv")
+	sent := time.Now()
+	pres, err := http.DefaultClient.Do(post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := io.ReadAll(pres.Body)
+	pres.Body.Close()
+	if pres.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/ingest: %d %s", pres.StatusCode, pb)
+	}
+	var stored struct{ Records int }
+	json.Unmarshal(pb, &stored)
+	if stored.Records != 40 {
+		t.Fatalf("stored %s", pb)
+	}
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			if ev == "tiles" {
+				if d := time.Since(sent); d > time.Second {
+					t.Errorf("tiles event %v after the ingest, want within 1 s", d)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no tiles event after the ingest")
+		}
+	}
+}
+
+// Two instances share one PostGIS: a batch posted to one reaches the other's
+// live clients (LISTEN/NOTIFY), and the other's tiles change.
+func TestTwoInstancesShareOnePostGIS(t *testing.T) {
+	_, url := testdb.Create(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for _, z := range demo.Zones() {
+		if _, err := pool.Exec(context.Background(), `INSERT INTO zone (id, name, geom) VALUES ($1, $2, ST_Multi(ST_GeomFromGeoJSON($3)))`,
+			z.Key, z.Code, geoJSON(z)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := Config{DatabaseURL: url, IngestToken: []string{"secret"}, LiveInterval: time.Second, IngestMaxBytes: 1 << 20}
+	_, one := start(t, cfg)
+	_, two := start(t, cfg)
+	statsURL := two.URL + "/api/stats?zone=" + demo.Zones()[0].Code
+	code, before := get(t, statsURL)
+	if code != http.StatusOK {
+		t.Fatalf("stats before: %d %s", code, before)
+	}
+	liveRoundTrip(t, one.URL, two.URL)
+	// the other instance's figures now count the 40 people posted to the first
+	code, after := get(t, statsURL)
+	if code != http.StatusOK {
+		t.Fatalf("stats after: %d %s", code, after)
+	}
+	var s struct {
+		Period struct {
+			Total struct {
+				Visitors *float64 `json:"visitors"`
+			} `json:"total"`
+		} `json:"period"`
+	}
+	if err := json.Unmarshal(after, &s); err != nil || s.Period.Total.Visitors == nil || *s.Period.Total.Visitors != 40 {
+		t.Errorf("stats on the second instance after the ingest: %s (before: %s)", after, before)
+	}
+}
+
+func geoJSON(p tiles.Place) string {
+	b, err := geojson.NewGeometry(p.Shape).MarshalJSON()
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
