@@ -1,6 +1,8 @@
 package tiles
 
 import (
+	"math"
+
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 )
@@ -73,8 +75,13 @@ type ZoneIndex struct {
 type indexedZone struct {
 	bit   uint16
 	bound orb.Bound
-	polys []orb.Polygon
-	pb    []orb.Bound
+	polys []indexedPolygon
+}
+
+// indexedPolygon is a polygon with the bound of each ring (outer first).
+type indexedPolygon struct {
+	rings  []orb.Ring
+	bounds []orb.Bound
 }
 
 // NewZoneIndex indexes zones (Level zone, Key 0..MaxZones-1).
@@ -87,15 +94,104 @@ func NewZoneIndex(zones []Place) *ZoneIndex {
 		}
 		e := indexedZone{bit: 1 << z.Key, bound: z.Shape.Bound()}
 		for _, p := range z.Shape {
-			if len(p) == 0 {
+			if len(p) == 0 || len(p[0]) == 0 {
 				continue
 			}
-			e.polys = append(e.polys, p)
-			e.pb = append(e.pb, p[0].Bound())
+			ip := indexedPolygon{}
+			for _, r := range p {
+				if len(r) == 0 {
+					continue
+				}
+				ip.rings = append(ip.rings, r)
+				ip.bounds = append(ip.bounds, r.Bound())
+			}
+			e.polys = append(e.polys, ip)
 		}
 		zi.zones = append(zi.zones, e)
 	}
 	return zi
+}
+
+// contains is planar.PolygonContains with the ring bounds computed once.
+func (ip *indexedPolygon) contains(p orb.Point) bool {
+	if !ip.bounds[0].Contains(p) || !ringContains(ip.rings[0], p) {
+		return false
+	}
+	for h := 1; h < len(ip.rings); h++ {
+		if ip.bounds[h].Contains(p) && ringContains(ip.rings[h], p) {
+			return false
+		}
+	}
+	return true
+}
+
+// ringContains is planar.RingContains (orb v0.14, MIT) without its bound
+// check, which the caller has made: points on the boundary are in.
+func ringContains(r orb.Ring, point orb.Point) bool {
+	c, on := rayIntersect(point, r[0], r[len(r)-1])
+	if on {
+		return true
+	}
+	for i := 0; i < len(r)-1; i++ {
+		inter, on := rayIntersect(point, r[i], r[i+1])
+		if on {
+			return true
+		}
+		if inter {
+			c = !c
+		}
+	}
+	return c
+}
+
+// rayIntersect is orb's planar ray casting (from
+// http://rosettacode.org/wiki/Ray-casting_algorithm#Go), copied unchanged
+// so that ZoneIndex answers exactly as planar.PolygonContains.
+func rayIntersect(p, s, e orb.Point) (intersects, on bool) {
+	if s[0] > e[0] {
+		s, e = e, s
+	}
+	switch p[0] {
+	case s[0]:
+		if p[1] == s[1] {
+			return false, true
+		} else if s[0] == e[0] {
+			if s[1] > e[1] && s[1] >= p[1] && p[1] >= e[1] {
+				return false, true
+			}
+			if e[1] > s[1] && e[1] >= p[1] && p[1] >= s[1] {
+				return false, true
+			}
+		}
+		p[0] = math.Nextafter(p[0], math.Inf(1))
+	case e[0]:
+		if p[1] == e[1] {
+			return false, true
+		}
+		p[0] = math.Nextafter(p[0], math.Inf(1))
+	}
+	if p[0] < s[0] || p[0] > e[0] {
+		return false, false
+	}
+	if s[1] > e[1] {
+		if p[1] > s[1] {
+			return false, false
+		} else if p[1] < e[1] {
+			return true, false
+		}
+	} else {
+		if p[1] > e[1] {
+			return false, false
+		} else if p[1] < s[1] {
+			return true, false
+		}
+	}
+	rs := (p[1] - s[1]) / (p[0] - s[0])
+	ds := (e[1] - s[1]) / (e[0] - s[0])
+	if rs == ds {
+		return false, true
+	}
+	return rs <= ds, false
 }
 
 // Mask is ZoneMask(zones, p) for the indexed zones.
@@ -106,8 +202,8 @@ func (zi *ZoneIndex) Mask(p orb.Point) uint16 {
 		if !z.bound.Contains(p) {
 			continue
 		}
-		for j, poly := range z.polys {
-			if z.pb[j].Contains(p) && planar.PolygonContains(poly, p) {
+		for j := range z.polys {
+			if z.polys[j].contains(p) {
 				m |= z.bit
 				break
 			}

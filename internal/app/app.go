@@ -102,24 +102,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Mode = "embedded"
 		start := time.Now()
 		zones = demo.Zones()
-		zindex := tiles.NewZoneIndex(zones)
-		b := mem.NewBuilder()
-		var rowErr error
-		n := 0
-		err := demo.Generate(demo.Config{Seed: cfg.DemoSeed, Records: cfg.DemoRecords}, func(r presence.Record) error {
-			row, err := mem.RowOfIndexed(&r, zindex)
-			if err != nil {
-				rowErr = err
-				return err
-			}
-			b.Add(row)
-			n++
-			return nil
-		})
-		if err != nil || rowErr != nil {
-			return nil, fmt.Errorf("demo data: %w", errors.Join(err, rowErr))
+		n, err := loadDemo(mem, zones, demo.Config{Seed: cfg.DemoSeed, Records: cfg.DemoRecords})
+		if err != nil {
+			return nil, fmt.Errorf("demo data: %w", err)
 		}
-		b.Commit()
 		places = append(ref, zones...)
 		src = mem
 		sink = live.NewMemorySink(mem, zones)
@@ -221,6 +207,57 @@ func (a *App) readiness(db func(context.Context) error) func(context.Context) er
 		}
 		return nil
 	}
+}
+
+// loadDemo generates the demo data into mem. The generator's output is
+// handed over in chunks to a second goroutine that turns records into rows
+// and adds them, so that generating and indexing overlap (the embedded
+// start must take under 2 s).
+func loadDemo(mem *memstore.Store, zones []tiles.Place, dc demo.Config) (int, error) {
+	const chunk = 8192
+	zindex := tiles.NewZoneIndex(zones)
+	chunks := make(chan []presence.Record, 8)
+	done := make(chan error, 1)
+	n := 0
+	go func() {
+		b := mem.NewBuilder()
+		var rowErr error
+		for recs := range chunks {
+			for i := range recs {
+				if rowErr != nil {
+					break
+				}
+				row, err := mem.RowOfIndexed(&recs[i], zindex)
+				if err != nil {
+					rowErr = err
+					break
+				}
+				b.Add(row)
+				n++
+			}
+		}
+		if rowErr == nil {
+			b.Commit()
+		}
+		done <- rowErr
+	}()
+	buf := make([]presence.Record, 0, chunk)
+	genErr := demo.Generate(dc, func(r presence.Record) error {
+		buf = append(buf, r)
+		if len(buf) == chunk {
+			chunks <- buf
+			buf = make([]presence.Record, 0, chunk)
+		}
+		return nil
+	})
+	if len(buf) > 0 {
+		chunks <- buf
+	}
+	close(chunks)
+	if err := errors.Join(genErr, <-done); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Handler is the HTTP handler (for tests).

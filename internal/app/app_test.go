@@ -181,11 +181,11 @@ func TestTwoInstancesShareOnePostGIS(t *testing.T) {
 	var s struct {
 		Period struct {
 			Total struct {
-				Visitors *float64 `json:"visitors"`
+				Visitors *struct{ Value float64 } `json:"visitors"`
 			} `json:"total"`
 		} `json:"period"`
 	}
-	if err := json.Unmarshal(after, &s); err != nil || s.Period.Total.Visitors == nil || *s.Period.Total.Visitors != 40 {
+	if err := json.Unmarshal(after, &s); err != nil || s.Period.Total.Visitors == nil || s.Period.Total.Visitors.Value != 40 {
 		t.Errorf("stats on the second instance after the ingest: %s (before: %s)", after, before)
 	}
 }
