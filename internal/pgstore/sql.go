@@ -22,6 +22,34 @@ func (b *builder) arg(v any) string {
 	return "$" + strconv.Itoa(len(b.args))
 }
 
+// cellExpr is the expression of the presence_cell index (migration 00002):
+// the z16 tile of a record. It must match the index's text to be used.
+const cellExpr = "((p.wy >> 16) * 65536 + (p.wx >> 16))"
+
+// maxCells bounds the cell list of one query: an area wider than a z11
+// tile is read by time alone (partitions and the BRIN on observed_at).
+const maxCells = 1024
+
+// coveringCells lists the cells (cellExpr) that area a overlaps, or nil when
+// there are more than maxCells. The exact test stays on wx, wy.
+func coveringCells(a tiles.Rect) []int64 {
+	if a.Empty() {
+		return nil
+	}
+	x0, x1 := a.MinX>>16, (a.MaxX-1)>>16
+	y0, y1 := a.MinY>>16, (a.MaxY-1)>>16
+	if (x1-x0+1)*(y1-y0+1) > maxCells {
+		return nil
+	}
+	cells := make([]int64, 0, (x1-x0+1)*(y1-y0+1))
+	for y := y0; y <= y1; y++ {
+		for x := x0; x <= x1; x++ {
+			cells = append(cells, y*65536+x)
+		}
+	}
+	return cells
+}
+
 // where returns the base condition (window, area, zone) and the narrowing
 // condition (hours, days, attributes; "true" when there is none) of q.
 func (b *builder) where(q *tiles.Query) (base, narrow string) {
@@ -35,10 +63,10 @@ func (b *builder) where(q *tiles.Query) (base, narrow string) {
 	}
 	if q.Area != (tiles.Rect{}) {
 		a := q.Area.Clamp()
-		w, s, e, n := a.LonLatBounds()
-		pad := 1e-6 // degrees: the exact test is on wx, wy
+		if cells := coveringCells(a); cells != nil {
+			conds = append(conds, cellExpr+" = ANY("+b.arg(cells)+"::bigint[])")
+		}
 		conds = append(conds,
-			fmt.Sprintf("p.geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", b.arg(w-pad), b.arg(s-pad), b.arg(e+pad), b.arg(n+pad)),
 			"p.wx >= "+b.arg(a.MinX), "p.wx < "+b.arg(a.MaxX), "p.wy >= "+b.arg(a.MinY), "p.wy < "+b.arg(a.MaxY))
 	}
 	if f.ZoneID != tiles.NoZone {
