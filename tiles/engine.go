@@ -27,7 +27,7 @@ type Config struct {
 	K        int64          // privacy threshold (DefaultK when 0)
 	Loc      *time.Location // the town's time zone (UTC when nil)
 	Town     orb.Point      // where flows of records outside every zone end
-	MaxFlows int            // flow lines per tile (50 when 0)
+	MaxFlows int            // the strongest flows drawn, at most this many per tile (50 when 0)
 }
 
 // Engine renders the tile layers from a Source and reference areas. It is
@@ -357,8 +357,11 @@ func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 	scale := float64(Extent) / float64(r.Tile.Size())
 	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
 	layer := newLayer(LayerFlows)
+	// The cap is on the flows' rank over the whole filter, not per tile: a
+	// line is drawn in every tile it crosses or in none, so it never ends
+	// at a tile edge because a neighbouring tile had stronger flows.
 	for rank, fl := range all {
-		if len(layer.Features) >= e.maxFlows {
+		if rank >= e.maxFlows {
 			break
 		}
 		if math.Max(fl.a[0], fl.b[0]) < float64(tr.MinX) || math.Min(fl.a[0], fl.b[0]) > float64(tr.MaxX) ||
@@ -417,7 +420,7 @@ func (e *Engine) zones(ctx context.Context, r Request) (mvt.Layers, error) {
 		p := &e.places.places[c.place]
 		f := geojson.NewFeature(c.shape)
 		f.ID = uint64(p.Key)
-		f.Properties = geojson.Properties{"name": p.Name, "zone": strconv.FormatInt(p.Key, 10)}
+		f.Properties = geojson.Properties{"code": p.Code, "name": p.Name, "zone": strconv.FormatInt(p.Key, 10)}
 		gr, ok := groups[[2]int64{p.Key}]
 		switch {
 		case !ok || gr.Count == 0:

@@ -70,7 +70,7 @@ var Layers = []LayerSpec{
 	},
 	{
 		Name: LayerFlows, Title: "Flows",
-		Description: "Origin-to-destination lines from each origin's representative point to the zone visited (or the town centre outside zones), strongest first, at most 50 per tile.",
+		Description: "Origin-to-destination lines from each origin's representative point to the zone visited (or the town centre outside zones): the 50 strongest of the filter, each drawn whole across the tiles it crosses.",
 		MinZoom:     0, MaxZoom: 16,
 		Vector: []VectorLayer{
 			{ID: LayerFlows, Description: "Weighted origin-destination lines; suppressed pairs are left out.",
@@ -87,7 +87,7 @@ var Layers = []LayerSpec{
 		MinZoom:     10, MaxZoom: 20,
 		Vector: []VectorLayer{
 			{ID: LayerZones, Description: "Town zones with counts in the filtered window.",
-				Fields:  map[string]string{"name": "String: zone name", "zone": "String: zone index", "count": fCount, "visitors": fVisitors, "suppressed": fSuppressed},
+				Fields:  map[string]string{"code": "String: zone code (the value of the zone filter)", "name": "String: zone name", "zone": "String: zone index", "count": fCount, "visitors": fVisitors, "suppressed": fSuppressed},
 				MinZoom: 10, MaxZoom: 20},
 		},
 	},

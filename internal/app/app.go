@@ -149,7 +149,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		}
 		log.Info("PostGIS presence mirrored into memory", "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
 		src = pgstore.NewTiered(mem, store, since)
-		sink = ingest.NewSink(pool, nil) // reads the zone table per batch
+		// reads the zone table per batch; the mirror catches up before the
+		// response, so a client reads its own batch from this instance
+		sink = mirroredSink{ingest.NewSink(pool, nil), a.mirror, log}
 		dbStats = pool.Stat
 		readyErr = func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
@@ -207,6 +209,28 @@ func (a *App) readiness(db func(context.Context) error) func(context.Context) er
 		}
 		return nil
 	}
+}
+
+// mirroredSink stores posted batches in PostGIS and then loads them into
+// this instance's memory at once, so that the response's data version and
+// this server's tiles include the batch (other instances get it through
+// NOTIFY). A failed catch-up is left to the mirror's Follow: the batch is
+// committed either way.
+type mirroredSink struct {
+	*ingest.Sink
+	mirror *pgstore.Mirror
+	log    *slog.Logger
+}
+
+func (s mirroredSink) Store(ctx context.Context, key string, recs []presence.Record) (bool, error) {
+	dup, err := s.Sink.Store(ctx, key, recs)
+	if err != nil {
+		return dup, err
+	}
+	if err := s.mirror.CatchUp(ctx); err != nil {
+		s.log.Warn("stored batch not yet in memory; the mirror will catch up", "err", err)
+	}
+	return dup, nil
 }
 
 // loadDemo generates the demo data into mem. The generator's output is

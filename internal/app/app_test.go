@@ -106,31 +106,8 @@ func liveRoundTrip(t *testing.T, postTo, listenOn string) {
 			break
 		}
 	}
-	now := time.Now().UTC().Truncate(time.Second)
-	var csv strings.Builder
-	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
-	z := demo.Zones()[0].Point
-	for i := range 40 {
-		fmt.Fprintf(&csv, "%s,%.6f,%.6f,1,rt-%d\n", now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339), z[0], z[1], i)
-	}
-	post, _ := http.NewRequest(http.MethodPost, postTo+"/api/ingest", strings.NewReader(csv.String()))
-	post.Header.Set("Authorization", "Bearer secret")
-	post.Header.Set("Content-Type", "text/csv")
 	sent := time.Now()
-	pres, err := http.DefaultClient.Do(post)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pb, _ := io.ReadAll(pres.Body)
-	pres.Body.Close()
-	if pres.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /api/ingest: %d %s", pres.StatusCode, pb)
-	}
-	var stored struct{ Records int }
-	json.Unmarshal(pb, &stored)
-	if stored.Records != 40 {
-		t.Fatalf("stored %s", pb)
-	}
+	postBatch(t, postTo, "rt", 40)
 	for {
 		select {
 		case ev, ok := <-events:
@@ -147,6 +124,60 @@ func liveRoundTrip(t *testing.T, postTo, listenOn string) {
 			t.Fatal("no tiles event after the ingest")
 		}
 	}
+}
+
+// postBatch posts n records of distinct people (ids prefix-0…) at the
+// first demo zone, observed in the last minute.
+func postBatch(t *testing.T, url, prefix string, n int) {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Second)
+	var csv strings.Builder
+	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
+	z := demo.Zones()[0].Point
+	for i := range n {
+		fmt.Fprintf(&csv, "%s,%.6f,%.6f,1,%s-%d\n", now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339), z[0], z[1], prefix, i)
+	}
+	post, _ := http.NewRequest(http.MethodPost, url+"/api/ingest", strings.NewReader(csv.String()))
+	post.Header.Set("Authorization", "Bearer secret")
+	post.Header.Set("Content-Type", "text/csv")
+	pres, err := http.DefaultClient.Do(post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := io.ReadAll(pres.Body)
+	pres.Body.Close()
+	if pres.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/ingest: %d %s", pres.StatusCode, pb)
+	}
+	var stored struct{ Records int }
+	json.Unmarshal(pb, &stored)
+	if stored.Records != n {
+		t.Fatalf("stored %s", pb)
+	}
+}
+
+// visitors is the published visitors figure of a stats response (-1 when
+// withheld).
+func visitors(t *testing.T, url string) float64 {
+	t.Helper()
+	code, body := get(t, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, code, body)
+	}
+	var s struct {
+		Period struct {
+			Total struct {
+				Visitors *struct{ Value float64 } `json:"visitors"`
+			} `json:"total"`
+		} `json:"period"`
+	}
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Period.Total.Visitors == nil {
+		return -1
+	}
+	return s.Period.Total.Visitors.Value
 }
 
 // Two instances share one PostGIS: a batch posted to one reaches the other's
@@ -167,26 +198,19 @@ func TestTwoInstancesShareOnePostGIS(t *testing.T) {
 	cfg := Config{DatabaseURL: url, IngestToken: []string{"secret"}, LiveInterval: time.Second, IngestMaxBytes: 1 << 20}
 	_, one := start(t, cfg)
 	_, two := start(t, cfg)
-	statsURL := two.URL + "/api/stats?zone=" + demo.Zones()[0].Code
-	code, before := get(t, statsURL)
-	if code != http.StatusOK {
-		t.Fatalf("stats before: %d %s", code, before)
+	stats := "/api/stats?zone=" + demo.Zones()[0].Code
+	if v := visitors(t, two.URL+stats); v != -1 {
+		t.Fatalf("visitors before any ingest: %v, want withheld", v)
 	}
 	liveRoundTrip(t, one.URL, two.URL)
 	// the other instance's figures now count the 40 people posted to the first
-	code, after := get(t, statsURL)
-	if code != http.StatusOK {
-		t.Fatalf("stats after: %d %s", code, after)
+	if v := visitors(t, two.URL+stats); v != 40 {
+		t.Errorf("visitors on the second instance after the ingest: %v, want 40", v)
 	}
-	var s struct {
-		Period struct {
-			Total struct {
-				Visitors *struct{ Value float64 } `json:"visitors"`
-			} `json:"total"`
-		} `json:"period"`
-	}
-	if err := json.Unmarshal(after, &s); err != nil || s.Period.Total.Visitors == nil || s.Period.Total.Visitors.Value != 40 {
-		t.Errorf("stats on the second instance after the ingest: %s (before: %s)", after, before)
+	// and an instance reads its own batch as soon as its POST returns
+	postBatch(t, one.URL, "again", 20)
+	if v := visitors(t, one.URL+stats); v != 60 {
+		t.Errorf("visitors on the first instance right after its POST: %v, want 60", v)
 	}
 }
 

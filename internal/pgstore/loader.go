@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,8 +34,9 @@ type Mirror struct {
 	s     *Store
 	mem   *memstore.Store
 	since time.Time
-	// loaded holds the committed batches already in mem; only the goroutine
-	// running Load and then Follow touches it.
+	// mu serialises Load and CatchUp (Follow's, and a server's own after
+	// POST /api/ingest); loaded holds the committed batches already in mem.
+	mu     sync.Mutex
 	loaded map[int64]bool
 }
 
@@ -47,6 +49,8 @@ func (s *Store) NewMirror(mem *memstore.Store, since time.Time) *Mirror {
 // Load reads every committed batch into memory, in one consistent snapshot,
 // and returns the number of rows loaded.
 func (m *Mirror) Load(ctx context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	tx, err := m.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return 0, wrap(ctx, "loading presence", err)
@@ -179,8 +183,11 @@ func (m *Mirror) listen(ctx context.Context, onAreas func()) error {
 	}
 }
 
-// CatchUp loads every committed batch not yet in memory.
+// CatchUp loads every committed batch not yet in memory. It is safe to
+// call from several goroutines.
 func (m *Mirror) CatchUp(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	tx, err := m.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return wrap(ctx, "catching up", err)

@@ -277,7 +277,7 @@ class Planner {
     if (bin) {
       this.select(`bin:${bin.id}:` + bbox(bin.geometry).map((v) => v.toFixed(6)).join(','));
     } else if (zone) {
-      const code = this.zones.find((z) => z.name === zone.properties.name)?.code;
+      const code = zone.properties.code;
       if (code) this.select('zone:' + code);
     } else if (origin) {
       this.select(`origin:${origin.properties.level}:${origin.properties.code}:${origin.properties.name ?? ''}`);
@@ -313,10 +313,10 @@ class Planner {
     const m = this.map;
     const [kind, ...rest] = this.state.sel.split(':');
     const id = kind === 'bin' ? Number(rest[0]) : -1;
-    const zone = kind === 'zone' ? this.zones.find((z) => z.code === rest[0])?.name ?? '' : '';
+    const zone = kind === 'zone' ? rest[0] ?? '' : '';
     const origin = kind === 'origin' ? rest[1] ?? '' : '';
     m.setFilter('density-selected', ['==', ['id'], Number.isFinite(id) ? id : -1]);
-    m.setFilter('zones-selected', ['==', ['get', 'name'], zone]);
+    m.setFilter('zones-selected', ['==', ['get', 'code'], zone]);
     m.setFilter('origins-selected', ['==', ['get', 'code'], origin]);
   }
 
