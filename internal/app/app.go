@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -160,6 +161,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			return nil
 		}
 	}
+	// Loading leaves garbage (row batches, sort buffers) several times the
+	// size of the store; give it back to the system once, so that resident
+	// memory is what the store holds.
+	debug.FreeOSMemory()
 	if len(zones) > 0 {
 		town = zones[0].Point
 	}

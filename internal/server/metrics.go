@@ -132,6 +132,14 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelWarn
 		case route == "/healthz" || route == "/readyz" || route == "/metrics":
 			level = slog.LevelDebug
+		case res.Status < 400 && c.Get(keyCache) == "hit":
+			// Tiles served from the cache are most of the traffic of a
+			// busy map and are counted in /metrics; logging each line
+			// would cost more than serving it. --log-level debug shows them.
+			level = slog.LevelDebug
+		}
+		if !s.log.Enabled(req.Context(), level) {
+			return nil
 		}
 		attrs := []slog.Attr{
 			slog.String("method", req.Method), slog.String("uri", req.RequestURI), slog.Int("status", res.Status),
