@@ -25,10 +25,19 @@ type ServeCmd struct {
 	LiveInterval   time.Duration `help:"Period of live events on /api/live." default:"5s"`
 	DemoRecords    int           `help:"Size of the embedded demo data (records; 0: the default)." default:"0"`
 	DemoSeed       uint64        `help:"Seed of the embedded demo data." default:"1"`
+	DemoStart      string        `help:"First day (YYYY-MM-DD) of the embedded demo's eight months; none: the eight months ending today, today's records replayed live as their time comes."`
 }
 
 // Run runs the subcommand.
 func (c *ServeCmd) Run(env *Env) error {
+	var demoStart time.Time
+	if c.DemoStart != "" {
+		t, err := time.Parse(time.DateOnly, c.DemoStart)
+		if err != nil {
+			return fmt.Errorf("--demo-start %q: want a date YYYY-MM-DD", c.DemoStart)
+		}
+		demoStart = t
+	}
 	a, err := app.New(env.Ctx, app.Config{
 		DatabaseURL:    c.DatabaseURL,
 		NoMigrate:      c.NoMigrate,
@@ -43,6 +52,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		LiveInterval:   c.LiveInterval,
 		DemoRecords:    c.DemoRecords,
 		DemoSeed:       c.DemoSeed,
+		DemoStart:      demoStart,
 	}, env.Log)
 	if err != nil {
 		return err

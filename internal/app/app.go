@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,10 @@ type Config struct {
 	LiveInterval   time.Duration // period of live events
 	DemoRecords    int           // size of the embedded demo (0: the default)
 	DemoSeed       uint64        // seed of the embedded demo
+	// DemoStart is the first day of the embedded demo's eight months. Zero:
+	// the eight months that end today, with today's records after the start
+	// time replayed as their time comes (a live demo for the kiosk).
+	DemoStart time.Time
 }
 
 // App is an assembled flowtiles.
@@ -59,8 +64,12 @@ type App struct {
 
 	pool   *pgxpool.Pool
 	mirror *pgstore.Mirror
-	ready  atomic.Bool
-	log    *slog.Logger
+	sink   live.Sink
+	// pending are the embedded demo's records still in the future, in
+	// time order: Background replays them as their time comes.
+	pending []presence.Record
+	ready   atomic.Bool
+	log     *slog.Logger
 }
 
 // bytesPerRow is the memory a mirrored presence row costs (memstore
@@ -103,15 +112,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.Mode = "embedded"
 		start := time.Now()
 		zones = demo.Zones()
-		n, err := loadDemo(mem, zones, demo.Config{Seed: cfg.DemoSeed, Records: cfg.DemoRecords})
+		dc := demo.Config{Seed: cfg.DemoSeed, Records: cfg.DemoRecords, Start: cfg.DemoStart}
+		replayFrom := time.Time{}
+		if dc.Start.IsZero() {
+			now := time.Now().In(loc)
+			dc.Start = time.Date(now.Year(), now.Month()-8, now.Day()+1, 0, 0, 0, 0, loc)
+			replayFrom = now
+		}
+		n, pending, err := loadDemo(mem, zones, dc, replayFrom)
 		if err != nil {
 			return nil, fmt.Errorf("demo data: %w", err)
 		}
+		a.pending = pending
 		places = append(ref, zones...)
 		src = mem
 		sink = live.NewMemorySink(mem, zones)
 		log.Info("no DATABASE_URL: serving the embedded Deruta demo data from memory",
-			"records", n, "took", time.Since(start).Round(time.Millisecond))
+			"records", n, "from", dc.Start.Format(time.DateOnly), "months", 8, "replayed_today", len(pending), "took", time.Since(start).Round(time.Millisecond))
 	} else {
 		a.Mode = "postgis"
 		pool, err := db.Open(ctx, cfg.DatabaseURL, 10*time.Second)
@@ -175,6 +192,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	engine := tiles.NewEngine(src, gaz, tiles.Config{K: priv.K, Loc: loc, Town: town})
 	resolver := refdata.Resolver{Catalog: cat, Zones: zones}
+	a.sink = sink
 	a.Hub = live.NewHub(live.Config{Source: src, Zones: zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
 	statsSvc := stats.New(stats.Config{Source: src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
 	routes := []interface{ Register(*echo.Echo) }{
@@ -241,8 +259,9 @@ func (s mirroredSink) Store(ctx context.Context, key string, recs []presence.Rec
 // loadDemo generates the demo data into mem. The generator's output is
 // handed over in chunks to a second goroutine that turns records into rows
 // and adds them, so that generating and indexing overlap (the embedded
-// start must take under 2 s).
-func loadDemo(mem *memstore.Store, zones []tiles.Place, dc demo.Config) (int, error) {
+// start must take under 2 s). With a non-zero replayFrom, records observed
+// after it are returned instead, in time order, to be replayed later.
+func loadDemo(mem *memstore.Store, zones []tiles.Place, dc demo.Config, replayFrom time.Time) (int, []presence.Record, error) {
 	const chunk = 8192
 	zindex := tiles.NewZoneIndex(zones)
 	chunks := make(chan []presence.Record, 8)
@@ -271,7 +290,12 @@ func loadDemo(mem *memstore.Store, zones []tiles.Place, dc demo.Config) (int, er
 		done <- rowErr
 	}()
 	buf := make([]presence.Record, 0, chunk)
+	var pending []presence.Record
 	genErr := demo.Generate(dc, func(r presence.Record) error {
+		if !replayFrom.IsZero() && r.ObservedAt.After(replayFrom) {
+			pending = append(pending, r)
+			return nil
+		}
 		buf = append(buf, r)
 		if len(buf) == chunk {
 			chunks <- buf
@@ -284,9 +308,38 @@ func loadDemo(mem *memstore.Store, zones []tiles.Place, dc demo.Config) (int, er
 	}
 	close(chunks)
 	if err := errors.Join(genErr, <-done); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return n, nil
+	slices.SortStableFunc(pending, func(x, y presence.Record) int { return x.ObservedAt.Compare(y.ObservedAt) })
+	return n, pending, nil
+}
+
+// replay stores the pending demo records whose time has come, every tick,
+// as a posted batch would be, until none is left or ctx ends.
+func (a *App) replay(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for len(a.pending) > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			i := 0
+			for i < len(a.pending) && !a.pending[i].ObservedAt.After(now) {
+				i++
+			}
+			if i == 0 {
+				continue
+			}
+			key := fmt.Sprintf("demo-replay-%d", a.pending[0].ObservedAt.UnixNano())
+			if _, err := a.sink.Store(ctx, key, a.pending[:i]); err != nil {
+				a.log.Warn("demo replay", "err", err)
+				continue
+			}
+			a.pending = a.pending[i:]
+			a.Hub.Poke()
+		}
+	}
 }
 
 // Handler is the HTTP handler (for tests).
@@ -296,6 +349,9 @@ func (a *App) Handler() http.Handler { return a.Server.Handler() }
 // live hub and, with PostGIS, the mirror following new batches.
 func (a *App) Background(ctx context.Context) {
 	go a.Hub.Run(ctx) //nolint:errcheck // ends with ctx
+	if len(a.pending) > 0 {
+		go a.replay(ctx, time.Second)
+	}
 	if a.mirror != nil {
 		go a.mirror.Follow(ctx, a.log, func() {
 			a.log.Warn("reference areas or zones changed in the database; restart flowtiles to use them")

@@ -16,6 +16,7 @@ import (
 	"github.com/paulmach/orb/geojson"
 
 	"github.com/flowtiles/flowtiles/internal/demo"
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -220,4 +221,70 @@ func geoJSON(p tiles.Place) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// Without a demo start, the embedded demo is the eight months ending today:
+// nothing loaded is in the future, and records whose time comes while the
+// server runs are added to it (and announced) as they come.
+func TestEmbeddedDemoIsLive(t *testing.T) {
+	a, srv := start(t, Config{DemoRecords: 60000, DemoSeed: 3, LiveInterval: time.Second})
+	now := time.Now()
+	for _, r := range a.pending {
+		if r.ObservedAt.Before(now.Add(-5 * time.Second)) {
+			t.Fatalf("a pending record at %v, before the start", r.ObservedAt)
+		}
+	}
+	loc, _ := time.LoadLocation("Europe/Rome")
+	zone := "/api/stats?zone=" + demo.Zones()[0].Code
+	monthAgo := now.In(loc).AddDate(0, -1, 0).Format(time.DateOnly)
+	if v := visitors(t, srv.URL+zone+"&from="+monthAgo); v < 15 {
+		t.Errorf("visitors in the last month: %v, want the period to end today", v)
+	}
+	tomorrow := now.In(loc).AddDate(0, 0, 1).Format(time.DateOnly)
+	if v := visitors(t, srv.URL+zone+"&from="+tomorrow); v > 0 {
+		t.Errorf("%v visitors after today were loaded", v)
+	}
+
+	// The replay, on a demo of fixed (past) months: 30 people due now are
+	// added and announced.
+	b, bsrv := start(t, Config{DemoRecords: 20000, DemoSeed: 3, LiveInterval: time.Second, DemoStart: time.Date(2025, 1, 1, 0, 0, 0, 0, loc)})
+	if len(b.pending) != 0 {
+		t.Fatalf("%d pending records with a fixed demo start", len(b.pending))
+	}
+	today := now.In(loc).Format(time.DateOnly)
+	if v := visitors(t, bsrv.URL+zone+"&from="+today); v > 0 {
+		t.Fatalf("visitors today before the replay: %v", v)
+	}
+	z := demo.Zones()[0].Point
+	for i := range 30 {
+		b.pending = append(b.pending, presence.Record{ObservedAt: now.Add(time.Duration(i) * time.Millisecond).Truncate(time.Second),
+			Lon: z[0], Lat: z[1], Weight: 1, Visitor: presence.VisitorHash(fmt.Sprintf("replay-%d", i))})
+	}
+	v0 := dataVersion(t, bsrv.URL)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.replay(ctx, 100*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for visitors(t, bsrv.URL+zone+"&from="+today) != 30 {
+		if time.Now().After(deadline) {
+			t.Fatal("the replayed records never reached the stats")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if dataVersion(t, bsrv.URL) == v0 {
+		t.Error("the data version did not change")
+	}
+}
+
+// dataVersion is the server's data version, from its tile catalog.
+func dataVersion(t *testing.T, url string) uint64 {
+	t.Helper()
+	code, body := get(t, url+"/tiles")
+	var doc struct {
+		DataVersion uint64 `json:"data_version"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &doc) != nil {
+		t.Fatalf("GET /tiles: %d %s", code, body)
+	}
+	return doc.DataVersion
 }

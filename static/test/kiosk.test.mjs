@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { startServer, launch, watch, screenshot, waitFor, freePort } from './helpers.mjs';
 
 const TOKEN = 'kiosk-test-token';
-const ARGS = ['--ingest-token', TOKEN, '--live-interval', '1s'];
+// fixed demo months (2025), so that nobody in the demo data is "now"
+const ARGS = ['--ingest-token', TOKEN, '--live-interval', '1s', '--demo-start', '2025-01-01'];
 let server;
 let browser;
 let port;

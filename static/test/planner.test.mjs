@@ -9,7 +9,7 @@ let server;
 let browser;
 
 before(async () => {
-  server = await startServer({ args: ['--ingest-token', TOKEN, '--live-interval', '1s'] });
+  server = await startServer({ args: ['--ingest-token', TOKEN, '--live-interval', '1s', '--demo-start', '2025-01-01'] });
   browser = await launch();
 });
 
