@@ -206,8 +206,24 @@ func (m *Mirror) CatchUp(ctx context.Context) error {
 	if len(fresh) == 0 {
 		return nil
 	}
+	// The batches' time span prunes partitions and lets the BRIN index on
+	// observed_at skip the rest: presence has no index on batch_id, and a
+	// live batch of a few records must not scan every month.
+	var lo, hi *time.Time
+	var unknown int64
+	if err := tx.QueryRow(ctx, `SELECT min(min_observed_at), max(max_observed_at),
+		count(*) FILTER (WHERE min_observed_at IS NULL OR max_observed_at IS NULL)
+		FROM ingest_batch WHERE id = ANY($1)`, fresh).Scan(&lo, &hi, &unknown); err != nil {
+		return wrap(ctx, "catching up", err)
+	}
 	cond, args := "p.batch_id = ANY($1)", []any{fresh}
-	if !m.since.IsZero() {
+	if unknown == 0 && lo != nil && hi != nil { // batches written by flowtiles record their span
+		from := *lo
+		if !m.since.IsZero() && from.Before(m.since) {
+			from = m.since
+		}
+		cond, args = cond+" AND p.observed_at >= $2 AND p.observed_at <= $3", append(args, from, *hi)
+	} else if !m.since.IsZero() {
 		cond, args = cond+" AND p.observed_at >= $2", append(args, m.since)
 	}
 	if _, err := m.s.load(ctx, tx, m.mem, cond, args); err != nil {
