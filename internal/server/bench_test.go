@@ -1,6 +1,8 @@
 package server
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -25,8 +27,12 @@ func BenchmarkTileRequest(b *testing.B) {
 			}
 		}
 	}
-	cached := newTileEnv(b, nil).srv.Handler()
-	uncached := newTileEnv(b, func(c *Config) { c.CacheBytes = -1 }).srv.Handler()
+	// access logs as `flowtiles serve` writes them (info level), to a sink
+	info := func(c *Config) {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	cached := newTileEnv(b, info).srv.Handler()
+	uncached := newTileEnv(b, func(c *Config) { info(c); c.CacheBytes = -1 }).srv.Handler()
 	b.Run("cached-gzip", func(b *testing.B) { run(b, cached, "gzip") })
 	b.Run("cached-plain", func(b *testing.B) { run(b, cached, "") })
 	b.Run("rendered", func(b *testing.B) { run(b, uncached, "gzip") })
