@@ -4,24 +4,26 @@ set datafile separator ","
 set terminal pngcairo size 1400,900 font "DejaVu Sans,12"
 set output out
 set multiplot layout 2,2 title "flowtiles: cost against data size (density tiles, one month, zooms 12-17; uncached)" font ",15"
-set logscale x 10
-set xlabel "presence records"
+set logscale xy 10
+set xrange [700000:45000000]
+set xlabel "presence records (log scale)"
 set format x "%.0s%c"
 set grid
-set key top left
+set key bottom right
 set title "Tile latency"
-set ylabel "ms"
-plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50", \
+set ylabel "ms (log scale)"
+plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50 (under saturation: mostly the empty tiles)", \
      csv using 1:5 skip 1 with linespoints lw 2 pt 5 title "p99"
 set title "Uncached tile throughput"
-set ylabel "tiles/s"
+set ylabel "tiles/s (log scale)"
 plot csv using 1:6 skip 1 with linespoints lw 2 pt 7 title "tiles/s (wrk, 32 connections)"
 set title "/api/stats latency (30 days by hour, p50)"
-set ylabel "ms"
+set ylabel "ms (log scale)"
 plot csv using 1:7 skip 1 with linespoints lw 2 pt 7 title "stats p50"
 set title "Server start-up and memory"
-set ylabel "seconds"
-set y2label "MiB"
+set ylabel "seconds (log scale)"
+set y2label "MiB (log scale)"
+set logscale y2 10
 set y2tics
 plot csv using 1:2 skip 1 with linespoints lw 2 pt 7 axes x1y1 title "start-up (load into memory), s", \
      csv using 1:3 skip 1 with linespoints lw 2 pt 5 axes x1y2 title "resident memory, MiB"

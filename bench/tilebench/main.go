@@ -23,6 +23,7 @@ import (
 	"log"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -46,6 +47,8 @@ func main() {
 	workload := flag.String("workload", "bench/workload/density-month.txt", "tile workload file")
 	rounds := flag.Int("rounds", 1, "passes over the workload")
 	naiveMax := flag.Int("naive-max", 0, "stop the naive baseline after this many tiles (0: all)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the engine passes to this file")
+	only := flag.String("only", "memory,postgis,naive", "sources to measure (comma list)")
 	gist := flag.Bool("baseline-gist", true, "give the naive baseline the GiST index on presence.geom it relies on (created if missing, kept)")
 	flag.Parse()
 	ctx := context.Background()
@@ -93,7 +96,20 @@ func main() {
 		bytes int
 	}
 	var results []result
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, en := range engines {
+		if !strings.Contains(","+*only+",", ","+en.name+",") {
+			continue
+		}
 		r := result{name: en.name}
 		for round := range *rounds + 1 {
 			for _, j := range jobs {
@@ -114,6 +130,9 @@ func main() {
 		}
 		results = append(results, r)
 	}
+	if !strings.Contains(","+*only+",", ",naive,") {
+		*naiveMax, *gist = -1, false
+	}
 	if *gist {
 		// flowtiles' own spatial index is a btree on cells (migration
 		// 00002), which the naive statement cannot use; a pg_tileserv
@@ -129,7 +148,7 @@ func main() {
 	}
 	naive := result{name: "naive ST_AsMVT (baseline)"}
 	for i, j := range jobs {
-		if *naiveMax > 0 && i >= *naiveMax {
+		if *naiveMax != 0 && i >= *naiveMax {
 			break
 		}
 		if j.layer != "density" {
@@ -145,7 +164,9 @@ func main() {
 		naive.times = append(naive.times, time.Since(t0))
 		naive.bytes += len(b)
 	}
-	results = append(results, naive)
+	if len(naive.times) > 0 {
+		results = append(results, naive)
+	}
 
 	// Throughput is compared on the tiles the baseline computed (the first
 	// -naive-max of the workload), one request at a time.

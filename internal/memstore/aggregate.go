@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -49,9 +50,52 @@ type scan struct {
 	count, anon []int64 // per group; rest groups at +groups
 	pairs       []uint64
 	stamp       []uint32
+	bufs        *scanBufs
 }
 
 var stampPool sync.Pool // *[]uint32
+
+// scanBufs are the growable buffers of a scan, pooled: a month over the
+// whole town collects a (group, visitor) pair per record, millions of
+// them, and growing and clearing them anew was a quarter of the time.
+type scanBufs struct {
+	pairs  []uint64
+	bucket []uint32
+}
+
+var scanPool sync.Pool // *scanBufs
+
+// maxPooledPairs bounds what a pooled buffer keeps (16 M pairs, 128 MB).
+const maxPooledPairs = 16 << 20
+
+// getStamp returns a clean (all zero) stamp array for the visitors of sn.
+func getStamp(sn *snapshot) *[]uint32 {
+	sp, _ := stampPool.Get().(*[]uint32)
+	if sp == nil || len(*sp) < int(sn.visitors)+1 {
+		st := make([]uint32, int(sn.visitors)+1+int(sn.visitors)/8)
+		sp = &st
+	}
+	return sp
+}
+
+// putStamp returns a stamp array, cleaned by the caller.
+func putStamp(sp *[]uint32) { stampPool.Put(sp) }
+
+func getBufs() *scanBufs {
+	bufs, _ := scanPool.Get().(*scanBufs)
+	if bufs == nil {
+		bufs = &scanBufs{}
+	}
+	return bufs
+}
+
+// putBufs keeps the capacity of pairs for the next scan, unless huge.
+func putBufs(bufs *scanBufs, pairs []uint64) {
+	if cap(pairs) <= maxPooledPairs {
+		bufs.pairs = pairs[:0]
+		scanPool.Put(bufs)
+	}
+}
 
 // Aggregate implements tiles.Source.
 func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
@@ -63,39 +107,108 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	if sc.empty() {
 		return nil
 	}
-	sp, _ := stampPool.Get().(*[]uint32)
-	if sp == nil || len(*sp) < int(sn.visitors)+1 {
-		st := make([]uint32, int(sn.visitors)+1+int(sn.visitors)/8)
-		sp = &st
-	}
+	sp := getStamp(sn)
 	sc.stamp = *sp
+	bufs := getBufs()
+	sc.pairs, sc.bufs = bufs.pairs[:0], bufs
 	defer func() {
 		for _, p := range sc.pairs { // leave the stamps clean for the next scan
 			sc.stamp[uint32(p)] = 0
 		}
-		stampPool.Put(sp)
+		putStamp(sp)
+		putBufs(bufs, sc.pairs)
 	}()
 
-	var err error
-	visit := func(mn, mx [2]int64, b *block) bool {
-		if b.maxT < sc.from || b.minT >= sc.to {
-			return true
+	var blocks []*block
+	rows := 0
+	collect := func(_, _ [2]int64, b *block) bool {
+		if b.maxT >= sc.from && b.minT < sc.to {
+			blocks = append(blocks, b)
+			rows += b.len()
 		}
-		if err = ctx.Err(); err != nil {
-			return false
-		}
-		sc.block(b)
 		return true
 	}
 	if sc.whole {
-		sn.tree.Scan(visit)
+		sn.tree.Scan(collect)
 	} else {
-		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, visit)
+		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, collect)
+	}
+	var err error
+	if workers := min(max(runtime.GOMAXPROCS(0), 2), maxWorkers); workers > 1 && rows >= parallelRows {
+		err = sc.parallel(ctx, blocks, workers, rows)
+	} else {
+		for _, b := range blocks {
+			if err = ctx.Err(); err != nil {
+				break
+			}
+			sc.block(b)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("memory store scan: %w", err)
 	}
 	return sc.emit(fn)
+}
+
+// A scan of at least parallelRows candidate records (a month over the whole
+// town) is split across up to maxWorkers goroutines.
+// (Variables, so that the tests can force the parallel path.)
+var (
+	parallelRows = 100_000
+	maxWorkers   = 4
+)
+
+// parallel scans blocks with workers goroutines, each over a contiguous
+// share of about rows/workers records with its own counters, pair list,
+// stamps and clock, then merges them into sc. The result is exactly the
+// sequential one: counts add up, and distinct counts the visitors of the
+// merged (group, visitor) pairs, in which a pair may repeat.
+func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows int) error {
+	parts := make([]*scan, workers)
+	parts[0] = sc
+	for w := 1; w < workers; w++ {
+		p := *sc
+		p.clock = tiles.NewClock(sc.q.Loc)
+		p.count, p.anon = make([]int64, len(sc.count)), make([]int64, len(sc.anon))
+		p.stamp = *getStamp(sc.sn)
+		bufs := getBufs()
+		p.pairs, p.bufs = bufs.pairs[:0], bufs
+		parts[w] = &p
+	}
+	shares := make([][]*block, workers)
+	w, n := 0, 0
+	for _, b := range blocks {
+		if n >= (w+1)*rows/workers && w < workers-1 {
+			w++
+		}
+		shares[w] = append(shares[w], b)
+		n += b.len()
+	}
+	var wg sync.WaitGroup
+	for w := range parts {
+		wg.Go(func() {
+			for _, b := range shares[w] {
+				if ctx.Err() != nil {
+					return
+				}
+				parts[w].block(b)
+			}
+		})
+	}
+	wg.Wait()
+	for _, p := range parts[1:] {
+		for g := range sc.count {
+			sc.count[g] += p.count[g]
+			sc.anon[g] += p.anon[g]
+		}
+		sc.pairs = append(sc.pairs, p.pairs...)
+		for _, pr := range p.pairs {
+			p.stamp[uint32(pr)] = 0
+		}
+		putStamp(&p.stamp)
+		putBufs(p.bufs, p.pairs)
+	}
+	return ctx.Err()
 }
 
 func (sc *scan) empty() bool {
@@ -416,7 +529,10 @@ func (sc *scan) distinct(groups int) []int64 {
 	for g := 1; g <= groups; g++ {
 		start[g] += start[g-1]
 	}
-	bucket := make([]uint32, len(sc.pairs))
+	if cap(sc.bufs.bucket) < len(sc.pairs) {
+		sc.bufs.bucket = make([]uint32, len(sc.pairs), len(sc.pairs)+len(sc.pairs)/4)
+	}
+	bucket := sc.bufs.bucket[:len(sc.pairs)] // every slot is written below
 	next := slices.Clone(start[:groups])
 	for _, p := range sc.pairs {
 		g := p >> 32
@@ -442,14 +558,14 @@ func (sc *scan) distinct(groups int) []int64 {
 type binIndex struct {
 	hex        bool
 	w, h, half int64
-	shift      uint // w = 1 << shift
-	hf         float64
+	shift      uint    // w = 1 << shift
+	inv        float64 // 1/h: y/h by a multiplication, corrected to the exact quotient
 	r0, c0     int64
 	rows, cols int64
 }
 
 func newBinIndex(g tiles.Grid, area tiles.Rect) *binIndex {
-	bi := &binIndex{hex: g.Shape == tiles.Hexagon, w: g.W, h: g.H, half: g.W / 2, hf: float64(g.H)}
+	bi := &binIndex{hex: g.Shape == tiles.Hexagon, w: g.W, h: g.H, half: g.W / 2, inv: 1 / float64(g.H)}
 	bi.shift = uint(bits.TrailingZeros64(uint64(g.W)))
 	bi.r0, bi.c0 = area.MinY/g.H, area.MinX/g.W
 	bi.rows = (area.MaxY-area.MinY)/g.H + 3
@@ -462,8 +578,8 @@ func (bi *binIndex) index(xu, yu uint32) int {
 	if !bi.hex {
 		return int((y>>bi.shift-bi.r0)*bi.cols + x>>bi.shift - bi.c0)
 	}
-	// y / h by a float division (fast), corrected to the exact quotient
-	r0 := int64(float64(yu) / bi.hf)
+	// y / h by a float multiplication (fast), corrected to the exact quotient
+	r0 := int64(float64(yu) * bi.inv)
 	if r0*bi.h > y {
 		r0--
 	} else if (r0+1)*bi.h <= y {
