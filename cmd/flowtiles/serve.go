@@ -12,13 +12,13 @@ import (
 // ServeCmd is the `flowtiles serve` subcommand.
 type ServeCmd struct {
 	Listen         string        `help:"Address to listen on." default:"127.0.0.1:8080"`
-	DatabaseURL    string        `name:"database-url" env:"DATABASE_URL" help:"PostGIS connection URL; none: the embedded Deruta demo data in memory."`
+	DatabaseURL    string        `name:"database-url" env:"DATABASE_URL,FLOWTILES_DATABASE_URL" help:"PostGIS connection URL; none: the embedded Deruta demo data in memory."`
 	NoMigrate      bool          `help:"Do not apply the schema migrations at start."`
 	MemoryMB       int64         `name:"memory-mb" help:"Memory budget (MiB) for presence rows mirrored from PostGIS; older months are answered by PostGIS. 0: everything in memory." default:"0"`
 	K              int64         `name:"k" help:"Privacy threshold: aggregates of fewer distinct people are suppressed." default:"15"`
 	TimeZone       string        `name:"tz" help:"The town's time zone (hours, days and dates of filters)." default:"Europe/Rome"`
 	IngestToken    []string      `help:"Bearer token(s) accepted by POST /api/ingest (comma-separated); none: the endpoint is off."`
-	CacheMB        int64         `name:"cache-mb" help:"Tile cache size (MiB)." default:"256"`
+	CacheMB        int64         `name:"cache-mb" help:"Tile cache size (MiB); negative: no cache." default:"256"`
 	CORS           []string      `name:"cors" help:"Origins allowed by CORS (comma-separated; * for any)." default:"*"`
 	BasemapURL     string        `help:"Optional external basemap style URL for the map pages (none: the project's own reference layers)."`
 	IngestMaxBytes int64         `help:"Body limit of POST /api/ingest (413 beyond)." default:"16777216"`
