@@ -66,7 +66,12 @@ func testPlaces() []tiles.Place {
 
 func newEngine(t testing.TB, records []presence.Record, k int64) *tiles.Engine {
 	t.Helper()
-	zones := sourcetest.Zones()
+	return newEngineWith(t, records, sourcetest.Zones(), tiles.Config{K: k, Loc: sourcetest.Rome, Town: sourcetest.Centre})
+}
+
+// newEngineWith is newEngine with its zones and configuration.
+func newEngineWith(t testing.TB, records []presence.Record, zones []tiles.Place, cfg tiles.Config) *tiles.Engine {
+	t.Helper()
 	s := memstore.New(refdata.Italy())
 	b := s.NewBuilder()
 	for i := range records {
@@ -77,7 +82,7 @@ func newEngine(t testing.TB, records []presence.Record, k int64) *tiles.Engine {
 		b.Add(row)
 	}
 	b.Commit()
-	return tiles.NewEngine(s, tiles.NewGazetteer(testPlaces()), tiles.Config{K: k, Loc: sourcetest.Rome, Town: sourcetest.Centre})
+	return tiles.NewEngine(s, tiles.NewGazetteer(testPlaces()), cfg)
 }
 
 func decode(t testing.TB, b []byte) map[string]*mvt.Layer {

@@ -7,9 +7,7 @@ import (
 
 	"github.com/paulmach/orb"
 
-	"github.com/flowtiles/flowtiles/internal/memstore"
 	"github.com/flowtiles/flowtiles/internal/presence"
-	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -28,18 +26,8 @@ func TestFlowsAreWholeAcrossTiles(t *testing.T) {
 			})
 		}
 	}
-	s := memstore.New(refdata.Italy())
-	b := s.NewBuilder()
-	for i := range recs {
-		row, err := s.RowOf(&recs[i], nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Add(row)
-	}
-	b.Commit()
 	const maxFlows = 3
-	e := tiles.NewEngine(s, tiles.NewGazetteer(testPlaces()), tiles.Config{K: 15, Loc: sourcetest.Rome, Town: sourcetest.Centre, MaxFlows: maxFlows})
+	e := newEngineWith(t, recs, nil, tiles.Config{K: 15, Loc: sourcetest.Rome, Town: sourcetest.Centre, MaxFlows: maxFlows})
 
 	const z = 9 // municipalities
 	var lo, hi tiles.TileID
