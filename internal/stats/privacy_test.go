@@ -3,6 +3,7 @@ package stats
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -390,7 +391,9 @@ func randomQuery(rng *rand.Rand) string {
 		q.Set("by", ByNames[rng.IntN(len(ByNames))])
 	}
 	if q.Has("from") && rng.IntN(3) == 0 {
-		days := int(to.Sub(from).Hours()/24) + rng.IntN(3)
+		// whole calendar days: a window over the switch to summer time
+		// is 23 hours long
+		days := int(math.Round(to.Sub(from).Hours()/24)) + rng.IntN(3)
 		cf := from.AddDate(0, 0, -days-rng.IntN(5))
 		q.Set("compare_from", cf.Format(time.DateOnly))
 		q.Set("compare_to", cf.AddDate(0, 0, days-1).Format(time.DateOnly))
