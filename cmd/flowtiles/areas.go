@@ -18,10 +18,9 @@ type AreasCmd struct {
 
 // AreasImportCmd is `flowtiles areas import [--kind K] FILE...`.
 type AreasImportCmd struct {
-	Files       []string      `arg:"" type:"existingfile" help:"GeoJSON FeatureCollections of Polygons/MultiPolygons."`
-	Kind        string        `help:"What the files hold (auto: recognised from the properties)." enum:"auto,municipalities,regions,countries,zones" default:"auto"`
-	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" required:"" help:"PostGIS connection URL."`
-	Timeout     time.Duration `help:"How long to wait for the database to answer." default:"10s"`
+	Files    []string `arg:"" type:"existingfile" help:"GeoJSON FeatureCollections of Polygons/MultiPolygons."`
+	Kind     string   `help:"What the files hold (auto: recognised from the properties)." enum:"auto,municipalities,regions,countries,zones" default:"auto"`
+	Database `embed:""`
 }
 
 // Run imports each file in its own transaction. A file that fails does not
@@ -31,7 +30,7 @@ func (c *AreasImportCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(env.Ctx, c.DatabaseURL, c.Timeout)
+	pool, err := c.Open(env.Ctx)
 	if err != nil {
 		return err
 	}
@@ -45,7 +44,7 @@ func (c *AreasImportCmd) Run(env *Env) error {
 		}
 		if err != nil {
 			failed++
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, db.SchemaError(err))
 			if env.Ctx.Err() != nil {
 				break
 			}
@@ -71,13 +70,12 @@ func (c *AreasImportCmd) Run(env *Env) error {
 
 // AreasListCmd is `flowtiles areas list`.
 type AreasListCmd struct {
-	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" required:"" help:"PostGIS connection URL."`
-	Timeout     time.Duration `help:"How long to wait for the database to answer." default:"10s"`
+	Database `embed:""`
 }
 
 // Run prints the number of areas per level, and the zones by name.
 func (c *AreasListCmd) Run(env *Env) error {
-	pool, err := db.Open(env.Ctx, c.DatabaseURL, c.Timeout)
+	pool, err := c.Open(env.Ctx)
 	if err != nil {
 		return err
 	}
@@ -88,7 +86,7 @@ func (c *AreasListCmd) Run(env *Env) error {
 	} {
 		var n int64
 		if err := pool.QueryRow(env.Ctx, "SELECT count(*) FROM "+t.table).Scan(&n); err != nil {
-			return fmt.Errorf("counting %s: %w", t.label, err)
+			return fmt.Errorf("counting %s: %w", t.label, db.SchemaError(err))
 		}
 		fmt.Printf("%-15s %6d\n", t.label, n)
 	}

@@ -11,20 +11,18 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/ingest"
 	"github.com/flowtiles/flowtiles/internal/presence"
 )
 
 // IngestCmd is the `flowtiles ingest` subcommand.
 type IngestCmd struct {
-	Files       []string      `arg:"" help:"Files of presence records: CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON (one object per line)."`
-	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" required:"" help:"PostGIS connection URL."`
-	Format      string        `help:"Input format (auto: from the file extension, else the content)." enum:"auto,csv,geojson,ndjson" default:"auto"`
-	SkipInvalid bool          `help:"Load the valid rows of a file with invalid ones, writing those to FILE.rejects.csv; without it such a file is rejected whole."`
-	MaxErrors   int           `help:"Invalid rows listed per file (all are counted)." default:"50"`
-	Progress    string        `help:"Progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none." enum:"auto,bar,log,none" default:"auto"`
-	Timeout     time.Duration `help:"How long to wait for the database to answer." default:"10s"`
+	Files       []string `arg:"" help:"Files of presence records: CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON (one object per line)."`
+	Database    `embed:""`
+	Format      string `help:"Input format (auto: from the file extension, else the content)." enum:"auto,csv,geojson,ndjson" default:"auto"`
+	SkipInvalid bool   `help:"Load the valid rows of a file with invalid ones, writing those to FILE.rejects.csv; without it such a file is rejected whole."`
+	MaxErrors   int    `help:"Invalid rows listed per file (all are counted)." default:"50"`
+	Progress    string `help:"Progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none." enum:"auto,bar,log,none" default:"auto"`
 }
 
 // Run loads each file as one batch. A file that fails does not stop the
@@ -34,7 +32,7 @@ func (c *IngestCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
-	pool, err := db.Open(env.Ctx, c.DatabaseURL, c.Timeout)
+	pool, err := c.Open(env.Ctx)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ type CLI struct {
 
 	Serve   ServeCmd   `cmd:"" help:"Serve tiles, styles, stats and the map pages."`
 	Migrate MigrateCmd `cmd:"" help:"Apply the database schema (migrations/) to DATABASE_URL."`
-	Ingest  IngestCmd  `cmd:"" help:"Load presence records (CSV or GeoJSON) into PostGIS."`
+	Ingest  IngestCmd  `cmd:"" help:"Load presence records (CSV, GeoJSON or NDJSON) into PostGIS."`
 	Areas   AreasCmd   `cmd:"" help:"Manage reference areas: municipalities, countries, zones."`
 	Demo    DemoCmd    `cmd:"" help:"Generate the deterministic Deruta demo data set."`
 }

@@ -9,13 +9,12 @@ import (
 
 // MigrateCmd is the `flowtiles migrate` subcommand.
 type MigrateCmd struct {
-	DatabaseURL string        `name:"database-url" env:"DATABASE_URL" required:"" help:"PostGIS connection URL."`
-	Timeout     time.Duration `help:"How long to wait for the database to answer." default:"10s"`
+	Database `embed:""`
 }
 
 // Run applies every pending migration and reports the schema version.
 func (c *MigrateCmd) Run(env *Env) error {
-	pool, err := db.Open(env.Ctx, c.DatabaseURL, c.Timeout)
+	pool, err := c.Open(env.Ctx)
 	if err != nil {
 		return err
 	}

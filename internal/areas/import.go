@@ -298,36 +298,50 @@ func importZones(ctx context.Context, tx pgx.Tx, zs []Zone) (int, int64, error) 
 	return int(tag.RowsAffected()), n, err
 }
 
-// recomputeZoneMasks sets presence.zones from the zone table. Records
-// outside the zones' common bounding box get 0 in SQL; the others are
-// computed in Go with tiles.ZoneIndex (exactly tiles.ZoneMask) and only
-// those whose mask changes are written back.
-func recomputeZoneMasks(ctx context.Context, tx pgx.Tx) (int64, error) {
-	zrows, err := tx.Query(ctx, `SELECT id, name, ST_AsBinary(geom) FROM zone ORDER BY id`)
-	if err != nil {
-		return 0, fmt.Errorf("reading zones: %w", err)
+// ReadZones reads the town's zones in tx as places: Key is the zone's id
+// (its bit in presence.zones), Code and Name its name. forShare locks their
+// rows, so that a zone re-import waits for the transaction (an ingest) and
+// then recomputes the masks of what it wrote too.
+func ReadZones(ctx context.Context, tx pgx.Tx, forShare bool) ([]tiles.Place, error) {
+	q := `SELECT id, name, ST_AsBinary(geom) FROM zone ORDER BY id`
+	if forShare {
+		q += ` FOR SHARE`
 	}
+	rows, err := tx.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("reading zones: %w", err)
+	}
+	defer rows.Close()
 	var zones []tiles.Place
-	for zrows.Next() {
+	for rows.Next() {
 		var (
 			id   int16
 			name string
 			wkb  []byte
 		)
-		if err := zrows.Scan(&id, &name, &wkb); err != nil {
-			zrows.Close()
-			return 0, fmt.Errorf("reading zones: %w", err)
+		if err := rows.Scan(&id, &name, &wkb); err != nil {
+			return nil, fmt.Errorf("reading zones: %w", err)
 		}
 		shape, err := wkbgeom.MultiPolygon(wkb)
 		if err != nil {
-			zrows.Close()
-			return 0, fmt.Errorf("zone %s: %w", name, err)
+			return nil, fmt.Errorf("zone %s: %w", name, err)
 		}
 		zones = append(zones, tiles.Place{Level: tiles.LevelZone, Code: name, Name: name, Key: int64(id), Shape: shape})
 	}
-	zrows.Close()
-	if err := zrows.Err(); err != nil {
-		return 0, fmt.Errorf("reading zones: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading zones: %w", err)
+	}
+	return zones, nil
+}
+
+// recomputeZoneMasks sets presence.zones from the zone table. Records
+// outside the zones' common bounding box get 0 in SQL; the others are
+// computed in Go with tiles.ZoneIndex (exactly tiles.ZoneMask) and only
+// those whose mask changes are written back.
+func recomputeZoneMasks(ctx context.Context, tx pgx.Tx) (int64, error) {
+	zones, err := ReadZones(ctx, tx, false)
+	if err != nil {
+		return 0, err
 	}
 	const extent = `(SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) FROM zone)`
 	tag, err := tx.Exec(ctx, `UPDATE presence SET zones = 0 WHERE zones <> 0 AND NOT coalesce(geom && `+extent+`, false)`)

@@ -4,9 +4,11 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -79,4 +81,15 @@ func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 		return 0, err
 	}
 	return p.GetDBVersion(ctx)
+}
+
+// SchemaError explains err when it comes from a database without the
+// flowtiles schema (a table that does not exist), and returns any other
+// err as it is.
+func SchemaError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+		return fmt.Errorf("the database has no flowtiles schema (run flowtiles migrate): %w", err)
+	}
+	return err
 }

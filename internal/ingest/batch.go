@@ -19,7 +19,6 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/flowtiles/flowtiles/internal/presence"
-	"github.com/flowtiles/flowtiles/internal/wkbgeom"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -68,15 +67,6 @@ func (e *encoder) values(r *presence.Record) []any {
 	return v
 }
 
-// ZoneMask is a record's zone membership, as every store computes it
-// (tiles.ZoneMask of its WGS 84 point).
-func ZoneMask(zones []tiles.Place, r *presence.Record) uint16 {
-	if len(zones) == 0 {
-		return 0
-	}
-	return tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})
-}
-
 func text(s string) any {
 	if s == "" {
 		return nil
@@ -91,36 +81,6 @@ func ewkbPoint(b []byte, lon, lat float64) []byte {
 	b = binary.LittleEndian.AppendUint32(b, 4326)
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lon))
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(lat))
-}
-
-// readZones reads the town's zones in tx, locking them (FOR SHARE) so that
-// a zone re-import waits for this batch and then recomputes its masks too.
-func readZones(ctx context.Context, tx pgx.Tx) ([]tiles.Place, error) {
-	rows, err := tx.Query(ctx, `SELECT id, name, ST_AsBinary(geom) FROM zone ORDER BY id FOR SHARE`)
-	if err != nil {
-		return nil, fmt.Errorf("reading zones: %w", err)
-	}
-	defer rows.Close()
-	var zones []tiles.Place
-	for rows.Next() {
-		var (
-			id   int16
-			name string
-			wkb  []byte
-		)
-		if err := rows.Scan(&id, &name, &wkb); err != nil {
-			return nil, fmt.Errorf("reading zones: %w", err)
-		}
-		shape, err := wkbgeom.MultiPolygon(wkb)
-		if err != nil {
-			return nil, fmt.Errorf("zone %s: %w", name, err)
-		}
-		zones = append(zones, tiles.Place{Level: tiles.LevelZone, Code: name, Key: int64(id), Name: name, Shape: shape})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading zones: %w", err)
-	}
-	return zones, nil
 }
 
 // batchRow is what an ingest_batch row records of a load.

@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/flowtiles/flowtiles/internal/areas"
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/presence"
 )
 
@@ -323,12 +324,8 @@ func (l *Loader) keepRejects(p *pass1, res *Result) error {
 func (l *Loader) loaded(ctx context.Context, checksum string) (bool, error) {
 	var ok bool
 	err := l.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ingest_batch WHERE checksum = $1 AND status = 'committed')`, checksum).Scan(&ok)
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
-		return false, fmt.Errorf("the database has no flowtiles schema (run flowtiles migrate): %w", err)
-	}
 	if err != nil {
-		return false, fmt.Errorf("looking up earlier loads: %w", err)
+		return false, fmt.Errorf("looking up earlier loads: %w", db.SchemaError(err))
 	}
 	return ok, nil
 }
@@ -371,7 +368,7 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 		res.Loaded, res.Weight = 0, 0
 		return nil
 	}
-	zones, err := readZones(ctx, tx)
+	zones, err := areas.ReadZones(ctx, tx, true)
 	if err != nil {
 		return err
 	}

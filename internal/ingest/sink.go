@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/flowtiles/flowtiles/internal/areas"
 	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -53,7 +54,7 @@ func (s *Sink) Store(ctx context.Context, key string, recs []presence.Record) (d
 	}
 	zones := s.zones
 	if zones == nil {
-		if zones, err = readZones(ctx, tx); err != nil {
+		if zones, err = areas.ReadZones(ctx, tx, true); err != nil {
 			return false, err
 		}
 	}

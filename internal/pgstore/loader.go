@@ -56,7 +56,7 @@ func (m *Mirror) Load(ctx context.Context) (int64, error) {
 		return 0, wrap(ctx, "loading presence", err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
-	ids, err := committed(ctx, tx)
+	batches, err := committed(ctx, tx)
 	if err != nil {
 		return 0, err
 	}
@@ -68,20 +68,31 @@ func (m *Mirror) Load(ctx context.Context) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	for _, id := range ids {
-		m.loaded[id] = true
+	for _, b := range batches {
+		m.loaded[b.id] = true
 	}
 	m.s.bump()
 	return n, nil
 }
 
-func committed(ctx context.Context, q pgx.Tx) ([]int64, error) {
-	rows, err := q.Query(ctx, `SELECT id FROM ingest_batch WHERE status = 'committed' ORDER BY id`)
+// batch is a committed ingest batch and the time span of its records
+// (nil when its row does not record one).
+type batch struct {
+	id     int64
+	lo, hi *time.Time
+}
+
+func committed(ctx context.Context, q pgx.Tx) ([]batch, error) {
+	rows, err := q.Query(ctx, `SELECT id, min_observed_at, max_observed_at FROM ingest_batch WHERE status = 'committed' ORDER BY id`)
 	if err != nil {
 		return nil, wrap(ctx, "listing batches", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	return ids, wrap(ctx, "listing batches", err)
+	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (batch, error) {
+		var b batch
+		err := r.Scan(&b.id, &b.lo, &b.hi)
+		return b, err
+	})
+	return bs, wrap(ctx, "listing batches", err)
 }
 
 type querier interface {
@@ -193,36 +204,44 @@ func (m *Mirror) CatchUp(ctx context.Context) error {
 		return wrap(ctx, "catching up", err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
-	ids, err := committed(ctx, tx)
+	batches, err := committed(ctx, tx)
 	if err != nil {
 		return err
 	}
-	var fresh []int64
-	for _, id := range ids {
-		if !m.loaded[id] {
-			fresh = append(fresh, id)
+	// The new batches' time span prunes partitions and lets the BRIN index
+	// on observed_at skip the rest: presence has no index on batch_id, and
+	// a live batch of a few records must not scan every month. Batch rows
+	// not written by flowtiles may lack a span; then only since bounds it.
+	var (
+		fresh  []int64
+		lo, hi time.Time
+		spans  = true
+	)
+	for _, b := range batches {
+		if m.loaded[b.id] {
+			continue
+		}
+		fresh = append(fresh, b.id)
+		if b.lo == nil || b.hi == nil {
+			spans = false
+			continue
+		}
+		if lo.IsZero() || b.lo.Before(lo) {
+			lo = *b.lo
+		}
+		if hi.IsZero() || b.hi.After(hi) {
+			hi = *b.hi
 		}
 	}
 	if len(fresh) == 0 {
 		return nil
 	}
-	// The batches' time span prunes partitions and lets the BRIN index on
-	// observed_at skip the rest: presence has no index on batch_id, and a
-	// live batch of a few records must not scan every month.
-	var lo, hi *time.Time
-	var unknown int64
-	if err := tx.QueryRow(ctx, `SELECT min(min_observed_at), max(max_observed_at),
-		count(*) FILTER (WHERE min_observed_at IS NULL OR max_observed_at IS NULL)
-		FROM ingest_batch WHERE id = ANY($1)`, fresh).Scan(&lo, &hi, &unknown); err != nil {
-		return wrap(ctx, "catching up", err)
-	}
 	cond, args := "p.batch_id = ANY($1)", []any{fresh}
-	if unknown == 0 && lo != nil && hi != nil { // batches written by flowtiles record their span
-		from := *lo
-		if !m.since.IsZero() && from.Before(m.since) {
-			from = m.since
+	if spans {
+		if !m.since.IsZero() && lo.Before(m.since) {
+			lo = m.since
 		}
-		cond, args = cond+" AND p.observed_at >= $2 AND p.observed_at <= $3", append(args, from, *hi)
+		cond, args = cond+" AND p.observed_at >= $2 AND p.observed_at <= $3", append(args, lo, hi)
 	} else if !m.since.IsZero() {
 		cond, args = cond+" AND p.observed_at >= $2", append(args, m.since)
 	}
