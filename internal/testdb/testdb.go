@@ -1,8 +1,10 @@
 // Package testdb gives each test its own freshly migrated PostGIS database,
 // cloned from a template that is migrated once per `go test` run.
 //
-// The template is kept between runs and migrated forward; drop
-// flowtiles_test_template by hand after editing an applied migration.
+// The template is kept between runs. Its name carries a digest of the
+// migrations (flowtiles_test_template_<digest>), so an edited migration or a
+// checkout with other migrations (a second worktree) gets a template of its
+// own instead of sharing one migrated by different SQL.
 //
 // The server is DATABASE_URL when set, else the local PostgreSQL
 // (postgres://postgres@127.0.0.1:5432/postgres). Without a reachable server
@@ -13,8 +15,10 @@ package testdb
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"testing"
@@ -24,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowtiles/flowtiles/internal/db"
+	"github.com/flowtiles/flowtiles/migrations"
 )
 
 // AdminURL is the server's maintenance database.
@@ -34,7 +39,18 @@ func AdminURL() string {
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
 
-const template = "flowtiles_test_template"
+// template is the name of the migrated template database: its suffix is a
+// digest of the embedded migrations.
+var template = func() string {
+	h := sha256.New()
+	files, _ := fs.Glob(migrations.FS, "*.sql")
+	for _, f := range files {
+		b, _ := fs.ReadFile(migrations.FS, f)
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return "flowtiles_test_template_" + hex.EncodeToString(h.Sum(nil))[:12]
+}()
 
 var (
 	once    sync.Once
