@@ -24,10 +24,10 @@ type Versioned interface {
 
 // Config sets up an Engine.
 type Config struct {
-	K        int64          // privacy threshold (DefaultK when 0)
+	Privacy  Privacy        // the disclosure rules (required)
 	Loc      *time.Location // the town's time zone (UTC when nil)
 	Town     orb.Point      // where flows of records outside every zone end
-	MaxFlows int            // the strongest flows drawn, at most this many per tile (50 when 0)
+	MaxFlows int            // the strongest flows of a filter that are drawn (50 when 0)
 }
 
 // Engine renders the tile layers from a Source and reference areas. It is
@@ -52,10 +52,7 @@ type aggKey struct {
 
 // NewEngine returns an engine over src and places.
 func NewEngine(src Source, places *Gazetteer, cfg Config) *Engine {
-	e := &Engine{src: src, places: places, priv: Privacy{K: cfg.K}, loc: cfg.Loc, town: cfg.Town, maxFlows: cfg.MaxFlows}
-	if e.priv.K <= 0 {
-		e.priv.K = DefaultK
-	}
+	e := &Engine{src: src, places: places, priv: cfg.Privacy, loc: cfg.Loc, town: cfg.Town, maxFlows: cfg.MaxFlows}
 	if e.loc == nil {
 		e.loc = time.UTC
 	}
@@ -164,9 +161,11 @@ func (e *Engine) density(ctx context.Context, r Request) (mvt.Layers, error) {
 		ring = append(ring, ring[0])
 		f := geojson.NewFeature(orb.Polygon{ring})
 		f.ID = id
-		allow := e.priv.Allow(gr, narrowed)
+		count, people := e.priv.Publish(gr, narrowed)
+		c, allow := count.Int()
+		v, _ := people.Int()
 		if allow {
-			f.Properties = geojson.Properties{"count": gr.Count, "visitors": gr.People()}
+			f.Properties = geojson.Properties{"count": c, "visitors": v}
 		} else {
 			f.Properties = geojson.Properties{"suppressed": true}
 		}
@@ -176,7 +175,7 @@ func (e *Engine) density(ctx context.Context, r Request) (mvt.Layers, error) {
 			x, y := r.Tile.ToExtent(cx, cy)
 			p := geojson.NewFeature(orb.Point{float64(x), float64(y)})
 			p.ID = id
-			p.Properties = geojson.Properties{"count": gr.Count, "visitors": gr.People()}
+			p.Properties = geojson.Properties{"count": c, "visitors": v}
 			points.Features = append(points.Features, p)
 		}
 	})
@@ -256,8 +255,9 @@ func (e *Engine) origins(ctx context.Context, r Request) (mvt.Layers, error) {
 	if err != nil {
 		return nil, err
 	}
-	people := total[[2]int64{}].People()
 	narrowed := r.Filter.Narrowed()
+	_, all := e.priv.Publish(total[[2]int64{}], narrowed)
+	people, _ := all.Int()
 	layer := newLayer(LayerOrigins)
 	add := func(l Level, groups map[[2]int64]Group) {
 		for _, c := range e.places.cut(l, r.Tile) {
@@ -271,9 +271,10 @@ func (e *Engine) origins(ctx context.Context, r Request) (mvt.Layers, error) {
 			}
 			f := geojson.NewFeature(c.shape)
 			f.Properties = geojson.Properties{"code": p.Code, "name": p.Name, "level": l.String()}
-			if e.priv.Allow(gr, narrowed) {
-				v := gr.People()
-				f.Properties["count"] = gr.Count
+			if count, visitors := e.priv.Publish(gr, narrowed); !visitors.Suppressed() {
+				c, _ := count.Int()
+				v, _ := visitors.Int()
+				f.Properties["count"] = c
 				f.Properties["visitors"] = v
 				if people > 0 {
 					f.Properties["share"] = round(float64(v)/float64(people), 4)
@@ -297,12 +298,12 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*p) / p
 }
 
-// flow is one origin-destination pair.
+// flow is one origin-destination pair and its published figures.
 type flow struct {
-	origin *Place
-	dest   string
-	a, b   orb.Point // world coordinates
-	g      Group
+	origin          *Place
+	dest            string
+	a, b            orb.Point // world coordinates
+	count, visitors int64
 }
 
 func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
@@ -314,11 +315,13 @@ func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 		if err != nil {
 			return nil, err
 		}
+		zone, zoned := r.Filter.ZoneIndex()
 		for k, gr := range groups {
-			if !e.priv.Allow(gr, narrowed) {
+			if zoned && k[1] != int64(zone) {
 				continue
 			}
-			if r.Filter.ZoneID != NoZone && k[1] != int64(r.Filter.ZoneID) {
+			count, visitors := e.priv.Publish(gr, narrowed)
+			if visitors.Suppressed() {
 				continue
 			}
 			if ol == LevelCountry && k[0] == int64(CountryIndex(Italy)) {
@@ -341,12 +344,14 @@ func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 			}
 			ax, ay := worldFloat(o.Point[0], o.Point[1])
 			bx, by := worldFloat(dp[0], dp[1])
-			all = append(all, flow{origin: o, dest: dest, a: orb.Point{ax, ay}, b: orb.Point{bx, by}, g: gr})
+			c, _ := count.Int()
+			v, _ := visitors.Int()
+			all = append(all, flow{origin: o, dest: dest, a: orb.Point{ax, ay}, b: orb.Point{bx, by}, count: c, visitors: v})
 		}
 	}
 	slices.SortFunc(all, func(x, y flow) int {
-		if x.g.Count != y.g.Count {
-			return cmpI64(y.g.Count, x.g.Count)
+		if x.count != y.count {
+			return cmpI64(y.count, x.count)
 		}
 		if c := strings.Compare(x.origin.Code, y.origin.Code); c != 0 {
 			return c
@@ -392,7 +397,7 @@ func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 		f := geojson.NewFeature(geom)
 		f.Properties = geojson.Properties{
 			"origin": fl.origin.Code, "origin_name": fl.origin.Name, "origin_level": fl.origin.Level.String(),
-			"destination": fl.dest, "count": fl.g.Count, "visitors": fl.g.People(), "rank": int64(rank + 1),
+			"destination": fl.dest, "count": fl.count, "visitors": fl.visitors, "rank": int64(rank + 1),
 		}
 		layer.Features = append(layer.Features, f)
 	}
@@ -422,13 +427,17 @@ func (e *Engine) zones(ctx context.Context, r Request) (mvt.Layers, error) {
 		f.ID = uint64(p.Key)
 		f.Properties = geojson.Properties{"code": p.Code, "name": p.Name, "zone": strconv.FormatInt(p.Key, 10)}
 		gr, ok := groups[[2]int64{p.Key}]
-		switch {
-		case !ok || gr.Count == 0:
+		if !ok || gr.Count == 0 {
 			// nobody: no figure at all (zero is not published either)
-		case e.priv.Allow(gr, narrowed):
-			f.Properties["count"] = gr.Count
-			f.Properties["visitors"] = gr.People()
-		default:
+			layer.Features = append(layer.Features, f)
+			continue
+		}
+		count, visitors := e.priv.Publish(gr, narrowed)
+		if c, ok := count.Int(); ok {
+			v, _ := visitors.Int()
+			f.Properties["count"] = c
+			f.Properties["visitors"] = v
+		} else {
 			f.Properties["suppressed"] = true
 		}
 		layer.Features = append(layer.Features, f)

@@ -64,9 +64,17 @@ func testPlaces() []tiles.Place {
 	return append(ps, sourcetest.Zones()...)
 }
 
+// newEngine returns an engine over records that publishes exact figures
+// (threshold and suppression rules only), to compare with brute force.
 func newEngine(t testing.TB, records []presence.Record, k int64) *tiles.Engine {
 	t.Helper()
-	return newEngineWith(t, records, sourcetest.Zones(), tiles.Config{K: k, Loc: sourcetest.Rome, Town: sourcetest.Centre})
+	return newEngineWith(t, records, sourcetest.Zones(), tiles.Config{Privacy: tiles.UnperturbedForTests(k), Loc: sourcetest.Rome, Town: sourcetest.Centre})
+}
+
+// newPerturbed returns an engine that publishes as a server does: perturbed.
+func newPerturbed(t testing.TB, records []presence.Record, k int64) *tiles.Engine {
+	t.Helper()
+	return newEngineWith(t, records, sourcetest.Zones(), tiles.Config{Privacy: sourcetest.Privacy(t, k), Loc: sourcetest.Rome, Town: sourcetest.Centre})
 }
 
 // newEngineWith is newEngine with its zones and configuration.
@@ -142,7 +150,7 @@ func TestDensityTilesPartitionTheRecords(t *testing.T) {
 	records := sourcetest.Records(sourcetest.Seed(t), 3000)
 	e := newEngine(t, records, 1)
 	ctx := context.Background()
-	f := tiles.All()
+	f := tiles.Filter{}
 	f.From = sourcetest.Start.AddDate(0, 0, 10).UTC()
 	f.To = sourcetest.Start.AddDate(0, 0, 40).UTC()
 	var want int64
@@ -196,12 +204,12 @@ func TestTilesAreByteStable(t *testing.T) {
 	records := sourcetest.Records(sourcetest.Seed(t), 4000)
 	rev := slices.Clone(records)
 	slices.Reverse(rev)
-	e1, e2 := newEngine(t, records, 5), newEngine(t, rev, 5)
+	e1, e2 := newPerturbed(t, records, 5), newPerturbed(t, rev, 5)
 	ctx := context.Background()
 	for _, layer := range tiles.LayerNames() {
 		for _, z := range []uint8{9, 13, 16} {
 			tid := tiles.TileAt(z, tiles.Project(sourcetest.Centre[0], sourcetest.Centre[1]))
-			r := tiles.Request{Layer: layer, Tile: tid, Filter: tiles.All()}
+			r := tiles.Request{Layer: layer, Tile: tid, Filter: tiles.Filter{}}
 			a, err := e1.Tile(ctx, r)
 			if err != nil {
 				t.Fatal(err)
@@ -254,9 +262,9 @@ func TestEveryFilterSelectsExactlyItsRecords(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				nf := tiles.All()
-				if layer == tiles.LayerFlows && f.ZoneID != tiles.NoZone {
-					nf.Zone, nf.ZoneID = f.Zone, f.ZoneID // flows end at the filtered zone
+				nf := tiles.Filter{}
+				if layer == tiles.LayerFlows && f.Zones != 0 {
+					nf.Zone, nf.Zones = f.Zone, f.Zones // flows end at the filtered zone
 				}
 				want, _ := ref.Tile(ctx, tiles.Request{Layer: layer, Tile: tid, Filter: nf})
 				if layer == tiles.LayerOrigins || layer == tiles.LayerZones || layer == tiles.LayerFlows {
@@ -304,7 +312,7 @@ func matches(f tiles.Filter, r presence.Record, zones []tiles.Place) bool {
 	if len(f.Origins) > 0 && !slices.Contains(f.Origins, r.Origin) {
 		return false
 	}
-	if f.ZoneID != tiles.NoZone && tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})&(1<<f.ZoneID) == 0 {
+	if f.Zones != 0 && tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})&f.Zones == 0 {
 		return false
 	}
 	return true
@@ -353,22 +361,24 @@ func TestNoFigureBelowK(t *testing.T) {
 	e := newEngine(t, records, k)
 	ctx := context.Background()
 	res := resolver{refdata.Italy()}
-	for _, q := range []string{"", "nationality=IT", "nationality=DE", "age=35-44", "age=65%2B", "origin=054039", "hours=10", "days=sat"} {
-		vals, _ := url.ParseQuery(q)
-		f, err := tiles.ParseFilter(vals, sourcetest.Rome, res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, layer := range tiles.LayerNames() {
-			for z := uint8(6); z <= 19; z++ {
-				tid := tiles.TileAt(z, tiles.Project(c[0], c[1]))
-				b, err := e.Tile(ctx, tiles.Request{Layer: layer, Tile: tid, Filter: f})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, n := range numbers(decode(t, b)) {
-					if n < k {
-						t.Errorf("%q %s %v: published %d < k=%d", q, layer, tid, n, k)
+	for _, e := range []*tiles.Engine{e, newPerturbed(t, records, k)} {
+		for _, q := range []string{"", "nationality=IT", "nationality=DE", "age=35-44", "age=65%2B", "origin=054039", "hours=10", "days=sat"} {
+			vals, _ := url.ParseQuery(q)
+			f, err := tiles.ParseFilter(vals, sourcetest.Rome, res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, layer := range tiles.LayerNames() {
+				for z := uint8(6); z <= 19; z++ {
+					tid := tiles.TileAt(z, tiles.Project(c[0], c[1]))
+					b, err := e.Tile(ctx, tiles.Request{Layer: layer, Tile: tid, Filter: f})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, n := range numbers(decode(t, b)) {
+						if n < k {
+							t.Errorf("%q %s %v: published %d < k=%d", q, layer, tid, n, k)
+						}
 					}
 				}
 			}
@@ -407,7 +417,7 @@ func TestNoFigureBelowK(t *testing.T) {
 
 func TestGoldenTiles(t *testing.T) {
 	records := sourcetest.Records(42, 3000)
-	e := newEngine(t, records, 5)
+	e := newPerturbed(t, records, 5)
 	ctx := context.Background()
 	dir := filepath.Join("testdata", "golden")
 	for _, c := range []struct {

@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"fmt"
+	"math/bits"
 	"net/url"
 	"slices"
 	"strconv"
@@ -28,29 +29,39 @@ type Filter struct {
 	Origins []string
 	// OriginCodes are the codes as the client gave them, for echoing back.
 	OriginCodes []string
-	// Zone restricts to records inside the named zone; ZoneID is its index
-	// (0-15), -1 when there is no zone restriction.
-	Zone   string
-	ZoneID int
+	// Zone restricts to records inside the named zone: Zones has the bit of
+	// its index (0-15) set; zero means no zone restriction.
+	Zone  string
+	Zones uint16
 }
 
-// NoZone is the ZoneID of a filter without a zone restriction.
-const NoZone = -1
-
-// All is the filter that selects every record.
-func All() Filter { return Filter{ZoneID: NoZone} }
-
-// Narrowed reports whether f restricts who or when within the time window:
-// hours, days or any attribute. Such a filter is subject to complementary
-// suppression (see Privacy).
+// Narrowed reports whether f restricts who, when or where within the time
+// window: hours, days, any attribute, or a zone. Such a filter is subject to
+// complementary suppression (see Privacy).
 func (f Filter) Narrowed() bool {
 	return f.Hours != 0 || f.Days != 0 || f.Ages != 0 || f.Genders != 0 || f.Spends != 0 ||
-		len(f.Nationalities) > 0 || len(f.Origins) > 0
+		len(f.Nationalities) > 0 || len(f.Origins) > 0 || f.Zones != 0
 }
 
-// Base is f without its narrowing restrictions: the same window and zone.
+// Base is f without its narrowing restrictions: the same window.
 func (f Filter) Base() Filter {
-	return Filter{From: f.From, To: f.To, Zone: f.Zone, ZoneID: f.ZoneID}
+	return Filter{From: f.From, To: f.To}
+}
+
+// ZoneIndex returns the index of the zone f restricts to, if any.
+func (f Filter) ZoneIndex() (int, bool) {
+	if f.Zones == 0 {
+		return 0, false
+	}
+	return bits.TrailingZeros16(f.Zones), true
+}
+
+// ZoneBit returns the Filter.Zones (or Query.AreaZones) mask of zone index z.
+func ZoneBit(z int) uint16 {
+	if z < 0 || z >= MaxZones {
+		return 0
+	}
+	return 1 << z
 }
 
 // FilterError names the parameter and the value that could not be used.
@@ -81,7 +92,7 @@ var FilterParams = []string{"from", "to", "hours", "days", "age", "gender", "nat
 // and hours are in loc, the town's time zone. Each parameter may be repeated
 // or hold a comma-separated list. An unknown value is a *FilterError.
 func ParseFilter(q url.Values, loc *time.Location, res Resolver) (Filter, error) {
-	f := All()
+	var f Filter
 	var err error
 	if f.From, err = parseTime(q, "from", loc, false); err != nil {
 		return f, err
@@ -159,7 +170,7 @@ func ParseFilter(q url.Values, loc *time.Location, res Resolver) (Filter, error)
 		if !ok {
 			return f, &FilterError{"zone", z, "unknown zone"}
 		}
-		f.Zone, f.ZoneID = z, id
+		f.Zone, f.Zones = z, ZoneBit(id)
 	}
 	return f, nil
 }
@@ -279,7 +290,7 @@ func (f Filter) Values() url.Values {
 	if len(f.OriginCodes) > 0 {
 		q.Set("origin", strings.Join(f.OriginCodes, ","))
 	}
-	if f.ZoneID != NoZone {
+	if f.Zones != 0 {
 		q.Set("zone", f.Zone)
 	}
 	return q

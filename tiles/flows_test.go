@@ -27,7 +27,7 @@ func TestFlowsAreWholeAcrossTiles(t *testing.T) {
 		}
 	}
 	const maxFlows = 3
-	e := newEngineWith(t, recs, nil, tiles.Config{K: 15, Loc: sourcetest.Rome, Town: sourcetest.Centre, MaxFlows: maxFlows})
+	e := newEngineWith(t, recs, nil, tiles.Config{Privacy: tiles.UnperturbedForTests(15), Loc: sourcetest.Rome, Town: sourcetest.Centre, MaxFlows: maxFlows})
 
 	const z = 9 // municipalities
 	var lo, hi tiles.TileID
@@ -38,7 +38,7 @@ func TestFlowsAreWholeAcrossTiles(t *testing.T) {
 	for x := lo.X; x <= hi.X; x++ {
 		for y := lo.Y; y <= hi.Y; y++ {
 			id := tiles.TileID{Z: z, X: x, Y: y}
-			bt, err := e.Tile(context.Background(), tiles.Request{Layer: tiles.LayerFlows, Tile: id, Filter: tiles.All()})
+			bt, err := e.Tile(context.Background(), tiles.Request{Layer: tiles.LayerFlows, Tile: id, Filter: tiles.Filter{}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,36 +1,133 @@
 package tiles
 
-// DefaultK is the default privacy threshold: the published minimum of
-// Italian mobile-operator analytics.
-const DefaultK = 15
+// Disclosure control: every decision about what flowtiles publishes is made
+// in this file, and docs/PRIVACY.md states the same rules for readers.
+//
+// The rules, for every tile feature, stats row and live figure:
+//
+//  1. Threshold. A figure about fewer than K people (Measures.People: each
+//     visitor id once, each record without an id as its weight) is withheld.
+//     A figure about nobody is not published at all.
+//  2. Complementary suppression. A figure computed with narrowing filters
+//     (hours, days, attributes, origin, zone) is also withheld when the
+//     records those filters remove from the same cell and window stand for
+//     1 to K-1 people (Group.Rest).
+//  3. Perturbation (the cell key method). A published count is the true
+//     count plus noise drawn from a perturbation table by the figure's cell
+//     key: a keyed pseudo-random function of the sum of the keys of the
+//     people (or records) behind it. The same people always give the same
+//     noise (repeating a query, or asking the same thing another way, gains
+//     nothing), while two different sets of people get independent noise:
+//     the difference of two figures carries the noise of both, so
+//     subtracting one published figure from another does not isolate a
+//     small group.
+//  4. Margins. In a table whose total is published, a single withheld row
+//     would be the total minus the others: the published row with the
+//     fewest people is withheld with it (Margins).
+//  5. Derived figures (shares, rates per 1,000 residents, changes, trends,
+//     typical values) are computed from published figures only.
+//
+// The perturbation table: for a figure with true value n ≥ K and cell key
+// u (uniform in [0, 1)), the noise is uniform over the integers -B..B with
+// B = max(D, round(Growth·√n)), and a value that would fall below K is
+// folded back above it (K-1 → K, K-2 → K+1, ...), so that no published
+// count is smaller than K. With the defaults (D = 5, Growth = 0.5) a count
+// of 100 or more is never off by more than 5%.
 
-// Privacy is the k-anonymity rule every published figure passes.
-//
-// What flowtiles guarantees, for every tile feature, stats row and live count:
-//   - a figure is published only when it is about at least K distinct people
-//     (Measures.People: each visitor id once, each record without an id as
-//     its weight); below that it is withheld and marked suppressed;
-//   - a figure computed with narrowing filters (hours, days, age, gender,
-//     nationality, origin, spending class) is also withheld when the people
-//     those filters remove from the same cell, window and zone number 1 to
-//     K-1 (complementary suppression): comparing a filtered figure with the
-//     unfiltered one cannot isolate a small group;
-//   - time windows are whole hours, and areas are fixed cells (bins of a
-//     global grid, zones, municipalities, origin areas), never arbitrary
-//     shapes.
-//
-// What it does not guarantee: a client combining several published figures
-// (two nested sets of values of one attribute, two overlapping time windows)
-// may still compute the difference of two figures that each passed. That
-// residual risk is bounded by the cell sizes and hour granularity above and is
-// documented in docs/PRIVACY.md; closing it fully needs noise, which would
-// make the figures inexact.
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Defaults of the disclosure parameters.
+const (
+	// DefaultK is the default threshold: the published minimum of Italian
+	// mobile-operator analytics.
+	DefaultK = 15
+	// DefaultNoiseD is the default bound of the noise of small counts.
+	DefaultNoiseD = 5
+	// DefaultNoiseGrowth makes the bound of large counts grow as its
+	// multiple of √n.
+	DefaultNoiseGrowth = 0.5
+)
+
+// Lower limits that NewPrivacy enforces: protection cannot be turned off.
+const (
+	MinK      = 5
+	MinNoiseD = 2
+)
+
+// Privacy holds the disclosure rules and their parameters. The zero value
+// is not usable: make one with NewPrivacy (UnperturbedForTests in tests).
+// It is safe for concurrent use.
 type Privacy struct {
+	// K is the threshold: figures about fewer people are withheld.
 	K int64
+	// D bounds the noise of small counts; Growth widens the bound of large
+	// counts to Growth·√n.
+	D      int64
+	Growth float64
+
+	prf   cipher.Block // keyed pseudo-random function of cell keys
+	exact bool         // UnperturbedForTests
 }
 
-// Allow reports whether a group may be published. narrowed says whether the
-// query had narrowing filters (Filter.Narrowed); then g.Rest must be set.
+// NewPrivacy returns the rules with threshold k and the perturbation table
+// (d, growth), keyed by secret (at least 16 bytes: the database's
+// privacy_secret, generated by `flowtiles migrate`; for the embedded demo,
+// derived from its seed). Every server of a database has the same secret,
+// so every server publishes the same figures.
+func NewPrivacy(k int64, secret []byte, d int64, growth float64) (Privacy, error) {
+	switch {
+	case k < MinK:
+		return Privacy{}, fmt.Errorf("privacy threshold k=%d: must be at least %d", k, MinK)
+	case d < MinNoiseD:
+		return Privacy{}, fmt.Errorf("noise bound d=%d: must be at least %d", d, MinNoiseD)
+	case !(growth >= 0 && growth <= 2):
+		return Privacy{}, fmt.Errorf("noise growth %v: must be between 0 and 2", growth)
+	case len(secret) < 16:
+		return Privacy{}, errors.New("privacy secret: at least 16 bytes are needed")
+	}
+	key := sha256.Sum256(append([]byte("flowtiles cell key v1\x00"), secret...))
+	block, err := aes.NewCipher(key[:16])
+	if err != nil {
+		return Privacy{}, fmt.Errorf("privacy secret: %w", err)
+	}
+	return Privacy{K: k, D: d, Growth: growth, prf: block}, nil
+}
+
+// UnperturbedForTests returns the threshold and suppression rules without
+// noise, for tests that compare figures with brute-force counts. No
+// configuration of the server reaches it.
+func UnperturbedForTests(k int64) Privacy {
+	return Privacy{K: k, exact: true}
+}
+
+// Exact reports whether figures are published without noise (tests only).
+func (p Privacy) Exact() bool { return p.exact }
+
+// Kind separates the noise of the figures about the same people: the
+// presences and the visitors of one group get independent noise.
+type Kind uint8
+
+// Kinds of perturbed figures.
+const (
+	KindPresences Kind = iota + 1
+	KindPeople
+	KindVisits
+	KindRepeat
+	KindDwellBand // + band index
+)
+
+// Allow reports whether a group may be published (rules 1 and 2).
+// narrowed says whether the query had narrowing filters (Filter.Narrowed);
+// then g.Rest must be set.
 func (p Privacy) Allow(g Group, narrowed bool) bool {
 	if g.Count <= 0 || g.People() < p.K {
 		return false
@@ -39,4 +136,198 @@ func (p Privacy) Allow(g Group, narrowed bool) bool {
 		return false
 	}
 	return true
+}
+
+// Publish returns the published presences and people of a group, both
+// withheld when Allow refuses it. Presences are never below people.
+func (p Privacy) Publish(g Group, narrowed bool) (presences, people Figure) {
+	if !p.Allow(g, narrowed) {
+		return Withheld(), Withheld()
+	}
+	n := p.Perturb(KindPeople, g.People(), g.PeopleKey)
+	c := max(p.Perturb(KindPresences, g.Count, g.CountKey), n)
+	return Value(float64(c)), Value(float64(n))
+}
+
+// Bound is the largest noise of a count n (the perturbation table's B).
+func (p Privacy) Bound(n int64) int64 {
+	return max(p.D, int64(math.Round(p.Growth*math.Sqrt(float64(max(n, 0))))))
+}
+
+// Perturb returns the published value of a count n ≥ K whose contributors'
+// keys sum to key (rule 3). It does not check the threshold: callers
+// publish only counts that passed it.
+func (p Privacy) Perturb(kind Kind, n int64, key uint32) int64 {
+	if p.exact {
+		return n
+	}
+	if p.prf == nil {
+		panic("tiles.Privacy used without NewPrivacy: no perturbation key")
+	}
+	b := p.Bound(n)
+	v := n + int64(p.uniform(kind, key)*float64(2*b+1)) - b
+	if v < p.K {
+		v = 2*p.K - 1 - v // fold back above K
+	}
+	return v
+}
+
+// uniform is the cell key of a figure: a number in [0, 1) that is a keyed
+// pseudo-random function of the figure's kind and its contributors' keys.
+func (p Privacy) uniform(kind Kind, key uint32) float64 {
+	var in, out [aes.BlockSize]byte
+	in[0] = byte(kind)
+	binary.LittleEndian.PutUint32(in[1:], key)
+	p.prf.Encrypt(out[:], in[:])
+	return float64(binary.LittleEndian.Uint64(out[:])>>11) / (1 << 53)
+}
+
+// RecordKey is the key of one record: a fixed pseudo-random number derived
+// from what the record is (time, place, weight, visitor hash), so that every
+// store and every server gives the same record the same key. Ingest stores
+// it (presence.rkey); it is never published.
+func RecordKey(unix int64, w World, weight uint32, visitor int64) uint32 {
+	h := mix64(uint64(unix) ^ 0x6a09e667f3bcc908)
+	h = mix64(h ^ (uint64(w.X)<<32 | uint64(w.Y)))
+	h = mix64(h ^ (uint64(weight) << 1))
+	h = mix64(h ^ uint64(visitor))
+	return uint32(h >> 32)
+}
+
+// VisitorKey is the key of one person: the low 32 bits of the stored
+// visitor hash. Sums of it over distinct visitors key people figures.
+func VisitorKey(visitor int64) uint32 { return uint32(visitor) }
+
+// VisitKey is the key of one visit (a visitor on a local day).
+func VisitKey(visitor uint32, day int64) uint32 {
+	return uint32(mix64(uint64(visitor)<<32^uint64(day)) >> 32)
+}
+
+// mix64 is the splitmix64 finaliser.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// Margins applies rule 4 to the rows of one table whose total is published:
+// people are the rows' true people, withheld their state, updated in place.
+// When exactly one non-empty row is withheld, the published row with the
+// fewest people (the first of equals) is withheld too.
+func (p Privacy) Margins(people []int64, withheld []bool) {
+	hidden, smallest := 0, -1
+	for i, w := range withheld {
+		switch {
+		case w && people[i] > 0:
+			hidden++
+		case !w && (smallest < 0 || people[i] < people[smallest]):
+			smallest = i
+		}
+	}
+	if hidden == 1 && smallest >= 0 {
+		withheld[smallest] = true
+	}
+}
+
+// VisitTally is what the visit figures of a stats row are made of: the
+// visits (a visitor on a local day) of the row's records with a visitor id.
+type VisitTally struct {
+	Visits   int64 // visitor-days
+	Visitors int64 // distinct visitors with a visit
+	Repeat   int64 // visitors with visits on two days or more
+	// Per dwell band (under 30 minutes, 30 to 120, 120 and over): visits,
+	// and distinct visitors with a visit in it.
+	BandVisits, BandVisitors [3]int64
+	MedianDwell              float64 // seconds
+	// Keys: sums of VisitKey over the visits, over the visits of each band,
+	// and of VisitorKey over the repeat visitors.
+	VisitsKey, RepeatKey uint32
+	BandKeys             [3]uint32
+}
+
+// VisitFigures are the published visit figures of a row.
+type VisitFigures struct {
+	Visits      Figure
+	DwellMedian Figure    // minutes, rounded to DwellStep
+	DwellShares [3]Figure // share of visits per dwell band
+	Repeat      Figure    // visitors with visits on two days or more
+}
+
+// DwellStep is the rounding of published median dwell times, in minutes:
+// a median is one visitor's dwell, so it is never published to the second.
+const DwellStep = 5
+
+// Visits returns the published visit figures of a row whose group g was
+// published with narrowed filters. Visits concern visitors with an id only:
+// they are published when at least K such visitors are behind them (and the
+// filters remove 0 or at least K of them); a dwell band or the repeat
+// visitors count only when each part they reveal is 0 or at least K people.
+func (p Privacy) Visits(t VisitTally, g Group, narrowed bool) VisitFigures {
+	var out VisitFigures
+	restOK := !narrowed || g.Rest.Visitors == 0 || g.Rest.Visitors >= p.K
+	enough := t.Visitors >= p.K && restOK
+	switch {
+	case enough:
+		out.Visits = Value(float64(p.Perturb(KindVisits, t.Visits, t.VisitsKey)))
+	case t.Visitors == 0 && restOK:
+		out.Visits = Value(0)
+	default:
+		out.Visits = Withheld()
+	}
+	out.DwellMedian = Withheld()
+	if enough {
+		out.DwellMedian = Value(math.Round(t.MedianDwell/60/DwellStep) * DwellStep)
+	}
+	bandsOK := enough
+	for _, n := range t.BandVisitors {
+		bandsOK = bandsOK && (n == 0 || n >= p.K)
+	}
+	var bands [3]int64
+	var sum int64
+	for i, n := range t.BandVisits {
+		if n > 0 && bandsOK {
+			bands[i] = p.Perturb(KindDwellBand+Kind(i), n, t.BandKeys[i])
+		}
+		sum += bands[i]
+	}
+	for i := range out.DwellShares {
+		out.DwellShares[i] = Withheld()
+		if bandsOK {
+			out.DwellShares[i] = Value(round(float64(bands[i])/float64(max(sum, 1)), 4))
+		}
+	}
+	once := t.Visitors - t.Repeat
+	switch {
+	case !enough || t.Repeat > 0 && t.Repeat < p.K || once > 0 && once < p.K:
+		out.Repeat = Withheld()
+	case t.Repeat == 0:
+		out.Repeat = Value(0)
+	default:
+		out.Repeat = Value(float64(p.Perturb(KindRepeat, t.Repeat, t.RepeatKey)))
+	}
+	return out
+}
+
+// Typical returns the typical value of a figure from its published values
+// over past periods: the lower median (one period's published figure),
+// counting withheld periods as the smallest. It is withheld when the median
+// period was, and absent when there is no period.
+func Typical(past []Figure) Figure {
+	if len(past) == 0 {
+		return Figure{}
+	}
+	vs := make([]float64, len(past))
+	for i, f := range past {
+		v, ok := f.Value()
+		if !ok {
+			v = math.Inf(-1)
+		}
+		vs[i] = v
+	}
+	slices.Sort(vs)
+	m := vs[(len(vs)-1)/2]
+	if math.IsInf(m, -1) {
+		return Withheld()
+	}
+	return Value(m)
 }

@@ -41,6 +41,10 @@ type Query struct {
 	// Area limits records to a world rectangle; the zero Rect means the
 	// whole world.
 	Area Rect
+	// AreaZones limits records to those inside any of these zones (bit z,
+	// as Filter.Zones), as part of the area: unlike a zone filter it does
+	// not narrow, so Rest is about the same zones. Zero: no such limit.
+	AreaZones uint16
 	// By lists the grouping dimensions (none: a single total group).
 	By []Dim
 	// Grid is the bin grid for DimBin.
@@ -52,11 +56,16 @@ type Query struct {
 	WithRest bool
 }
 
-// Measures are the additive and distinct counts of a group of records.
+// Measures are the additive and distinct counts of a group of records, and
+// the sums of its contributors' keys that key the group's noise (Privacy).
 type Measures struct {
 	Count     int64 // sum of weights: presences
 	Visitors  int64 // distinct visitor ids
 	Anonymous int64 // sum of weights of records without a visitor id
+	// CountKey is the sum of the records' keys (RecordKey); PeopleKey the
+	// sum of the distinct visitors' keys (VisitorKey) and of the keys of
+	// the records without a visitor id. Both wrap around (mod 2^32).
+	CountKey, PeopleKey uint32
 }
 
 // People is the number of distinct people a group stands for: every visitor
@@ -89,9 +98,10 @@ type Visit struct {
 	// Visitor identifies the visitor within one Visits call only (an opaque
 	// number, not the stored hash).
 	Visitor     uint64
-	Day         int64 // local date, days since 1970-01-01
-	First, Last int64 // Unix seconds of the first and last matching record that day
-	Presences   int64 // sum of weights of its matching records
+	Key         uint32 // VisitorKey of the visitor
+	Day         int64  // local date, days since 1970-01-01
+	First, Last int64  // Unix seconds of the first and last matching record that day
+	Presences   int64  // sum of weights of its matching records
 	// Attributes of the visitor's first matching record that day (of
 	// records in the same second, the least by FirstRecordLess).
 	Age         AgeBand

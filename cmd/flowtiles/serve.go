@@ -15,7 +15,9 @@ type ServeCmd struct {
 	DatabaseURL    string        `name:"database-url" env:"DATABASE_URL,FLOWTILES_DATABASE_URL" help:"PostGIS connection URL; none: the embedded Deruta demo data in memory."`
 	NoMigrate      bool          `help:"Do not apply the schema migrations at start."`
 	MemoryMB       int64         `name:"memory-mb" help:"Memory budget (MiB) for presence rows mirrored from PostGIS; older months are answered by PostGIS. 0: everything in memory." default:"0"`
-	K              int64         `name:"k" help:"Privacy threshold: aggregates of fewer distinct people are suppressed." default:"15"`
+	K              int64         `name:"k" help:"Privacy threshold: figures about fewer distinct people are withheld (at least 5)." default:"15"`
+	NoiseD         int64         `name:"noise-d" help:"Perturbation of published counts: the noise of small counts is at most ±D (at least 2)." default:"5"`
+	NoiseGrowth    float64       `name:"noise-growth" help:"Perturbation of published counts: the noise bound of a count n grows to GROWTH·√n (0-2)." default:"0.5"`
 	TimeZone       string        `name:"tz" help:"The town's time zone (hours, days and dates of filters)." default:"Europe/Rome"`
 	IngestToken    []string      `help:"Bearer token(s) accepted by POST /api/ingest (comma-separated); none: the endpoint is off."`
 	CacheMB        int64         `name:"cache-mb" help:"Tile cache size (MiB); negative: no cache." default:"256"`
@@ -43,6 +45,8 @@ func (c *ServeCmd) Run(env *Env) error {
 		NoMigrate:      c.NoMigrate,
 		MemoryBytes:    c.MemoryMB << 20,
 		K:              c.K,
+		NoiseD:         c.NoiseD,
+		NoiseGrowth:    c.NoiseGrowth,
 		TimeZone:       c.TimeZone,
 		IngestToken:    c.IngestToken,
 		CacheBytes:     c.CacheMB << 20,

@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,8 @@ type Config struct {
 	NoMigrate      bool          // do not apply migrations at start
 	MemoryBytes    int64         // memory budget for presence rows mirrored from PostGIS (0: all)
 	K              int64         // privacy threshold (tiles.DefaultK when 0)
+	NoiseD         int64         // noise bound of small counts (tiles.DefaultNoiseD when 0)
+	NoiseGrowth    float64       // growth of the noise bound with √n (tiles.DefaultNoiseGrowth when 0)
 	TimeZone       string        // the town's time zone
 	IngestToken    []string      // bearer tokens for POST /api/ingest (none: endpoint off)
 	CacheBytes     int64         // tile cache size
@@ -70,6 +73,7 @@ type App struct {
 	pending []presence.Record
 	ready   atomic.Bool
 	log     *slog.Logger
+	priv    tiles.Privacy
 }
 
 // bytesPerRow is the memory a mirrored presence row costs (memstore
@@ -95,6 +99,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		}
 		places   []tiles.Place
 		zones    []tiles.Place
+		secret   []byte
 		sink     live.Sink
 		bounds   func() (orb.Bound, bool)
 		town     = demo.Town()
@@ -124,6 +129,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			return nil, fmt.Errorf("demo data: %w", err)
 		}
 		a.pending = pending
+		secret = demoSecret(dc.Seed)
 		places = append(ref, zones...)
 		src = mem
 		sink = live.NewMemorySink(mem, zones)
@@ -145,6 +151,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			for _, r := range res {
 				log.Info("migration applied", "version", r.Version, "name", r.Name)
 			}
+		}
+		if secret, err = db.PrivacySecret(ctx, pool); err != nil {
+			pool.Close()
+			return nil, err
 		}
 		store := pgstore.New(pool, cat)
 		dbPlaces, err := store.Places(ctx)
@@ -186,11 +196,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		town = zones[0].Point
 	}
 	gaz := tiles.NewGazetteer(places)
-	priv := tiles.Privacy{K: cfg.K}
-	if priv.K <= 0 {
-		priv.K = tiles.DefaultK
+	priv, err := tiles.NewPrivacy(orDefault(cfg.K, tiles.DefaultK), secret, orDefault(cfg.NoiseD, tiles.DefaultNoiseD), orDefault(cfg.NoiseGrowth, tiles.DefaultNoiseGrowth))
+	if err != nil {
+		a.Close()
+		return nil, err
 	}
-	engine := tiles.NewEngine(src, gaz, tiles.Config{K: priv.K, Loc: loc, Town: town})
+	a.priv = priv
+	engine := tiles.NewEngine(src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: town})
 	resolver := refdata.Resolver{Catalog: cat, Zones: zones}
 	a.sink = sink
 	a.Hub = live.NewHub(live.Config{Source: src, Zones: zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
@@ -220,6 +232,21 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	})
 	a.ready.Store(true)
 	return a, nil
+}
+
+func orDefault[T int64 | float64](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// demoSecret keys the noise of the embedded demo: derived from its seed, so
+// that the same demo publishes the same figures after every restart. (With
+// PostGIS the secret is the database's, made by `flowtiles migrate`.)
+func demoSecret(seed uint64) []byte {
+	sum := sha256.Sum256(fmt.Appendf(nil, "flowtiles embedded demo %d", seed))
+	return sum[:]
 }
 
 func (a *App) readiness(db func(context.Context) error) func(context.Context) error {

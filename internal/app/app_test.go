@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +81,8 @@ func TestEmbeddedEndToEnd(t *testing.T) {
 }
 
 // liveRoundTrip posts a batch to one server and waits for the other's SSE
-// stream to announce new data, within a second.
-func liveRoundTrip(t *testing.T, postTo, listenOn string) {
+// stream to announce new data, within a second. It returns the batch.
+func liveRoundTrip(t *testing.T, postTo, listenOn string) []presence.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -108,7 +109,7 @@ func liveRoundTrip(t *testing.T, postTo, listenOn string) {
 		}
 	}
 	sent := time.Now()
-	postBatch(t, postTo, "rt", 40)
+	recs := postBatch(t, postTo, "rt", 40)
 	for {
 		select {
 		case ev, ok := <-events:
@@ -119,7 +120,7 @@ func liveRoundTrip(t *testing.T, postTo, listenOn string) {
 				if d := time.Since(sent); d > time.Second {
 					t.Errorf("tiles event %v after the ingest, want within 1 s", d)
 				}
-				return
+				return recs
 			}
 		case <-ctx.Done():
 			t.Fatal("no tiles event after the ingest")
@@ -128,15 +129,21 @@ func liveRoundTrip(t *testing.T, postTo, listenOn string) {
 }
 
 // postBatch posts n records of distinct people (ids prefix-0…) at the
-// first demo zone, observed in the last minute.
-func postBatch(t *testing.T, url, prefix string, n int) {
+// first demo zone, observed in the last minute, and returns them.
+func postBatch(t *testing.T, url, prefix string, n int) []presence.Record {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Second)
 	var csv strings.Builder
 	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
 	z := demo.Zones()[0].Point
+	lon, _ := strconv.ParseFloat(fmt.Sprintf("%.6f", z[0]), 64)
+	lat, _ := strconv.ParseFloat(fmt.Sprintf("%.6f", z[1]), 64)
+	var recs []presence.Record
 	for i := range n {
-		fmt.Fprintf(&csv, "%s,%.6f,%.6f,1,%s-%d\n", now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339), z[0], z[1], prefix, i)
+		r := presence.Record{ObservedAt: now.Add(-time.Duration(i) * time.Second), Lon: lon, Lat: lat, Weight: 1,
+			Visitor: presence.VisitorHash(fmt.Sprintf("%s-%d", prefix, i))}
+		recs = append(recs, r)
+		fmt.Fprintf(&csv, "%s,%.6f,%.6f,1,%s-%d\n", r.ObservedAt.Format(time.RFC3339), lon, lat, prefix, i)
 	}
 	post, _ := http.NewRequest(http.MethodPost, url+"/api/ingest", strings.NewReader(csv.String()))
 	post.Header.Set("Authorization", "Bearer secret")
@@ -155,6 +162,23 @@ func postBatch(t *testing.T, url, prefix string, n int) {
 	if stored.Records != n {
 		t.Fatalf("stored %s", pb)
 	}
+	return recs
+}
+
+// published is the visitors figure the app publishes about exactly recs
+// (distinct people, each with a visitor id): the true count perturbed with
+// the app's own keys, as every figure is.
+func published(a *App, recs []presence.Record) float64 {
+	var g tiles.Group
+	for _, r := range recs {
+		g.Count++
+		g.Visitors++
+		g.CountKey += tiles.RecordKey(r.ObservedAt.Unix(), r.World(), r.Weight, r.Visitor)
+		g.PeopleKey += tiles.VisitorKey(r.Visitor)
+	}
+	_, v := a.priv.Publish(g, false)
+	n, _ := v.Value()
+	return n
 }
 
 // visitors is the published visitors figure of a stats response (-1 when
@@ -197,21 +221,39 @@ func TestTwoInstancesShareOnePostGIS(t *testing.T) {
 		}
 	}
 	cfg := Config{DatabaseURL: url, IngestToken: []string{"secret"}, LiveInterval: time.Second, IngestMaxBytes: 1 << 20}
-	_, one := start(t, cfg)
+	a1, one := start(t, cfg)
 	_, two := start(t, cfg)
 	stats := "/api/stats?zone=" + demo.Zones()[0].Code
 	if v := visitors(t, two.URL+stats); v != -1 {
 		t.Fatalf("visitors before any ingest: %v, want withheld", v)
 	}
-	liveRoundTrip(t, one.URL, two.URL)
-	// the other instance's figures now count the 40 people posted to the first
-	if v := visitors(t, two.URL+stats); v != 40 {
-		t.Errorf("visitors on the second instance after the ingest: %v, want 40", v)
+	recs := liveRoundTrip(t, one.URL, two.URL)
+	// the other instance's figures now count the 40 people posted to the
+	// first, perturbed with the database's keys: the same figure
+	if v, want := visitors(t, two.URL+stats), published(a1, recs); v != want {
+		t.Errorf("visitors on the second instance after the ingest: %v, want %v (40 people)", v, want)
 	}
 	// and an instance reads its own batch as soon as its POST returns
-	postBatch(t, one.URL, "again", 20)
-	if v := visitors(t, one.URL+stats); v != 60 {
-		t.Errorf("visitors on the first instance right after its POST: %v, want 60", v)
+	recs = append(recs, postBatch(t, one.URL, "again", 20)...)
+	want := published(a1, recs)
+	if v := visitors(t, one.URL+stats); v != want {
+		t.Errorf("visitors on the first instance right after its POST: %v, want %v (60 people)", v, want)
+	}
+	if v := visitors(t, two.URL+stats); v != want {
+		// the second instance may still be catching up: wait for it
+		deadline := time.Now().Add(20 * time.Second)
+		for v != want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			v = visitors(t, two.URL+stats)
+		}
+		if v != want {
+			t.Errorf("visitors on the second instance: %v, want %v like the first", v, want)
+		}
+	}
+	// a third instance, started now, publishes the same figure
+	_, three := start(t, cfg)
+	if v := visitors(t, three.URL+stats); v != want {
+		t.Errorf("visitors on a new instance: %v, want %v", v, want)
 	}
 }
 
@@ -260,12 +302,13 @@ func TestEmbeddedDemoIsLive(t *testing.T) {
 		b.pending = append(b.pending, presence.Record{ObservedAt: now.Add(time.Duration(i) * time.Millisecond).Truncate(time.Second),
 			Lon: z[0], Lat: z[1], Weight: 1, Visitor: presence.VisitorHash(fmt.Sprintf("replay-%d", i))})
 	}
+	want := published(b, b.pending)
 	v0 := dataVersion(t, bsrv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go b.replay(ctx, 100*time.Millisecond)
 	deadline := time.Now().Add(10 * time.Second)
-	for visitors(t, bsrv.URL+zone+"&from="+today) != 30 {
+	for visitors(t, bsrv.URL+zone+"&from="+today) != want {
 		if time.Now().After(deadline) {
 			t.Fatal("the replayed records never reached the stats")
 		}

@@ -83,6 +83,16 @@ func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	return p.GetDBVersion(ctx)
 }
 
+// PrivacySecret reads the secret that keys the noise of published figures
+// (migration 00003). It belongs to the caller and is never shown.
+func PrivacySecret(ctx context.Context, pool *pgxpool.Pool) ([]byte, error) {
+	var secret []byte
+	if err := pool.QueryRow(ctx, `SELECT secret FROM privacy_secret`).Scan(&secret); err != nil {
+		return nil, fmt.Errorf("reading the privacy secret: %w", SchemaError(err))
+	}
+	return secret, nil
+}
+
 // SchemaError explains err when it comes from a database without the
 // flowtiles schema (a table that does not exist), and returns any other
 // err as it is.

@@ -30,13 +30,14 @@ type Config struct {
 	Source tiles.Source // tiles.Versioned for "tiles" events
 	// Zones are the town's zones (Level zone; Code is the name).
 	Zones   []tiles.Place
-	Privacy tiles.Privacy
+	Privacy tiles.Privacy // the disclosure rules (required)
 	Loc     *time.Location
 	// Interval between live events (default 5 s).
 	Interval time.Duration
 	// Poll is how often the data version is checked (default 100 ms).
 	Poll time.Duration
-	// Window of "present" (default 15 min).
+	// Window is the step of "present": figures are of the last completed
+	// step (default 15 min).
 	Window time.Duration
 	// Weeks of history for the typical value (default 6).
 	Weeks int
@@ -116,9 +117,6 @@ func NewHub(cfg Config) *Hub {
 	}
 	if cfg.Loc == nil {
 		cfg.Loc = time.UTC
-	}
-	if cfg.Privacy.K <= 0 {
-		cfg.Privacy.K = tiles.DefaultK
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

@@ -43,7 +43,7 @@ var (
 )
 
 func testHub(t testing.TB, s *memstore.Store) *Hub {
-	return NewHub(Config{Source: s, Zones: sourcetest.Zones(), Privacy: tiles.Privacy{K: 15}, Loc: sourcetest.Rome,
+	return NewHub(Config{Source: s, Zones: sourcetest.Zones(), Privacy: tiles.UnperturbedForTests(15), Loc: sourcetest.Rome,
 		Now: func() time.Time { return now }, Interval: time.Hour, Buffer: 4})
 }
 
@@ -73,7 +73,8 @@ func TestSnapshot(t *testing.T) {
 	// centro: 17+3 = 20 now, 16 before: +25%, up; typical: the lower
 	// median of 12 18 30 over 3 weeks. piazza: 3 people: withheld, as is
 	// its typical (0 in past weeks). The town is centro plus nobody else.
-	want := `{"time":"2025-03-17T10:30:00+01:00","window_minutes":15,"data_version":7,"k":15,
+	want := `{"time":"2025-03-17T10:30:00+01:00","window_start":"2025-03-17T10:15:00+01:00","window_end":"2025-03-17T10:30:00+01:00",
+		"window_minutes":15,"data_version":7,"k":15,
 		"town":{"present":{"value":20},"previous":{"value":16},"typical":{"value":18,"weeks":3},"trend":{"direction":"up","change":0.25}},
 		"zones":[
 		 {"zone":"centro","name":"centro","present":{"value":20},"previous":{"value":16},"typical":{"value":18,"weeks":3},"trend":{"direction":"up","change":0.25}},

@@ -4,17 +4,20 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
-	"github.com/flowtiles/flowtiles/internal/stats"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // Snapshot is the state a live event carries: per zone and for the whole
-// town, the people present now, before, typically, and the trend.
+// town, the people present in the last completed step (WindowStart to
+// WindowEnd), in the step before, typically, and the trend. Figures move in
+// whole steps: a step's figure is published once it has ended, so single
+// arrivals and departures within a step never show.
 type Snapshot struct {
 	Time          time.Time `json:"time"`
+	WindowStart   time.Time `json:"window_start"`
+	WindowEnd     time.Time `json:"window_end"`
 	WindowMinutes int       `json:"window_minutes"`
 	DataVersion   uint64    `json:"data_version"`
 	K             int64     `json:"k"`
@@ -26,16 +29,16 @@ type Snapshot struct {
 type Figures struct {
 	Zone string `json:"zone,omitempty"`
 	Name string `json:"name,omitempty"`
-	// Present is the distinct people of the last window; Previous of the
-	// window before it.
-	Present  stats.Figure `json:"present"`
-	Previous stats.Figure `json:"previous"`
+	// Present is the distinct people of the last completed step; Previous
+	// of the step before it. Published as every figure is (tiles.Privacy).
+	Present  tiles.Figure `json:"present"`
+	Previous tiles.Figure `json:"previous"`
 	Typical  Typical      `json:"typical"`
 	Trend    Trend        `json:"trend"`
 }
 
-// Typical is the lower median of the same window of the same weekday over
-// the past weeks with data.
+// Typical is the lower median of the published figures of the same step of
+// the same weekday over the past weeks with data (tiles.Typical).
 type Typical struct {
 	Value      *int64 `json:"value,omitempty"`
 	Suppressed bool   `json:"suppressed,omitempty"`
@@ -76,8 +79,7 @@ type count map[int64]tiles.Group
 
 // count returns the groups of the window [from, to).
 func (f *figures) count(ctx context.Context, from, to time.Time) (count, error) {
-	flt := tiles.All()
-	flt.From, flt.To = from, to
+	flt := tiles.Filter{From: from, To: to}
 	out := count{}
 	q := tiles.Query{Filter: flt, By: []tiles.Dim{tiles.DimZone}, Loc: f.loc}
 	if err := f.src.Aggregate(ctx, q, func(g tiles.Group) error {
@@ -96,24 +98,33 @@ func (f *figures) count(ctx context.Context, from, to time.Time) (count, error) 
 	return out, nil
 }
 
+// stepEnd is the end of the last step completed at now: steps are whole
+// multiples of the window since the Unix epoch (quarter hours by default,
+// the same in every time zone with whole-quarter offsets).
+func (f *figures) stepEnd(now time.Time) time.Time {
+	return now.Truncate(f.window)
+}
+
 // snapshot computes the figures at now (whole seconds).
 func (f *figures) snapshot(ctx context.Context, now time.Time) (*Snapshot, error) {
 	now = now.Truncate(time.Second)
-	cur, err := f.count(ctx, now.Add(-f.window), now)
+	end := f.stepEnd(now)
+	cur, err := f.count(ctx, end.Add(-f.window), end)
 	if err != nil {
 		return nil, err
 	}
-	prev, err := f.count(ctx, now.Add(-2*f.window), now.Add(-f.window))
+	prev, err := f.count(ctx, end.Add(-2*f.window), end.Add(-f.window))
 	if err != nil {
 		return nil, err
 	}
 	if minute := now.Truncate(time.Minute); !minute.Equal(f.typicalAt) {
-		if f.typical, err = f.typicals(ctx, now); err != nil {
+		if f.typical, err = f.typicals(ctx, end); err != nil {
 			return nil, err
 		}
 		f.typicalAt = minute
 	}
-	s := &Snapshot{Time: now.In(f.loc), WindowMinutes: int(f.window / time.Minute), K: f.priv.K, Zones: []Figures{}}
+	s := &Snapshot{Time: now.In(f.loc), WindowStart: end.Add(-f.window).In(f.loc), WindowEnd: end.In(f.loc),
+		WindowMinutes: int(f.window / time.Minute), K: f.priv.K, Zones: []Figures{}}
 	s.Town = f.zone(townKey, cur, prev)
 	for _, z := range f.zones {
 		fz := f.zone(z.Key, cur, prev)
@@ -123,15 +134,19 @@ func (f *figures) snapshot(ctx context.Context, now time.Time) (*Snapshot, error
 	return s, nil
 }
 
+// people is the published people of one zone (or the town) in a count.
+func (f *figures) people(c count, key int64) tiles.Figure {
+	g, ok := c[key]
+	if !ok {
+		return tiles.Withheld()
+	}
+	_, v := f.priv.Publish(g, false)
+	return v
+}
+
 func (f *figures) zone(key int64, cur, prev count) Figures {
 	var out Figures
-	figure := func(c count) stats.Figure {
-		g, ok := c[key]
-		if !ok || !f.priv.Allow(g, false) {
-			return stats.Suppressed()
-		}
-		return stats.Value(float64(g.People()))
-	}
+	figure := func(c count) tiles.Figure { return f.people(c, key) }
 	out.Present, out.Previous = figure(cur), figure(prev)
 	out.Typical = f.typical[key]
 	p, ok1 := out.Present.Value()
@@ -151,13 +166,14 @@ func (f *figures) zone(key int64, cur, prev count) Figures {
 	return out
 }
 
-// typicals computes, per zone and for the town, the lower median of the
-// people present in the window ending at the same local time of the same
-// weekday, over the past weeks whose day has data in town.
-func (f *figures) typicals(ctx context.Context, now time.Time) (map[int64]Typical, error) {
-	values := map[int64][]int64{}
+// typicals computes, per zone and for the town, the typical value
+// (tiles.Typical) of the published people of the step ending at the same
+// local time of the same weekday, over the past weeks whose day has data
+// in town.
+func (f *figures) typicals(ctx context.Context, end time.Time) (map[int64]Typical, error) {
+	values := map[int64][]tiles.Figure{}
 	weeks := 0
-	local := now.In(f.loc)
+	local := end.In(f.loc)
 	for w := 1; w <= f.weeks; w++ {
 		end := local.AddDate(0, 0, -7*w) // the same wall-clock time
 		day := time.Date(end.Year(), end.Month(), end.Day(), 0, 0, 0, 0, f.loc)
@@ -174,20 +190,17 @@ func (f *figures) typicals(ctx context.Context, now time.Time) (map[int64]Typica
 		}
 		weeks++
 		for _, k := range append(f.zoneKeys(), townKey) {
-			values[k] = append(values[k], c[k].People())
+			values[k] = append(values[k], f.people(c, k))
 		}
 	}
 	out := map[int64]Typical{}
 	for _, k := range append(f.zoneKeys(), townKey) {
 		t := Typical{Weeks: weeks}
-		if vs := values[k]; len(vs) > 0 {
-			slices.Sort(vs)
-			m := vs[(len(vs)-1)/2] // the lower median: one week's real figure
-			if m >= f.priv.K {
-				t.Value = &m
-			} else {
-				t.Suppressed = true
-			}
+		fig := tiles.Typical(values[k])
+		if v, ok := fig.Int(); ok {
+			t.Value = &v
+		} else if fig.Suppressed() {
+			t.Suppressed = true
 		}
 		out[k] = t
 	}

@@ -35,19 +35,21 @@ type scan struct {
 	area  tiles.Rect
 	whole bool // no area restriction
 
-	zoneBit uint16
-	narrow  bool // the filter has narrowing restrictions
-	attrOK  *[256]bool
-	natOK   *[256]bool
-	orgOK   []uint64 // bitmap over origin index; nil means all
-	hours   uint32
-	days    uint8
+	areaZones uint16 // Query.AreaZones: part of the base selection
+	zoneBits  uint16 // Filter.Zones: narrowing
+	narrow    bool   // the filter has narrowing restrictions
+	attrOK    *[256]bool
+	natOK     *[256]bool
+	orgOK     []uint64 // bitmap over origin index; nil means all
+	hours     uint32
+	days      uint8
 
 	dims   []dim
 	groups int       // product of dim sizes
 	bin    *binIndex // set when grouping by bin alone: the hot path
 
-	count, anon []int64 // per group; rest groups at +groups
+	count, anon []int64  // per group; rest groups at +groups
+	ckey, akey  []uint32 // sums of record keys: all records, records without a visitor
 	pairs       []uint64
 	stamp       []uint32
 	bufs        *scanBufs
@@ -170,6 +172,7 @@ func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows int
 		p := *sc
 		p.clock = tiles.NewClock(sc.q.Loc)
 		p.count, p.anon = make([]int64, len(sc.count)), make([]int64, len(sc.anon))
+		p.ckey, p.akey = make([]uint32, len(sc.ckey)), make([]uint32, len(sc.akey))
 		p.stamp = *getStamp(sc.sn)
 		bufs := getBufs()
 		p.pairs, p.bufs = bufs.pairs[:0], bufs
@@ -200,6 +203,8 @@ func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows int
 		for g := range sc.count {
 			sc.count[g] += p.count[g]
 			sc.anon[g] += p.anon[g]
+			sc.ckey[g] += p.ckey[g]
+			sc.akey[g] += p.akey[g]
 		}
 		sc.pairs = append(sc.pairs, p.pairs...)
 		for _, pr := range p.pairs {
@@ -225,12 +230,7 @@ func (sc *scan) prepare(s *Store) error {
 	}
 	sc.whole = q.Area == (tiles.Rect{})
 	sc.area = q.Area.Clamp()
-	if f.ZoneID != tiles.NoZone {
-		if f.ZoneID < 0 || f.ZoneID >= tiles.MaxZones {
-			return fmt.Errorf("zone index %d out of range", f.ZoneID)
-		}
-		sc.zoneBit = 1 << f.ZoneID
-	}
+	sc.areaZones, sc.zoneBits = q.AreaZones, f.Zones
 	sc.narrow = f.Narrowed()
 	sc.attrOK = f.AttrTable()
 	sc.natOK = &[256]bool{}
@@ -270,6 +270,7 @@ func (sc *scan) prepare(s *Store) error {
 		n *= 2
 	}
 	sc.count, sc.anon = make([]int64, n), make([]int64, n)
+	sc.ckey, sc.akey = make([]uint32, n), make([]uint32, n)
 	return nil
 }
 
@@ -359,7 +360,7 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 // the area (so that test can skip the position check). ok is false when the
 // block holds nothing for the scan.
 func (sc *scan) span(b *block) (i0, i1 int, inside, ok bool) {
-	if sc.zoneBit != 0 && !b.hasZones {
+	if (sc.areaZones != 0 || sc.zoneBits != 0 && !sc.q.WithRest) && !b.hasZones {
 		return 0, 0, false, false
 	}
 	i0, i1 = b.timeRange(sc.from, sc.to)
@@ -371,7 +372,7 @@ func (sc *scan) span(b *block) (i0, i1 int, inside, ok bool) {
 // test reports whether record i of b is in the base selection (window,
 // area, zone) and whether it also passes the narrowing filters.
 func (sc *scan) test(b *block, i int, inside bool) (base, match bool) {
-	if sc.zoneBit != 0 && b.z[i]&sc.zoneBit == 0 {
+	if sc.areaZones != 0 && b.z[i]&sc.areaZones == 0 {
 		return false, false
 	}
 	if !inside {
@@ -383,7 +384,7 @@ func (sc *scan) test(b *block, i int, inside bool) (base, match bool) {
 	if !sc.narrow {
 		return true, true
 	}
-	return true, sc.attrOK[b.a[i]] && sc.natOK[b.n[i]] &&
+	return true, (sc.zoneBits == 0 || b.z[i]&sc.zoneBits != 0) && sc.attrOK[b.a[i]] && sc.natOK[b.n[i]] &&
 		(sc.orgOK == nil || sc.orgOK[b.o[i]/64]&(1<<(b.o[i]%64)) != 0) &&
 		(sc.hours == 0 || sc.hours&(1<<sc.clock.Hour(int64(b.t[i]))) != 0) &&
 		(sc.days == 0 || sc.days&(1<<sc.clock.Weekday(int64(b.t[i]))) != 0)
@@ -395,7 +396,7 @@ func (sc *scan) block(b *block) {
 	if !ok {
 		return
 	}
-	if sc.bin != nil && inside && !sc.narrow && sc.zoneBit == 0 {
+	if sc.bin != nil && inside && !sc.narrow && sc.areaZones == 0 {
 		sc.binBlock(b, i0, i1)
 		return
 	}
@@ -442,16 +443,18 @@ func (sc *scan) block(b *block) {
 // pass (unfiltered window, block inside the area).
 func (sc *scan) binBlock(b *block, i0, i1 int) {
 	bi := sc.bin
-	xs, ys, ws, vs := b.x[i0:i1], b.y[i0:i1], b.w[i0:i1], b.v[i0:i1]
-	ys, ws, vs = ys[:len(xs)], ws[:len(xs)], vs[:len(xs)]
-	count, anon, stamp, pairs := sc.count, sc.anon, sc.stamp, sc.pairs
+	xs, ys, ws, ks, vs := b.x[i0:i1], b.y[i0:i1], b.w[i0:i1], b.k[i0:i1], b.v[i0:i1]
+	ys, ws, ks, vs = ys[:len(xs)], ws[:len(xs)], ks[:len(xs)], vs[:len(xs)]
+	count, anon, ckey, akey, stamp, pairs := sc.count, sc.anon, sc.ckey, sc.akey, sc.stamp, sc.pairs
 	for i, x := range xs {
 		g := bi.index(x, ys[i])
 		w := int64(ws[i])
 		count[g] += w
+		ckey[g] += ks[i]
 		v := vs[i]
 		if v == 0 {
 			anon[g] += w
+			akey[g] += ks[i]
 			continue
 		}
 		if stamp[v] != uint32(g)+1 {
@@ -476,9 +479,11 @@ func (sc *scan) eachZone(mask uint16, fn func(int)) {
 func (sc *scan) add(g int, b *block, i int) {
 	w := int64(b.w[i])
 	sc.count[g] += w
+	sc.ckey[g] += b.k[i]
 	v := b.v[i]
 	if v == 0 {
 		sc.anon[g] += w
+		sc.akey[g] += b.k[i]
 		return
 	}
 	if sc.stamp[v] != uint32(g)+1 {
@@ -488,15 +493,18 @@ func (sc *scan) add(g int, b *block, i int) {
 }
 
 func (sc *scan) emit(fn func(tiles.Group) error) error {
-	visitors := sc.distinct(len(sc.count))
+	visitors, vkeys := sc.distinct(len(sc.count))
+	measures := func(g int) tiles.Measures {
+		return tiles.Measures{Count: sc.count[g], Visitors: visitors[g], Anonymous: sc.anon[g],
+			CountKey: sc.ckey[g], PeopleKey: vkeys[g] + sc.akey[g]}
+	}
 	for g := 0; g < sc.groups; g++ {
 		if sc.count[g] == 0 {
 			continue
 		}
-		grp := tiles.Group{Measures: tiles.Measures{Count: sc.count[g], Visitors: visitors[g], Anonymous: sc.anon[g]}}
+		grp := tiles.Group{Measures: measures(g)}
 		if sc.q.WithRest {
-			r := g + sc.groups
-			grp.Rest = tiles.Measures{Count: sc.count[r], Visitors: visitors[r], Anonymous: sc.anon[r]}
+			grp.Rest = measures(g + sc.groups)
 		}
 		switch len(sc.dims) {
 		case 1:
@@ -512,15 +520,17 @@ func (sc *scan) emit(fn func(tiles.Group) error) error {
 	return nil
 }
 
-// distinct counts the distinct visitors of each group from the (group,
-// visitor) pairs the scan collected (which may repeat): it buckets the
-// visitors by group (a counting sort) and counts each bucket's distinct
-// visitors with the stamp array. Linear in the number of pairs.
-func (sc *scan) distinct(groups int) []int64 {
-	visitors := make([]int64, groups)
+// distinct counts the distinct visitors of each group, and sums their
+// keys, from the (group, visitor) pairs the scan collected (which may
+// repeat): it buckets the visitors by group (a counting sort) and counts
+// each bucket's distinct visitors with the stamp array. Linear in the
+// number of pairs.
+func (sc *scan) distinct(groups int) ([]int64, []uint32) {
+	visitors, keys := make([]int64, groups), make([]uint32, groups)
 	if len(sc.pairs) == 0 {
-		return visitors
+		return visitors, keys
 	}
+	vkeys := sc.sn.vkeys
 	start := make([]int32, groups+1)
 	for _, p := range sc.pairs {
 		start[p>>32+1]++
@@ -542,15 +552,17 @@ func (sc *scan) distinct(groups int) []int64 {
 	for g := 0; g < groups; g++ {
 		token := uint32(g) + 1
 		var n int64
+		var k uint32
 		for _, v := range bucket[start[g]:start[g+1]] {
 			if sc.stamp[v] != token {
 				sc.stamp[v] = token
 				n++
+				k += vkeys[v]
 			}
 		}
-		visitors[g] = n
+		visitors[g], keys[g] = n, k
 	}
-	return visitors
+	return visitors, keys
 }
 
 // binIndex maps world coordinates to dense bin indexes over an area: the

@@ -61,7 +61,7 @@ func BenchmarkLoad(b *testing.B) {
 
 func BenchmarkDensityMonth(b *testing.B) {
 	s := benchStore(b, 1_000_000)
-	f := tiles.All()
+	f := tiles.Filter{}
 	f.From = time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	f.To = time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)
 	for _, z := range []uint8{12, 14, 17} {

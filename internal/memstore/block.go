@@ -12,6 +12,7 @@ type Row struct {
 	T       uint32 // Unix seconds
 	X, Y    uint32 // world coordinates (tiles.Project)
 	Weight  uint32
+	Key     uint32      // tiles.RecordKey
 	Visitor int64       // presence.VisitorHash; 0 when absent
 	Origin  uint16      // 1 + index in the municipality catalog; 0 when absent
 	Nat     uint8       // tiles.CountryIndex; 0 when absent
@@ -30,13 +31,14 @@ type blockKey struct {
 
 // block holds the records of one cell and month as columns, sorted by time.
 // A block is immutable once published in a snapshot: writers build a new one.
-// 26 bytes per record.
+// 30 bytes per record.
 type block struct {
 	key              blockKey
 	minX, minY       uint32 // bounding box of its records (inclusive)
 	maxX, maxY       uint32
 	minT, maxT       uint32
 	t, x, y, w       []uint32
+	k                []uint32 // record key (tiles.RecordKey)
 	v                []uint32 // dense visitor id, 0 when absent
 	o                []uint16
 	n                []uint8
@@ -53,6 +55,7 @@ func (b *block) append(r *Row, visitor uint32) {
 	b.x = append(b.x, r.X)
 	b.y = append(b.y, r.Y)
 	b.w = append(b.w, r.Weight)
+	b.k = append(b.k, r.Key)
 	b.v = append(b.v, visitor)
 	b.o = append(b.o, r.Origin)
 	b.n = append(b.n, r.Nat)
@@ -66,6 +69,7 @@ func (b *block) appendFrom(o *block, i int) {
 	b.x = append(b.x, o.x[i])
 	b.y = append(b.y, o.y[i])
 	b.w = append(b.w, o.w[i])
+	b.k = append(b.k, o.k[i])
 	b.v = append(b.v, o.v[i])
 	b.o = append(b.o, o.o[i])
 	b.n = append(b.n, o.n[i])
@@ -89,11 +93,11 @@ func (b *block) seal() *block {
 	s := &block{
 		key: b.key,
 		t:   make([]uint32, n), x: make([]uint32, n), y: make([]uint32, n), w: make([]uint32, n),
-		v: make([]uint32, n), o: make([]uint16, n), n: make([]uint8, n), a: make([]tiles.Attrs, n), z: make([]uint16, n),
+		k: make([]uint32, n), v: make([]uint32, n), o: make([]uint16, n), n: make([]uint8, n), a: make([]tiles.Attrs, n), z: make([]uint16, n),
 		minX: ^uint32(0), minY: ^uint32(0), minT: ^uint32(0),
 	}
 	for i, p := range perm {
-		s.t[i], s.x[i], s.y[i], s.w[i] = b.t[p], b.x[p], b.y[p], b.w[p]
+		s.t[i], s.x[i], s.y[i], s.w[i], s.k[i] = b.t[p], b.x[p], b.y[p], b.w[p], b.k[p]
 		s.v[i], s.o[i], s.n[i], s.a[i], s.z[i] = b.v[p], b.o[p], b.n[p], b.a[p], b.z[p]
 		s.minX, s.maxX = min(s.minX, s.x[i]), max(s.maxX, s.x[i])
 		s.minY, s.maxY = min(s.minY, s.y[i]), max(s.maxY, s.y[i])
@@ -108,7 +112,7 @@ func (b *block) seal() *block {
 
 // bytes is the memory the block's columns hold.
 func (b *block) bytes() int64 {
-	return int64(cap(b.t)+cap(b.x)+cap(b.y)+cap(b.w)+cap(b.v))*4 +
+	return int64(cap(b.t)+cap(b.x)+cap(b.y)+cap(b.w)+cap(b.k)+cap(b.v))*4 +
 		int64(cap(b.o)+cap(b.z))*2 + int64(cap(b.n)+cap(b.a))
 }
 

@@ -39,10 +39,14 @@ type snapshot struct {
 	blocks   map[blockKey]*block
 	rows     int64
 	visitors uint32 // dense ids 1..visitors are in use
-	version  uint64
-	minT     uint32
-	maxT     uint32
-	bytes    int64
+	// vkeys[id] is the tiles.VisitorKey of dense visitor id (index 0
+	// unused). Writers append under Store.mu; a snapshot reads only its
+	// first visitors+1 entries, which never change.
+	vkeys   []uint32
+	version uint64
+	minT    uint32
+	maxT    uint32
+	bytes   int64
 }
 
 // New returns an empty store whose origin codes index cat.
@@ -55,7 +59,7 @@ func New(cat *refdata.Catalog) *Store {
 		s.provKey[i+1] = atoi(m.ProvinceCode)
 		s.regKey[i+1] = atoi(m.RegionCode)
 	}
-	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}})
+	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: []uint32{0}})
 	return s
 }
 
@@ -85,6 +89,7 @@ func (s *Store) RowOfIndexed(r *presence.Record, zones *tiles.ZoneIndex) (Row, e
 	w := r.World()
 	row := Row{
 		T: uint32(r.ObservedAt.Unix()), X: w.X, Y: w.Y, Weight: r.Weight, Visitor: r.Visitor,
+		Key: tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor),
 		Nat: tiles.CountryIndex(r.Nationality), Attrs: tiles.PackAttrs(r.Age, r.Gender, r.Spend),
 	}
 	if r.Origin != "" {
@@ -200,6 +205,7 @@ func (b *Builder) Commit() {
 	// concurrent Commit since it was looked up.
 	base := old.visitors
 	final := make([]uint32, b.next+1)
+	vkeys := old.vkeys
 	for h, p := range b.vis {
 		if id, ok := s.visitors[h]; ok {
 			final[p] = id
@@ -208,12 +214,14 @@ func (b *Builder) Commit() {
 		base++
 		s.visitors[h] = base
 		final[p] = base
+		vkeys = append(vkeys, tiles.VisitorKey(h))
 	}
 	next := &snapshot{
 		tree:     old.tree.Copy(),
 		blocks:   maps.Clone(old.blocks),
 		rows:     old.rows + b.n,
 		visitors: base,
+		vkeys:    vkeys,
 		version:  old.version + 1,
 		minT:     old.minT,
 		maxT:     old.maxT,

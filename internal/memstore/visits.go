@@ -51,7 +51,7 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 			k := visitKey{b.v[i], sc.clock.Day(t)}
 			vi := visits[k]
 			if vi == nil {
-				vi = &tiles.Visit{Visitor: uint64(k.v), Day: k.day, First: t, Last: t}
+				vi = &tiles.Visit{Visitor: uint64(k.v), Key: sn.vkeys[k.v], Day: k.day, First: t, Last: t}
 				visits[k] = vi
 			}
 			if t <= vi.First { // the attributes of the first record

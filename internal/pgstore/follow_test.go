@@ -36,7 +36,7 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 
 	total := func(src tiles.Source) int64 {
 		var n int64
-		err := src.Aggregate(context.Background(), tiles.Query{Filter: tiles.All()}, func(g tiles.Group) error { n += g.Count; return nil })
+		err := src.Aggregate(context.Background(), tiles.Query{Filter: tiles.Filter{}}, func(g tiles.Group) error { n += g.Count; return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,9 +64,9 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 	}
 
 	tiered := NewTiered(mem, s, sourcetest.Start.AddDate(0, 0, 10))
-	recent := tiles.All()
+	recent := tiles.Filter{}
 	recent.From = sourcetest.Start.AddDate(0, 0, 12)
-	for _, f := range []tiles.Filter{tiles.All(), recent} {
+	for _, f := range []tiles.Filter{tiles.Filter{}, recent} {
 		var a, b int64
 		q := tiles.Query{Filter: f}
 		tiered.Aggregate(context.Background(), q, func(g tiles.Group) error { a += g.Count; return nil })

@@ -24,7 +24,7 @@ const loadColumns = `extract(epoch FROM p.observed_at)::bigint, p.wx, p.wy, p.we
     (coalesce(array_position(ARRAY['0-17','18-24','25-34','35-44','45-54','55-64','65+'], p.age_band), 0)
      + 8 * coalesce(array_position(ARRAY['f','m','x'], p.gender), 0)
      + 32 * coalesce(array_position(ARRAY['low','medium','high'], p.spend_class), 0))::bigint,
-    p.zones::bigint`
+    p.zones::bigint, p.rkey::bigint`
 
 // Mirror keeps an in-memory store equal to the presence table: Load fills
 // it, Follow applies every batch committed afterwards (LISTEN/NOTIFY, with a
@@ -116,13 +116,13 @@ func (s *Store) load(ctx context.Context, q querier, mem *memstore.Store, cond s
 	b := mem.NewBuilder()
 	for rows.Next() {
 		raw := rows.RawValues() // binary int8 columns: read them directly
-		if len(raw) != 9 {
+		if len(raw) != 10 {
 			return n, fmt.Errorf("loading presence: %d columns", len(raw))
 		}
 		v := func(i int) int64 { return int64(binary.BigEndian.Uint64(raw[i])) }
 		row := memstore.Row{
 			T: uint32(v(0)), X: uint32(v(1)), Y: uint32(v(2)), Weight: uint32(v(3)), Visitor: v(4),
-			Origin: origins[v(5)], Attrs: tiles.Attrs(v(7)), Zones: uint16(v(8)),
+			Origin: origins[v(5)], Attrs: tiles.Attrs(v(7)), Zones: uint16(v(8)), Key: uint32(v(9)),
 		}
 		if nat := v(6); nat != 0 {
 			row.Nat = tiles.CountryIndex(tiles.Country{byte(nat >> 8), byte(nat)})

@@ -69,8 +69,8 @@ func (b *builder) where(q *tiles.Query) (base, narrow string) {
 		conds = append(conds,
 			"p.wx >= "+b.arg(a.MinX), "p.wx < "+b.arg(a.MaxX), "p.wy >= "+b.arg(a.MinY), "p.wy < "+b.arg(a.MaxY))
 	}
-	if f.ZoneID != tiles.NoZone {
-		conds = append(conds, "p.zones & "+b.arg(int32(1)<<f.ZoneID)+" <> 0")
+	if q.AreaZones != 0 {
+		conds = append(conds, "p.zones & "+b.arg(int32(q.AreaZones))+" <> 0")
 	}
 	base = "true"
 	if len(conds) > 0 {
@@ -78,6 +78,9 @@ func (b *builder) where(q *tiles.Query) (base, narrow string) {
 	}
 
 	var nc []string
+	if f.Zones != 0 {
+		nc = append(nc, "p.zones & "+b.arg(int32(f.Zones))+" <> 0")
+	}
 	if f.Hours != 0 {
 		var hs []int32
 		for h := int32(0); h < 24; h++ {

@@ -87,23 +87,41 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	if !q.WithRest {
 		cond = base + " AND " + narrow
 	}
-	measures := func(m string) string {
-		return fmt.Sprintf("coalesce(sum(s.weight) FILTER (WHERE %[1]s), 0), count(DISTINCT s.visitor) FILTER (WHERE %[1]s), "+
-			"coalesce(sum(s.weight) FILTER (WHERE %[1]s AND s.visitor IS NULL), 0)", m)
+	// Two levels: per group and visitor (all records without a visitor in
+	// one row per group), then per group. Distinct visitors are the rows
+	// with a visitor, and the sums of keys come out without DISTINCT
+	// aggregates: the people key adds each visitor's key once.
+	measures := func(c, k string) string {
+		return fmt.Sprintf("sum(t.%[1]s)::bigint, count(*) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
+			"coalesce(sum(t.%[1]s) FILTER (WHERE t.v IS NULL), 0)::bigint, "+
+			"(sum(t.%[2]s) %% 4294967296)::bigint, "+
+			"((coalesce(sum(t.v & 4294967295) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0) + "+
+			"coalesce(sum(t.%[2]s) FILTER (WHERE t.v IS NULL), 0)) %% 4294967296)::bigint", c, k)
 	}
-	sql := fmt.Sprintf("SELECT s.k0, s.k1, %s, %s FROM (SELECT %s AS k0, %s AS k1, p.weight, p.visitor, coalesce(%s, false) AS m "+
-		"FROM presence p %s WHERE %s) s GROUP BY s.k0, s.k1 HAVING sum(s.weight) FILTER (WHERE s.m) > 0",
-		measures("s.m"), measures("NOT s.m"), keys[0], keys[1], narrow, strings.Join(b.joins, " "), cond)
+	sql := fmt.Sprintf("SELECT t.k0, t.k1, %s, %s FROM ("+
+		"SELECT s.k0, s.k1, s.visitor AS v, "+
+		"coalesce(sum(s.weight) FILTER (WHERE s.m), 0) AS cm, coalesce(sum(s.rkey) FILTER (WHERE s.m), 0) AS km, "+
+		"coalesce(sum(s.weight) FILTER (WHERE NOT s.m), 0) AS cr, coalesce(sum(s.rkey) FILTER (WHERE NOT s.m), 0) AS kr "+
+		"FROM (SELECT %s AS k0, %s AS k1, p.weight, p.visitor, p.rkey::bigint & 4294967295 AS rkey, coalesce(%s, false) AS m "+
+		"FROM presence p %s WHERE %s) s GROUP BY s.k0, s.k1, s.visitor) t "+
+		"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
+		measures("cm", "km"), measures("cr", "kr"), keys[0], keys[1], narrow, strings.Join(b.joins, " "), cond)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
 		return wrap(ctx, "aggregating presence", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var g tiles.Group
-		if err := rows.Scan(&g.Key[0], &g.Key[1], &g.Count, &g.Visitors, &g.Anonymous, &g.Rest.Count, &g.Rest.Visitors, &g.Rest.Anonymous); err != nil {
+		var (
+			g    tiles.Group
+			keys [4]int64
+		)
+		if err := rows.Scan(&g.Key[0], &g.Key[1], &g.Count, &g.Visitors, &g.Anonymous, &keys[0], &keys[1],
+			&g.Rest.Count, &g.Rest.Visitors, &g.Rest.Anonymous, &keys[2], &keys[3]); err != nil {
 			return wrap(ctx, "reading aggregates", err)
 		}
+		g.CountKey, g.PeopleKey = uint32(keys[0]), uint32(keys[1])
+		g.Rest.CountKey, g.Rest.PeopleKey = uint32(keys[2]), uint32(keys[3])
 		if !q.WithRest {
 			g.Rest = tiles.Measures{}
 		}
@@ -144,6 +162,7 @@ ORDER BY s.visitor, s.day, s.observed_at, s.o, s.n, s.a, s.g,
 			return wrap(ctx, "reading visits", err)
 		}
 		v.Visitor = uint64(visitor)
+		v.Key = tiles.VisitorKey(visitor)
 		v.Origin = origin
 		var err error
 		if v.Nationality, err = tiles.ParseCountry(nat); err != nil {

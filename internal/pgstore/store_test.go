@@ -60,9 +60,9 @@ func insert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones [
 		}
 		rows[i] = []any{r.ObservedAt, ewkb(r.Lon, r.Lat), int64(w.X), int64(w.Y), int32(r.Weight), visitor,
 			text(r.Age.String()), text(r.Gender.String()), text(r.Nationality.String()), text(r.Origin), text(r.Spend.String()),
-			int32(tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})), batch}
+			int32(tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})), batch, int32(tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor))}
 	}
-	cols := []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender", "nationality", "origin_code", "spend_class", "zones", "batch_id"}
+	cols := []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender", "nationality", "origin_code", "spend_class", "zones", "batch_id", "rkey"}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"presence"}, cols, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}

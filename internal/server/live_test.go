@@ -21,17 +21,21 @@ import (
 )
 
 // liveEnv runs a hub over a memory store behind /api/live and /api/ingest.
+// The hub's clock stands still at now, seven minutes into a 15-minute step.
 type liveEnv struct {
 	srv   *httptest.Server
 	hub   *live.Hub
 	store *memstore.Store
+	now   time.Time
 }
 
 func newLiveEnv(t testing.TB, writeTimeout time.Duration, tokens string) *liveEnv {
 	t.Helper()
 	s := memstore.New(refdata.Italy())
 	zones := sourcetest.Zones()
-	hub := live.NewHub(live.Config{Source: s, Zones: zones, Privacy: tiles.Privacy{K: 15}, Loc: sourcetest.Rome, Interval: time.Hour})
+	now := time.Now().Truncate(15 * time.Minute).Add(7 * time.Minute)
+	hub := live.NewHub(live.Config{Source: s, Zones: zones, Privacy: tiles.UnperturbedForTests(15), Loc: sourcetest.Rome, Interval: time.Hour,
+		Now: func() time.Time { return now }})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = hub.Run(ctx); close(done) }()
@@ -46,7 +50,7 @@ func newLiveEnv(t testing.TB, writeTimeout time.Duration, tokens string) *liveEn
 		<-done
 		srv.Close()
 	})
-	return &liveEnv{srv: srv, hub: hub, store: s}
+	return &liveEnv{srv: srv, hub: hub, store: s, now: now}
 }
 
 // sse is a reading client of /api/live.

@@ -74,9 +74,9 @@ func pgInsert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones
 		pt = binary.LittleEndian.AppendUint64(pt, math.Float64bits(r.Lat))
 		rows[i] = []any{r.ObservedAt, pt, int64(w.X), int64(w.Y), int32(r.Weight), visitor,
 			text(r.Age.String()), text(r.Gender.String()), text(r.Nationality.String()), text(r.Origin), text(r.Spend.String()),
-			int32(tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})), batch}
+			int32(tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})), batch, int32(tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor))}
 	}
-	cols := []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender", "nationality", "origin_code", "spend_class", "zones", "batch_id"}
+	cols := []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender", "nationality", "origin_code", "spend_class", "zones", "batch_id", "rkey"}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"presence"}, cols, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestPostGISOutage(t *testing.T) {
 	places := tiles.NewGazetteer(zones)
 	reg := prometheus.NewRegistry()
 	srv := New(Config{
-		Engine:   tiles.NewEngine(store, places, tiles.Config{K: 1, Loc: sourcetest.Rome, Town: sourcetest.Centre}),
+		Engine:   tiles.NewEngine(store, places, tiles.Config{Privacy: tiles.UnperturbedForTests(1), Loc: sourcetest.Rome, Town: sourcetest.Centre}),
 		Version:  store.Version,
 		Resolver: statsResolver{places},
 		Ready:    func(ctx context.Context) error { return pool.Ping(ctx) },
@@ -270,7 +270,7 @@ func TestPostGISRefusesConnections(t *testing.T) {
 	store := pgstore.New(pool, refdata.Italy())
 	places := tiles.NewGazetteer(zones)
 	srv := New(Config{
-		Engine:   tiles.NewEngine(store, places, tiles.Config{K: 1, Loc: sourcetest.Rome, Town: sourcetest.Centre}),
+		Engine:   tiles.NewEngine(store, places, tiles.Config{Privacy: tiles.UnperturbedForTests(1), Loc: sourcetest.Rome, Town: sourcetest.Centre}),
 		Resolver: statsResolver{places},
 		Metrics:  prometheus.NewRegistry(),
 		Log:      discardLog(),

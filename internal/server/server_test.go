@@ -94,7 +94,7 @@ func newTileEnv(t testing.TB, mod func(*Config)) *tileEnv {
 	b.Commit()
 	env := &tileEnv{src: &switchSource{Store: store}, reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
 	places := tiles.NewGazetteer(zones)
-	engine := tiles.NewEngine(env.src, places, tiles.Config{K: 1, Loc: sourcetest.Rome, Town: sourcetest.Centre})
+	engine := tiles.NewEngine(env.src, places, tiles.Config{Privacy: tiles.UnperturbedForTests(1), Loc: sourcetest.Rome, Town: sourcetest.Centre})
 	cfg := Config{
 		Engine:   engine,
 		Version:  store.Version,
@@ -244,7 +244,7 @@ func TestTileGzipAndPlain(t *testing.T) {
 			t.Errorf("Vary %q", v)
 		}
 	}
-	want, err := env.srv.cfg.Engine.Tile(context.Background(), tiles.Request{Layer: "density", Tile: centreTile, Filter: tiles.All()})
+	want, err := env.srv.cfg.Engine.Tile(context.Background(), tiles.Request{Layer: "density", Tile: centreTile, Filter: tiles.Filter{}})
 	if err != nil || !bytes.Equal(want, plainBody) {
 		t.Fatalf("served tile is not the engine's (%v)", err)
 	}

@@ -90,7 +90,7 @@ func newStatsEnv(t testing.TB, recs []presence.Record) *statsEnv {
 	places := tiles.NewGazetteer(zones)
 	e := echo.New()
 	e.HTTPErrorHandler = statsTestErrors
-	svc := stats.New(stats.Config{Source: s, Places: places, Privacy: tiles.Privacy{K: 15}, Loc: sourcetest.Rome})
+	svc := stats.New(stats.Config{Source: s, Places: places, Privacy: tiles.UnperturbedForTests(15), Loc: sourcetest.Rome})
 	(&StatsAPI{Stats: svc, Loc: sourcetest.Rome, Resolver: statsResolver{places}}).Register(e)
 	return &statsEnv{e: e, store: s, places: places}
 }
@@ -106,11 +106,14 @@ func (env *statsEnv) get(t testing.TB, target string, header ...string) *httptes
 	return rec
 }
 
-// statsFixture: Monday 3 March 2025 at 10:00, 20 Italians and 2 Germans in
-// centro, each seen at 10:00 and 10:40.
+// statsFixture: Monday 3 March 2025 at 10:00, 20 Italians, 2 Germans and 3
+// Americans in centro, each seen at 10:00 and 10:40. (Two small rows: one
+// alone would be the total minus Italy, and the margin rule would withhold
+// Italy with it.)
 func statsFixture() []presence.Record {
 	at := time.Date(2025, 3, 3, 10, 0, 0, 0, sourcetest.Rome)
-	return append(crowdAt("it", 20, sourcetest.Centre, at, "IT"), crowdAt("de", 2, sourcetest.Centre, at, "DE")...)
+	recs := append(crowdAt("it", 20, sourcetest.Centre, at, "IT"), crowdAt("de", 2, sourcetest.Centre, at, "DE")...)
+	return append(recs, crowdAt("us", 3, sourcetest.Centre, at, "US")...)
 }
 
 func TestStatsJSON(t *testing.T) {
@@ -130,10 +133,10 @@ func TestStatsJSON(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
-	// 22 people, 44 presences, 22 visits of 40 minutes each.
+	// 25 people, 50 presences, 25 visits of 40 minutes each.
 	total, _ := json.Marshal(rep.Period.Total)
 	want := `{"dwell_30_120_share":{"value":1},"dwell_median_minutes":{"value":40},"dwell_over_120_share":{"value":0},"dwell_under_30_share":{"value":0},` +
-		`"key":"total","label":"All","presences":{"value":44},"repeat_visitors":{"value":0},"visitors":{"value":22},"visits":{"value":22}}`
+		`"key":"total","label":"All","presences":{"value":50},"repeat_visitors":{"value":0},"visitors":{"value":25},"visits":{"value":25}}`
 	if string(total) != want {
 		t.Errorf("total %s\nwant  %s", total, want)
 	}
@@ -167,7 +170,7 @@ func TestStatsCSV(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(lines) != 4 || lines[0][0] != "key" || lines[1][0] != "total" || lines[2][0] != "DE" || lines[3][0] != "IT" {
+		if len(lines) != 5 || lines[0][0] != "key" || lines[1][0] != "total" || lines[2][0] != "DE" || lines[3][0] != "IT" || lines[4][0] != "US" {
 			t.Fatalf("CSV lines: %q", lines)
 		}
 		if de := lines[2]; de[2] != "" || de[len(de)-1] != "row" {

@@ -42,6 +42,18 @@ func Seed(t testing.TB) uint64 {
 	return seed
 }
 
+// Privacy returns the disclosure rules with threshold k and the default
+// perturbation, keyed by a fixed test secret: every store and engine built
+// with it publishes the same figures for the same records.
+func Privacy(t testing.TB, k int64) tiles.Privacy {
+	t.Helper()
+	p, err := tiles.NewPrivacy(k, []byte("sourcetest: a fixed secret, 32 B"), tiles.DefaultNoiseD, tiles.DefaultNoiseGrowth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // Rome is the time zone of the test town.
 var Rome = func() *time.Location {
 	l, err := time.LoadLocation("Europe/Rome")
@@ -127,7 +139,7 @@ func Records(seed uint64, n int) []presence.Record {
 
 // Queries returns the battery of queries the suite checks.
 func Queries(records []presence.Record) []tiles.Query {
-	base := tiles.All()
+	var base tiles.Filter
 	centreTile := tiles.TileAt(15, tiles.Project(Centre[0], Centre[1]))
 	var qs []tiles.Query
 	add := func(by []tiles.Dim, f tiles.Filter, area tiles.Rect, g tiles.Grid, rest bool) {
@@ -141,7 +153,7 @@ func Queries(records []presence.Record) []tiles.Query {
 	narrow.Hours = 0xff00 // 8-15
 	narrow.Nationalities = []tiles.Country{tiles.Italy}
 	zoned := base
-	zoned.Zone, zoned.ZoneID = "piazza", 1
+	zoned.Zone, zoned.Zones = "piazza", tiles.ZoneBit(1)
 	origins := base
 	origins.Origins = []string{"054017", "054039"}
 	origins.Days = 1<<time.Saturday | 1<<time.Sunday
@@ -164,6 +176,7 @@ func Queries(records []presence.Record) []tiles.Query {
 		add([]tiles.Dim{d}, base, tiles.Rect{}, tiles.Grid{}, false)
 		add([]tiles.Dim{d}, narrow, tiles.Rect{}, tiles.Grid{}, true)
 		add([]tiles.Dim{d}, zoned, centreTile.Rect(), tiles.Grid{}, false)
+		add([]tiles.Dim{d}, zoned, centreTile.Rect(), tiles.Grid{}, true)
 		add([]tiles.Dim{d}, origins, tiles.Rect{}, tiles.Grid{}, true)
 	}
 	add(nil, base, tiles.Rect{}, tiles.Grid{}, false)
@@ -171,6 +184,13 @@ func Queries(records []presence.Record) []tiles.Query {
 	add([]tiles.Dim{tiles.DimMunicipality, tiles.DimZone}, base, tiles.Rect{}, tiles.Grid{}, false)
 	add([]tiles.Dim{tiles.DimNationality, tiles.DimZone}, narrow, tiles.Rect{}, tiles.Grid{}, true)
 	add([]tiles.Dim{tiles.DimZone, tiles.DimHour}, origins, tiles.Rect{}, tiles.Grid{}, true)
+	// a zone as the area (stats about a zone), with and without narrowing
+	inZone := func(by []tiles.Dim, f tiles.Filter, rest bool) {
+		qs = append(qs, tiles.Query{Filter: f, AreaZones: tiles.ZoneBit(0), By: by, Loc: Rome, WithRest: rest})
+	}
+	inZone(nil, base, false)
+	inZone([]tiles.Dim{tiles.DimHour}, narrow, true)
+	inZone([]tiles.Dim{tiles.DimZone}, zoned, true)
 	return qs
 }
 
@@ -182,6 +202,7 @@ func Reference(records []presence.Record, zones []tiles.Place, q tiles.Query) []
 		m, rest      tiles.Measures
 		vis, restVis map[int64]bool
 	}
+	zoneOK := func(mask, want uint16) bool { return want == 0 || mask&want != 0 }
 	groups := map[[2]int64]*acc{}
 	for i := range records {
 		r := &records[i]
@@ -194,11 +215,11 @@ func Reference(records []presence.Record, zones []tiles.Place, q tiles.Query) []
 			continue
 		}
 		mask := tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})
-		if f.ZoneID != tiles.NoZone && mask&(1<<f.ZoneID) == 0 {
+		if !zoneOK(mask, q.AreaZones) {
 			continue
 		}
 		lt := t.In(q.Loc)
-		match := (f.Hours == 0 || f.Hours&(1<<lt.Hour()) != 0) &&
+		match := zoneOK(mask, f.Zones) && (f.Hours == 0 || f.Hours&(1<<lt.Hour()) != 0) &&
 			(f.Days == 0 || f.Days&(1<<lt.Weekday()) != 0) &&
 			f.MatchAttrs(tiles.PackAttrs(r.Age, r.Gender, r.Spend)) &&
 			(len(f.Nationalities) == 0 || slices.Contains(f.Nationalities, r.Nationality)) &&
@@ -264,12 +285,16 @@ func Reference(records []presence.Record, zones []tiles.Place, q tiles.Query) []
 			if !match {
 				m, vis = &a.rest, a.restVis
 			}
+			key := tiles.RecordKey(t.Unix(), w, r.Weight, r.Visitor)
 			m.Count += int64(r.Weight)
+			m.CountKey += key
 			if r.Visitor == 0 {
 				m.Anonymous += int64(r.Weight)
+				m.PeopleKey += key
 			} else if !vis[r.Visitor] {
 				vis[r.Visitor] = true
 				m.Visitors++
+				m.PeopleKey += tiles.VisitorKey(r.Visitor)
 			}
 		}
 	}
@@ -372,7 +397,8 @@ func ReferenceVisits(records []presence.Record, zones []tiles.Place, q tiles.Que
 		if q.Area != (tiles.Rect{}) && !q.Area.Contains(w) {
 			continue
 		}
-		if f.ZoneID != tiles.NoZone && tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})&(1<<f.ZoneID) == 0 {
+		mask := tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})
+		if q.AreaZones != 0 && mask&q.AreaZones == 0 || f.Zones != 0 && mask&f.Zones == 0 {
 			continue
 		}
 		lt := t.In(q.Loc)
@@ -385,7 +411,7 @@ func ReferenceVisits(records []presence.Record, zones []tiles.Place, q tiles.Que
 		}
 		y, m, d := lt.Date()
 		k := key{r.Visitor, time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400}
-		c := tiles.Visit{Day: k.day, First: t.Unix(), Last: t.Unix(), Presences: int64(r.Weight),
+		c := tiles.Visit{Key: tiles.VisitorKey(r.Visitor), Day: k.day, First: t.Unix(), Last: t.Unix(), Presences: int64(r.Weight),
 			Age: r.Age, Gender: r.Gender, Spend: r.Spend, Nationality: r.Nationality, Origin: r.Origin}
 		v := visits[k]
 		if v == nil {

@@ -50,7 +50,7 @@ func boundaryRect(ctx context.Context, src tiles.Source, shape orb.MultiPolygon,
 	}
 	queue := []task{{bounds, z}}
 	var in, out []tiles.Rect
-	base := tiles.Filter{From: window.From, To: window.To, ZoneID: tiles.NoZone}
+	base := tiles.Filter{From: window.From, To: window.To}
 	for n := 0; len(queue) > 0; n++ {
 		if n == maxBoundaryQueries {
 			return r, false, fmt.Errorf("%w: the boundary cuts through too many occupied places", errNotSeparable)

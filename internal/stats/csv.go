@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // WriteCSV writes the report as CSV: comment lines (#) with the area, the
@@ -38,7 +40,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	}
 
 	cw := csv.NewWriter(w)
-	figs := indicators[Figure]()
+	figs := indicators[tiles.Figure]()
 	deltas := indicators[Delta]()
 	header := []string{"key", "label"}
 	for _, ind := range figs {
@@ -83,7 +85,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			}
 			rec = append(rec, cell(*ind.get(cur)))
 			if r.Comparison != nil {
-				var rf Figure
+				var rf tiles.Figure
 				if ref != nil {
 					rf = *ind.get(ref)
 				}
@@ -111,7 +113,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-func cell(f Figure) string {
+func cell(f tiles.Figure) string {
 	if v, ok := f.Value(); ok {
 		return string(formatNumber(v))
 	}
@@ -128,7 +130,7 @@ func suppressedList(r *Row) string {
 		return "row"
 	}
 	var out []string
-	for _, ind := range indicators[Figure]() {
+	for _, ind := range indicators[tiles.Figure]() {
 		if ind.get(r).Suppressed() {
 			out = append(out, ind.name)
 		}

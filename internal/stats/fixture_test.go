@@ -123,7 +123,7 @@ func newEnv(t testing.TB, k int64, recs []presence.Record, extra ...tiles.Place)
 	}
 	b.Commit()
 	places := tiles.NewGazetteer(append(append([]tiles.Place{}, zones...), extra...))
-	svc := New(Config{Source: s, Places: places, Catalog: cat, Privacy: tiles.Privacy{K: k}, Loc: sourcetest.Rome})
+	svc := New(Config{Source: s, Places: places, Catalog: cat, Privacy: tiles.UnperturbedForTests(k), Loc: sourcetest.Rome})
 	return &env{store: s, svc: svc, places: places, res: resolver{cat, places}, zones: zones}
 }
 

@@ -185,7 +185,7 @@ func reference(recs []presence.Record, zones []tiles.Place, muni orb.MultiPolygo
 		pt := orb.Point{r.Lon, r.Lat}
 		switch req.Area.Kind {
 		case AreaZone:
-			if tiles.ZoneMask(zones, pt)&(1<<f.ZoneID) == 0 {
+			if tiles.ZoneMask(zones, pt)&f.Zones == 0 {
 				continue
 			}
 		case AreaBBox:
@@ -443,7 +443,7 @@ func TestNoFigureBelowK(t *testing.T) {
 			checkPeriod(t, query+" (comparison)", rep.Comparison, ref, req.By, k, narrowed)
 			for i, ind := range indicators[Delta]() {
 				d := ind.get(&rep.Change.Total)
-				cur, cmpr := indicators[Figure]()[i].get(&rep.Period.Total), indicators[Figure]()[i].get(&rep.Comparison.Total)
+				cur, cmpr := indicators[tiles.Figure]()[i].get(&rep.Period.Total), indicators[tiles.Figure]()[i].get(&rep.Comparison.Total)
 				if _, _, _, ok := d.Values(); ok && (cur.Suppressed() || cmpr.Suppressed()) {
 					t.Errorf("%s: change of %s given with a side withheld", query, ind.name)
 				}

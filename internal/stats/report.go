@@ -1,6 +1,10 @@
 package stats
 
-import "time"
+import (
+	"time"
+
+	"github.com/flowtiles/flowtiles/tiles"
+)
 
 // Report is the answer to a stats request: what the JSON response holds
 // (see docs/API.md).
@@ -71,7 +75,7 @@ type Fields[F any] struct {
 }
 
 // Row is a row of a period.
-type Row = Fields[Figure]
+type Row = Fields[tiles.Figure]
 
 // ChangeRow is a row of a change.
 type ChangeRow = Fields[Delta]

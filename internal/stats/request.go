@@ -83,7 +83,7 @@ func ParseRequest(q url.Values, loc *time.Location, res tiles.Resolver) (Request
 	r.Filter = f
 	switch areas[0] {
 	case "zone":
-		if f.ZoneID == tiles.NoZone { // zone= with an empty name
+		if f.Zones == 0 { // zone= with an empty name
 			return r, &tiles.FilterError{Param: "zone", Value: "", Reason: "unknown zone"}
 		}
 		r.Area = AreaSpec{Kind: AreaZone, Code: f.Zone}

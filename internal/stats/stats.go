@@ -63,9 +63,6 @@ const maxCached = 256
 func New(cfg Config) *Service {
 	s := &Service{src: cfg.Source, places: cfg.Places, cat: cfg.Catalog, priv: cfg.Privacy, loc: cfg.Loc, cache: map[string]*Report{}}
 	s.visits, _ = cfg.Source.(tiles.VisitSource)
-	if s.priv.K <= 0 {
-		s.priv.K = tiles.DefaultK
-	}
 	if s.loc == nil {
 		s.loc = time.UTC
 	}
@@ -124,20 +121,21 @@ func (s *Service) Report(ctx context.Context, r Request) (*Report, error) {
 
 // area is a resolved area: how to select its records.
 type area struct {
-	info Area
-	rect tiles.Rect   // Query.Area (zero: the whole world)
-	zone int          // the zone index, or tiles.NoZone
-	muni *tiles.Place // for a municipality: its boundary
+	info  Area
+	rect  tiles.Rect   // Query.Area (zero: the whole world)
+	zones uint16       // the zone (tiles.Query.AreaZones), or 0
+	muni  *tiles.Place // for a municipality: its boundary
 }
 
 func (s *Service) resolve(r *Request) (*area, error) {
-	a := &area{zone: tiles.NoZone, info: Area{Kind: r.Area.Kind, Code: r.Area.Code}}
+	a := &area{info: Area{Kind: r.Area.Kind, Code: r.Area.Code}}
 	switch r.Area.Kind {
 	case AreaZone:
-		a.zone = r.Filter.ZoneID
+		a.zones = r.Filter.Zones
+		zone, _ := r.Filter.ZoneIndex()
 		a.info.Name = r.Area.Code
 		if s.places != nil {
-			if p, ok := s.places.Place(tiles.LevelZone, int64(a.zone)); ok {
+			if p, ok := s.places.Place(tiles.LevelZone, int64(zone)); ok {
 				a.info.Name = p.Name
 			}
 		}
@@ -232,7 +230,7 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 	if dim != nil {
 		p.Rows = []Row{}
 	}
-	f.ZoneID = a.zone
+	f.Zone, f.Zones = "", 0 // the zone is the area, not a filter within it
 	sel, err := s.selectRecords(ctx, a, Window{From: f.From, To: f.To})
 	if err != nil {
 		return nil, err
@@ -242,7 +240,7 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 		return p, nil
 	}
 	narrowed := f.Narrowed()
-	q := tiles.Query{Filter: f, Area: sel.rect, Loc: s.loc, WithRest: narrowed}
+	q := tiles.Query{Filter: f, Area: sel.rect, AreaZones: a.zones, Loc: s.loc, WithRest: narrowed}
 	collect := func(by ...tiles.Dim) (map[int64]tiles.Group, error) {
 		q := q
 		q.By = by
@@ -289,8 +287,17 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 	if dim != nil {
 		keys := slices.Collect(maps.Keys(rows))
 		slices.SortFunc(keys, func(x, y int64) int { return cmp.Compare(dim.order(x), dim.order(y)) })
-		for _, k := range keys {
-			row := s.row(dim.key(k), dim.label(k, s.names), rows[k], true, narrowed, va.row(k), dim.visits, dim.repeat)
+		// margins (tiles.Privacy.Margins): with the total published, one
+		// withheld row would be the total minus the others
+		people, withheld := make([]int64, len(keys)), make([]bool, len(keys))
+		for i, k := range keys {
+			people[i], withheld[i] = rows[k].People(), !s.priv.Allow(rows[k], narrowed)
+		}
+		if !p.Total.Suppressed {
+			s.priv.Margins(people, withheld)
+		}
+		for i, k := range keys {
+			row := s.row(dim.key(k), dim.label(k, s.names), rows[k], !withheld[i], narrowed, va.row(k), dim.visits, dim.repeat)
 			s.addRate(&row, dim.level, k)
 			p.Rows = append(p.Rows, row)
 		}
@@ -336,17 +343,22 @@ func parallel(ctx context.Context, jobs []func() error) error {
 	return errors.Join(errs...)
 }
 
-// top ranks the published groups whose key passes keep by people (then
-// key) and returns the first TopN as rows.
+// top ranks the published groups whose key passes keep by their published
+// people (then key) and returns the first TopN as rows.
 func (s *Service) top(groups map[int64]tiles.Group, narrowed bool, keep func(int64) bool, row func(int64) Row) []Row {
 	var keys []int64
+	people := map[int64]int64{}
 	for k, g := range groups {
-		if keep(k) && s.priv.Allow(g, narrowed) {
+		if !keep(k) {
+			continue
+		}
+		if _, v := s.priv.Publish(g, narrowed); !v.Suppressed() {
 			keys = append(keys, k)
+			people[k], _ = v.Int()
 		}
 	}
 	slices.SortFunc(keys, func(a, b int64) int {
-		if c := cmp.Compare(groups[b].People(), groups[a].People()); c != 0 {
+		if c := cmp.Compare(people[b], people[a]); c != 0 {
 			return c
 		}
 		return cmp.Compare(a, b)
@@ -372,43 +384,30 @@ func (s *Service) addRate(row *Row, l tiles.Level, key int64) {
 	if row.Suppressed {
 		return
 	}
-	if v, ok := row.Visitors.Value(); ok {
-		row.Per1000 = Value(round(v*1000/float64(info.population), 2))
+	if v, ok := row.Visitors.Value(); ok { // derived from the published figure
+		row.Per1000 = tiles.Value(round(v*1000/float64(info.population), 2))
 	}
 }
 
-// row builds a row from its group and its visits, applying the privacy
-// rule to each figure (see docs/API.md, "Privacy, per figure").
-func (s *Service) row(key, label string, g tiles.Group, found, narrowed bool, v *visitGroup, withVisits, withRepeat bool) Row {
+// row builds a row from its group and its visits: the figures as
+// tiles.Privacy publishes them (see docs/PRIVACY.md). A row not found, or
+// withheld by the margin rule, is withheld whole.
+func (s *Service) row(key, label string, g tiles.Group, publish, narrowed bool, v *visitGroup, withVisits, withRepeat bool) Row {
 	row := Row{Key: key, Label: label}
-	if !found || !s.priv.Allow(g, narrowed) {
-		row.Suppressed = true
-		return row
+	if publish {
+		row.Presences, row.Visitors = s.priv.Publish(g, narrowed)
 	}
-	row.Presences = Value(float64(g.Count))
-	row.Visitors = Value(float64(g.People()))
+	if !publish || row.Visitors.Suppressed() {
+		return Row{Key: key, Label: label, Suppressed: true}
+	}
 	if !withVisits || s.visits == nil {
 		return row
 	}
-	sum := v.summary()
-	k := s.priv.K
-	// Visits concern visitors with an id only: the visitors behind them,
-	// and those the filters remove, must be 0 or at least k.
-	restOK := !narrowed || g.Rest.Visitors == 0 || g.Rest.Visitors >= k
-	enough := sum.visitors >= k && restOK
-	row.Visits = valueIf(enough || sum.visitors == 0 && restOK, float64(sum.visits))
-	row.DwellMedian = valueIf(enough, round(sum.median/60, 1))
-	bandsOK := enough
-	for _, n := range sum.bandVisitors {
-		bandsOK = bandsOK && (n == 0 || n >= k)
-	}
-	share := func(i int) Figure {
-		return valueIf(bandsOK, round(float64(sum.bandVisits[i])/float64(max(sum.visits, 1)), 4))
-	}
-	row.DwellUnder30, row.Dwell30To120, row.DwellOver120 = share(0), share(1), share(2)
+	vf := s.priv.Visits(v.tally(), g, narrowed)
+	row.Visits, row.DwellMedian = vf.Visits, vf.DwellMedian
+	row.DwellUnder30, row.Dwell30To120, row.DwellOver120 = vf.DwellShares[0], vf.DwellShares[1], vf.DwellShares[2]
 	if withRepeat {
-		once := sum.visitors - sum.repeat
-		row.Repeat = valueIf(enough && (sum.repeat == 0 || sum.repeat >= k) && (once == 0 || once >= k), float64(sum.repeat))
+		row.Repeat = vf.Repeat
 	}
 	return row
 }
@@ -441,7 +440,7 @@ func changeRow(cur, ref *Row) ChangeRow {
 		out.Suppressed = true
 		return out
 	}
-	figs, deltas := indicators[Figure](), indicators[Delta]()
+	figs, deltas := indicators[tiles.Figure](), indicators[Delta]()
 	for i, ind := range figs {
 		*deltas[i].get(&out) = change(*ind.get(cur), *ind.get(ref), ind.digits)
 	}

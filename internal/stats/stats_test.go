@@ -61,21 +61,22 @@ func TestRowsByHand(t *testing.T) {
 			{"key":"16","label":"16:00–16:59","suppressed":true}]`},
 		// Monday: v1 v2 v3 v4 v5 + 4 anonymous; dwell 20 45 0 180 120: median
 		// 45; under 30 holds 2 visitors (v1 v3): shares withheld. Tuesday:
-		// v1 v2 v3 v6 v7 v8; dwell 60 0 120 29 90 0: median 44.5; 30-120
+		// v1 v2 v3 v6 v7 v8; dwell 60 0 120 29 90 0: median 44.5, published
+		// in whole steps of 5 minutes (45); 30-120
 		// holds 2 visitors (v1 v7).
 		{"dow", `[
 			{"key":"mon","label":"Monday","presences":{"value":13},"visitors":{"value":9},"visits":{"value":5},
 			 "dwell_median_minutes":{"value":45},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true}},
 			{"key":"tue","label":"Tuesday","presences":{"value":10},"visitors":{"value":6},"visits":{"value":6},
-			 "dwell_median_minutes":{"value":44.5},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true}}]`},
+			 "dwell_median_minutes":{"value":45},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true}}]`},
 		// 25-34: v1 v2 v3, all repeat (3, and 0 one-day visitors); dwell
-		// 0 0 20 45 60 120: median 32.5; 30-120 holds v1 v2 only.
+		// 0 0 20 45 60 120: median 32.5 (35); 30-120 holds v1 v2 only.
 		// 35-44: v4 v5 v6, dwell 180 120 29: median 120, under 30 holds v6
 		// only; repeat 0 (3 one-day visitors). Unknown age: the anonymous
 		// count of 4: no visits.
 		{"age", `[
 			{"key":"25-34","label":"25-34","presences":{"value":10},"visitors":{"value":3},"visits":{"value":6},
-			 "dwell_median_minutes":{"value":32.5},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
+			 "dwell_median_minutes":{"value":35},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 			 "repeat_visitors":{"value":3}},
 			{"key":"35-44","label":"35-44","presences":{"value":6},"visitors":{"value":3},"visits":{"value":3},
 			 "dwell_median_minutes":{"value":120},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
@@ -85,16 +86,15 @@ func TestRowsByHand(t *testing.T) {
 			{"key":"unknown","label":"unknown","presences":{"value":4},"visitors":{"value":4},"visits":{"value":0},
 			 "dwell_median_minutes":{"suppressed":true},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 			 "repeat_visitors":{"suppressed":true}}]`},
-		// Perugia: v1 v2 v7, dwell 20 60 45 0 90: median 45; 2 repeat
-		// visitors (v1 v2): withheld. Deruta: v3 alone. Unknown origin: v4
-		// v5 v6 v8 + 4 anonymous, dwell 180 120 29 0: median 74.5.
+		// Deruta: v3 alone: withheld, and with it Perugia (v1 v2 v7), the
+		// smallest other row: unknown would be the total minus Perugia, and
+		// Deruta the total minus the other two (margins). Unknown origin:
+		// v4 v5 v6 v8 + 4 anonymous, dwell 180 120 29 0: median 74.5 (75).
 		{"origin", `[
 			{"key":"054017","label":"Deruta","suppressed":true,"population":9456},
-			{"key":"054039","label":"Perugia","presences":{"value":9},"visitors":{"value":3},"visits":{"value":5},
-			 "dwell_median_minutes":{"value":45},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
-			 "repeat_visitors":{"suppressed":true},"population":162449,"visitors_per_1000_residents":{"value":0.02}},
+			{"key":"054039","label":"Perugia","suppressed":true,"population":162449},
 			{"key":"unknown","label":"unknown","presences":{"value":11},"visitors":{"value":8},"visits":{"value":4},
-			 "dwell_median_minutes":{"value":74.5},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
+			 "dwell_median_minutes":{"value":75},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 			 "repeat_visitors":{"value":0}}]`},
 		// Umbria: v1 v2 v3 v7 (4 people, 12 presences); dwell 20 60 45 0 0
 		// 120 90: median 45; under 30 = v1 v2 v3, 30-120 = v1 v2 v7, 120+ =
@@ -105,19 +105,17 @@ func TestRowsByHand(t *testing.T) {
 			 "dwell_median_minutes":{"value":45},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 			 "repeat_visitors":{"suppressed":true},"population":884268,"visitors_per_1000_residents":{"value":0}},
 			{"key":"unknown","label":"unknown","presences":{"value":11},"visitors":{"value":8},"visits":{"value":4},
-			 "dwell_median_minutes":{"value":74.5},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
+			 "dwell_median_minutes":{"value":75},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 			 "repeat_visitors":{"value":0}}]`},
 		// Women: v1 v3 v5 v7 (4+3+2+2 presences); dwell 20 60 0 120 120 90:
 		// median 75; under 30 = v1 v3, 30-120 = v1 v7, 120+ = v3 v5; repeat
-		// v1 v3 = 2. Men: v2 v4 v8: dwell 45 0 180 0: median 22.5; under 30
-		// = v2 v8. Other: v6 alone.
+		// v1 v3 = 2. Other: v6 alone: withheld, and with it the men (v2 v4
+		// v8), the smaller other row (margins).
 		{"gender", `[
 			{"key":"f","label":"female","presences":{"value":11},"visitors":{"value":4},"visits":{"value":6},
 			 "dwell_median_minutes":{"value":75},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 			 "repeat_visitors":{"suppressed":true}},
-			{"key":"m","label":"male","presences":{"value":6},"visitors":{"value":3},"visits":{"value":4},
-			 "dwell_median_minutes":{"value":22.5},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
-			 "repeat_visitors":{"suppressed":true}},
+			{"key":"m","label":"male","suppressed":true},
 			{"key":"x","label":"other","suppressed":true},
 			{"key":"unknown","label":"unknown","presences":{"value":4},"visitors":{"value":4},"visits":{"value":0},
 			 "dwell_median_minutes":{"suppressed":true},"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
@@ -146,8 +144,10 @@ func TestDatesAndSpendKeys(t *testing.T) {
 		t.Errorf("spend keys: %s", got)
 	}
 	rows := e.report(t, window+"&by=spend").Period.Rows
-	if !rows[2].Suppressed || rows[0].Suppressed || rows[1].Suppressed {
-		t.Errorf("spend: high (2 people) must be withheld, low and medium published: %s", asJSON(t, rows))
+	// high (2 people) is withheld, and with it low (3 people), the smaller
+	// other known row: the total minus the others would give it (margins)
+	if !rows[2].Suppressed || !rows[0].Suppressed || rows[1].Suppressed || rows[3].Suppressed {
+		t.Errorf("spend: high (2 people) and low (margins) must be withheld, medium and unknown published: %s", asJSON(t, rows))
 	}
 	if got := keys(e.report(t, window+"&by=nationality").Period.Rows); got != "DE FR IT unknown" {
 		t.Errorf("nationality keys: %s", got)
@@ -160,10 +160,10 @@ func TestDatesAndSpendKeys(t *testing.T) {
 func TestComparisonByHand(t *testing.T) {
 	e := newEnv(t, 3, records(t, handFixture, sourcetest.Centre))
 	rep := e.report(t, "zone=centro&from=2025-03-04&to=2025-03-04&compare_from=2025-03-03&compare_to=2025-03-03")
-	// Tuesday: 10 presences, 6 people, 6 visits, dwell median 44.5, 30-120
+	// Tuesday: 10 presences, 6 people, 6 visits, dwell median 44.5 (45), 30-120
 	// band of 2 visitors; nobody repeats within one day.
 	jsonEq(t, "period", asJSON(t, rep.Period.Total), `{"key":"total","label":"All",
-		"presences":{"value":10},"visitors":{"value":6},"visits":{"value":6},"dwell_median_minutes":{"value":44.5},
+		"presences":{"value":10},"visitors":{"value":6},"visits":{"value":6},"dwell_median_minutes":{"value":45},
 		"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 		"repeat_visitors":{"value":0}}`)
 	// Monday: 13 presences, 9 people, 5 visits, median 45.
@@ -171,11 +171,11 @@ func TestComparisonByHand(t *testing.T) {
 		"presences":{"value":13},"visitors":{"value":9},"visits":{"value":5},"dwell_median_minutes":{"value":45},
 		"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 		"repeat_visitors":{"value":0}}`)
-	// 10-13 = -3 (-3/13), 6-9 = -3 (-1/3), 6-5 = +1 (+0.2), 44.5-45 = -0.5
-	// (-0.5/45); shares withheld; repeat 0-0 has no relative change.
+	// 10-13 = -3 (-3/13), 6-9 = -3 (-1/3), 6-5 = +1 (+0.2), 45-45 = 0;
+	// shares withheld; repeat 0-0 has no relative change.
 	jsonEq(t, "change", asJSON(t, rep.Change.Total), `{"key":"total","label":"All",
 		"presences":{"absolute":-3,"relative":-0.2308},"visitors":{"absolute":-3,"relative":-0.3333},
-		"visits":{"absolute":1,"relative":0.2},"dwell_median_minutes":{"absolute":-0.5,"relative":-0.0111},
+		"visits":{"absolute":1,"relative":0.2},"dwell_median_minutes":{"absolute":0,"relative":0},
 		"dwell_under_30_share":{"suppressed":true},"dwell_30_120_share":{"suppressed":true},"dwell_over_120_share":{"suppressed":true},
 		"repeat_visitors":{"absolute":0}}`)
 	// Perugia on Tuesday: v1 v2 v7 (2+1+2 presences); on Monday only v1 v2.
@@ -211,7 +211,7 @@ func TestCSVByHand(t *testing.T) {
 	want := []string{
 		"key,label,presences,visitors,visits,dwell_median_minutes,dwell_under_30_share,dwell_30_120_share,dwell_over_120_share,repeat_visitors,population,visitors_per_1000_residents,suppressed",
 		"total,All,23,12,11,45,0.4545,0.2727,0.2727,3,,,",
-		"25-34,25-34,10,3,6,32.5,,,,3,,,dwell_under_30_share;dwell_30_120_share;dwell_over_120_share",
+		"25-34,25-34,10,3,6,35,,,,3,,,dwell_under_30_share;dwell_30_120_share;dwell_over_120_share",
 		"35-44,35-44,6,3,3,120,,,,0,,,dwell_under_30_share;dwell_30_120_share;dwell_over_120_share",
 		"45-54,45-54,,,,,,,,,,,row",
 		"55-64,55-64,,,,,,,,,,,row",
@@ -237,7 +237,7 @@ func TestCSVByHand(t *testing.T) {
 		!strings.HasSuffix(header, ",suppressed,compare_suppressed") {
 		t.Errorf("comparison header: %s", header)
 	}
-	if !strings.HasPrefix(total, "total,All,10,13,-3,-0.2308,6,9,-3,-0.3333,6,5,1,0.2,44.5,45,-0.5,-0.0111,") {
+	if !strings.HasPrefix(total, "total,All,10,13,-3,-0.2308,6,9,-3,-0.3333,6,5,1,0.2,45,45,0,0,") {
 		t.Errorf("comparison total: %s", total)
 	}
 }

@@ -17,17 +17,9 @@ type visitGroup struct {
 
 type visitEntry struct {
 	visitor uint64
-	dwell   int64 // seconds
-}
-
-// visitSummary is what the figures of a row need from its visits.
-type visitSummary struct {
-	visits   int64
-	visitors int64 // distinct
-	repeat   int64 // visitors with visits on two days or more
-	// per dwell band: visits, and distinct visitors with a visit in it
-	bandVisits, bandVisitors [3]int64
-	median                   float64 // seconds
+	key     uint32 // tiles.VisitKey of the visit
+	vkey    uint32 // tiles.VisitorKey of the visitor
+	dwell   int64  // seconds
 }
 
 // visitTally is the visits of a period: in total and by row key.
@@ -67,13 +59,14 @@ func band(seconds int64) int {
 }
 
 func (g *visitGroup) add(v *tiles.Visit) {
-	g.entries = append(g.entries, visitEntry{v.Visitor, v.Last - v.First})
+	g.entries = append(g.entries, visitEntry{v.Visitor, tiles.VisitKey(v.Key, v.Day), v.Key, v.Last - v.First})
 }
 
-// summary sums up the group's visits; it reorders the entries. A visitor
-// has at most one visit per day in a group, so its visits are its days.
-func (g *visitGroup) summary() visitSummary {
-	var s visitSummary
+// tally sums up the group's visits and their keys for tiles.Privacy.Visits;
+// it reorders the entries. A visitor has at most one visit per day in a
+// group, so its visits are its days.
+func (g *visitGroup) tally() tiles.VisitTally {
+	var s tiles.VisitTally
 	if g == nil || len(g.entries) == 0 {
 		return s
 	}
@@ -85,22 +78,25 @@ func (g *visitGroup) summary() visitSummary {
 		for ; j < len(es) && es[j].visitor == es[i].visitor; j++ {
 			b := band(es[j].dwell)
 			bands |= 1 << b
-			s.bandVisits[b]++
+			s.BandVisits[b]++
+			s.BandKeys[b] += es[j].key
+			s.VisitsKey += es[j].key
 			dwell[j] = es[j].dwell
 		}
-		s.visitors++
+		s.Visitors++
 		if j-i >= 2 {
-			s.repeat++
+			s.Repeat++
+			s.RepeatKey += es[i].vkey
 		}
-		for b := range s.bandVisitors {
+		for b := range s.BandVisitors {
 			if bands&(1<<b) != 0 {
-				s.bandVisitors[b]++
+				s.BandVisitors[b]++
 			}
 		}
 		i = j
 	}
-	s.visits = int64(len(es))
-	s.median = median(dwell)
+	s.Visits = int64(len(es))
+	s.MedianDwell = median(dwell)
 	return s
 }
 
