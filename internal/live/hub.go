@@ -55,7 +55,8 @@ type Config struct {
 // Retry is the reconnection delay sent to clients.
 const Retry = 3 * time.Second
 
-// minSnapshotGap spaces the live events that data changes trigger.
+// minSnapshotGap spaces the live events that data changes trigger (or the
+// interval, when that is shorter).
 const minSnapshotGap = time.Second
 
 // ErrTooManyClients is returned by Subscribe when the hub is full.
@@ -154,10 +155,11 @@ func (h *Hub) Run(ctx context.Context) error {
 	poll := time.NewTicker(h.cfg.Poll)
 	defer poll.Stop()
 	version := h.version()
+	gap := min(minSnapshotGap, h.cfg.Interval)
 	var lastSnap time.Time
 	dirty := true
 	for {
-		if dirty && time.Since(lastSnap) >= minSnapshotGap {
+		if dirty && time.Since(lastSnap) >= gap {
 			h.snapshot(ctx, version)
 			lastSnap, dirty = time.Now(), false
 		}
