@@ -66,6 +66,9 @@ func NewEngine(src Source, places *Gazetteer, cfg Config) *Engine {
 // Privacy returns the engine's privacy rule.
 func (e *Engine) Privacy() Privacy { return e.priv }
 
+// Source returns the engine's source.
+func (e *Engine) Source() Source { return e.src }
+
 // Places returns the engine's reference areas.
 func (e *Engine) Places() *Gazetteer { return e.places }
 

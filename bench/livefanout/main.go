@@ -6,7 +6,7 @@
 //
 //	go run ./bench/livefanout -url http://127.0.0.1:8080 -token T -clients 1000 -pid $(pgrep -n flowtiles)
 //
-// bench/live.sh starts a server and runs it.
+// scripts/bench starts a server and runs it.
 package main
 
 import (
@@ -36,7 +36,7 @@ func main() {
 	every := flag.Duration("every", 500*time.Millisecond, "pause between batches")
 	records := flag.Int("records", 50, "records per batch")
 	pid := flag.Int("pid", 0, "server process id, for its resident memory (Linux /proc)")
-	memURL := flag.String("mem", "", "URL path of the server's memory figures (bench/liveserver: /debug/mem)")
+	memURL := flag.String("mem", "", "URL path of a memory figure to read from the server (none by default)")
 	lon := flag.Float64("lon", 12.4177, "longitude of the posted records")
 	lat := flag.Float64("lat", 42.9826, "latitude of the posted records")
 	flag.Parse()

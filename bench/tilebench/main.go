@@ -84,7 +84,15 @@ func main() {
 	fmt.Printf("data: %d presence records (mirrored into memory in %.1f s)\n", n, time.Since(start).Seconds())
 	gaz := tiles.NewGazetteer(places)
 	res := refdata.Resolver{Catalog: cat, Zones: zones}
-	cfg := tiles.Config{Loc: loc}
+	secret, err := db.PrivacySecret(ctx, pool)
+	if err != nil {
+		log.Fatal(err)
+	}
+	priv, err := tiles.NewPrivacy(tiles.DefaultK, secret, tiles.DefaultNoiseD, tiles.DefaultNoiseGrowth)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg := tiles.Config{Privacy: priv, Loc: loc} // as serve publishes: perturbed
 	engines := []struct {
 		name string
 		e    *tiles.Engine

@@ -33,6 +33,7 @@ func benchStore(b *testing.B, n int) *Store {
 			X:       uint32(int64(c.X) + int64(rng.NormFloat64()*30000)),
 			Y:       uint32(int64(c.Y) + int64(rng.NormFloat64()*20000)),
 			Weight:  1,
+			Key:     rng.Uint32(),
 			Visitor: int64(rng.IntN(n/5) + 1),
 			Origin:  uint16(rng.IntN(7898) + 1),
 			Nat:     uint8(rng.IntN(250)),

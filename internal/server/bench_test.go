@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/flowtiles/flowtiles/internal/sourcetest"
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // BenchmarkTileRequest measures a whole tile request through the handler:
@@ -27,9 +30,12 @@ func BenchmarkTileRequest(b *testing.B) {
 			}
 		}
 	}
-	// access logs as `flowtiles serve` writes them (info level), to a sink
+	// access logs as `flowtiles serve` writes them (info level), to a sink,
+	// and figures perturbed as a server publishes them
 	info := func(c *Config) {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		e := c.Engine
+		c.Engine = tiles.NewEngine(e.Source(), e.Places(), tiles.Config{Privacy: sourcetest.Privacy(b, 15), Loc: e.Location(), Town: sourcetest.Centre})
 	}
 	cached := newTileEnv(b, info).srv.Handler()
 	uncached := newTileEnv(b, func(c *Config) { info(c); c.CacheBytes = -1 }).srv.Handler()

@@ -72,8 +72,13 @@ tick();
 setInterval(tick, 1000);
 
 let k = 15;
+const hhmm = (iso) => new Date(iso).toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' });
 function showLive(d) {
   k = d.k ?? k;
+  // the figures are of the last completed step (a quarter of an hour)
+  if (d.window_start && d.window_end) {
+    $('k-now').textContent = t('nowInCentreStep', { from: hhmm(d.window_start), to: hhmm(d.window_end) });
+  }
   privacy.data = t('suppressedExplain', { k });
   const town = d.town ?? {};
   const p = fig(town.present);
