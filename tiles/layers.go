@@ -34,8 +34,8 @@ type LayerSpec struct {
 }
 
 const (
-	fCount      = "Number: presences (sum of record weights) in the window; absent when suppressed"
-	fVisitors   = "Number: distinct people (each visitor id once, plus the weight of records without an id); absent when suppressed"
+	fCount      = "Number: presences (sum of record weights) in the window, perturbed (docs/PRIVACY.md); absent when suppressed"
+	fVisitors   = "Number: distinct people (each visitor id once, plus the weight of records without an id), perturbed; absent when suppressed"
 	fSuppressed = "Boolean: true when fewer than k people (or a complementary group of fewer than k) are behind the figure; counts are then withheld"
 )
 

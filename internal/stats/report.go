@@ -130,7 +130,11 @@ var Definitions = map[string]string{
 		"by hour there are no visit figures (a visit spans hours).",
 	"per_1000_residents": "Visitors from the origin area per 1,000 of its residents (ISTAT 2011 census).",
 	"suppressed": "Withheld because it is about fewer than k people, or because the narrowing filters remove 1 to k-1 people " +
-		"from it (complementary suppression), or (dwell, repeat visitors) because a part of it is. Never rounded or zeroed.",
+		"from it (complementary suppression), or because it is the smallest other row of a table with one withheld row (margins), " +
+		"or (dwell, repeat visitors) because a part of it is. Never zeroed.",
+	"perturbation": "Every published count carries a small noise that is the same for the same people wherever it is asked " +
+		"(the cell key method): at most 5 below 100 people, at most 5% from 100 up, never below k. Shares, rates and changes " +
+		"are computed from the published counts; median dwell times are given in steps of 5 minutes.",
 	"change": "Period minus comparison period; relative = absolute / comparison value. Given only when both are published; periods never overlap.",
 	"area":   "A zone: records in the zone. A municipality: records inside its boundary. A bbox: snapped outward to 2^14 world units (about 110 m).",
 }
