@@ -40,8 +40,13 @@ type Engine struct {
 	town     orb.Point
 	maxFlows int
 
-	mu   sync.Mutex
-	aggs *lru[aggKey, map[[2]int64]Group]
+	mu     sync.Mutex
+	aggs   *lru[aggKey, map[[2]int64]Group]
+	extent struct {
+		version uint64
+		r       Rect
+		ok      bool
+	}
 }
 
 type aggKey struct {
@@ -183,6 +188,57 @@ func (e *Engine) density(ctx context.Context, r Request) (mvt.Layers, error) {
 		}
 	})
 	return mvt.Layers{polys, points}, nil
+}
+
+// ExtentZoom is the zoom whose tiles make up Extent (about 10 km across in
+// central Italy).
+const ExtentZoom = 12
+
+// Extent returns where the data may be said to lie: the bounding box of the
+// zoom-12 tiles within around that hold at least K people over all time
+// (Privacy.Informs). The exact extent of the records would tell where the
+// outermost person was. ok is false when no such tile exists. Cached per
+// data version.
+func (e *Engine) Extent(ctx context.Context, around Rect) (Rect, bool, error) {
+	v, versioned := e.src.(Versioned)
+	e.mu.Lock()
+	if versioned && e.extent.version == v.Version() && e.extent.version != 0 {
+		r, ok := e.extent.r, e.extent.ok
+		e.mu.Unlock()
+		return r, ok, nil
+	}
+	e.mu.Unlock()
+	if around.Empty() {
+		return Rect{}, false, nil
+	}
+	g := NewGrid(Square, ExtentZoom-4) // bins of a zoom-8 grid are zoom-12 tiles
+	var version uint64
+	if versioned {
+		version = v.Version()
+	}
+	var r Rect
+	ok := false
+	cols := WorldSize/g.W + 2
+	err := e.src.Aggregate(ctx, Query{Area: around.Expand(g.W, g.W).Clamp(), By: []Dim{DimBin}, Grid: g, Loc: e.loc}, func(gr Group) error {
+		if !e.priv.Informs(gr) {
+			return nil
+		}
+		row, col := gr.Key[0]/cols, gr.Key[0]%cols
+		cell := Rect{MinX: col * g.W, MinY: row * g.W, MaxX: (col + 1) * g.W, MaxY: (row + 1) * g.W}
+		if !ok {
+			r, ok = cell, true
+			return nil
+		}
+		r = Rect{MinX: min(r.MinX, cell.MinX), MinY: min(r.MinY, cell.MinY), MaxX: max(r.MaxX, cell.MaxX), MaxY: max(r.MaxY, cell.MaxY)}
+		return nil
+	})
+	if err != nil {
+		return Rect{}, false, fmt.Errorf("data extent: %w", err)
+	}
+	e.mu.Lock()
+	e.extent.version, e.extent.r, e.extent.ok = version, r, ok
+	e.mu.Unlock()
+	return r, ok, nil
 }
 
 // OriginLevel is the level of origin areas shown at zoom z: regions up to

@@ -138,6 +138,11 @@ func (p Privacy) Allow(g Group, narrowed bool) bool {
 	return true
 }
 
+// Informs reports whether anything published may depend on a group: the
+// place where data lies (a bounding box, a choice of rectangle) is a figure
+// too, and it may be decided only by groups of at least K people.
+func (p Privacy) Informs(g Group) bool { return g.People() >= p.K }
+
 // Publish returns the published presences and people of a group, both
 // withheld when Allow refuses it. Presences are never below people.
 func (p Privacy) Publish(g Group, narrowed bool) (presences, people Figure) {

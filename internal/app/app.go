@@ -101,7 +101,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		zones    []tiles.Place
 		secret   []byte
 		sink     live.Sink
-		bounds   func() (orb.Bound, bool)
 		town     = demo.Town()
 		dbStats  func() *pgxpool.Stat
 		readyErr func(context.Context) error
@@ -111,7 +110,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("reference areas: %w", err)
 	}
 	mem := memstore.New(cat)
-	bounds = func() (orb.Bound, bool) { return worldBound(mem.Bounds()) }
 
 	if cfg.DatabaseURL == "" {
 		a.Mode = "embedded"
@@ -216,10 +214,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		},
 	}
 	a.Server = server.New(server.Config{
-		Engine:      engine,
-		Version:     src.Version,
-		Ready:       a.readiness(readyErr),
-		Bounds:      bounds,
+		Engine:  engine,
+		Version: src.Version,
+		Ready:   a.readiness(readyErr),
+		Bounds: func() (orb.Bound, bool) {
+			// zoom-12 tiles of at least k people, never the records' own extent
+			r, ok, err := engine.Extent(context.Background(), mem.Bounds())
+			if err != nil || !ok {
+				return orb.Bound{}, false
+			}
+			return worldBound(r)
+		},
 		Loc:         loc,
 		Resolver:    resolver,
 		Static:      static.FS,

@@ -3,6 +3,7 @@ package redteam
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http/httptest"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/paulmach/orb"
 
 	"github.com/flowtiles/flowtiles/internal/app"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -277,6 +280,45 @@ func TestSameFigureEverywhere(t *testing.T) {
 					t.Errorf("%s day %d: the two servers answer differently:\n%s\n%s", fam.name, n, b1, b2)
 				}
 			}
+		}
+	}
+}
+
+// lonely is one person far west of the town, alone in a zoom-12 tile.
+var lonely = orb.Point{12.20, 42.98}
+
+func init() {
+	planters = append(planters, func(w *world) {
+		w.person(at(230, 3, 0), lonely, nil)
+	})
+}
+
+// TileJSON bounds (and the map's starting view) tell where data lies: never
+// where the outermost person was. They are the zoom-12 tiles holding at
+// least k people, so a lonely person 17 km west of the town moves nothing.
+func TestBoundsRevealNoOne(t *testing.T) {
+	w := getWorld(t)
+	body, code := w.get("/tiles/density.json", nil)
+	if code != 200 {
+		t.Fatalf("TileJSON: %d %s", code, body)
+	}
+	var doc struct {
+		Bounds [4]float64 `json:"bounds"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Bounds[0] <= lonely[0] {
+		t.Errorf("bounds %v reach the lonely person at %v", doc.Bounds, lonely)
+	}
+	// without the server's constant padding, every edge is a tile edge
+	const pad = 0.005
+	size := float64(tiles.WorldSize >> tiles.ExtentZoom)
+	sw := tiles.Project(doc.Bounds[0]+pad, doc.Bounds[1]+pad)
+	ne := tiles.Project(doc.Bounds[2]-pad, doc.Bounds[3]-pad)
+	for name, v := range map[string]uint32{"west": sw.X, "south": sw.Y, "east": ne.X, "north": ne.Y} {
+		if d := math.Mod(float64(v)+size/2, size) - size/2; math.Abs(d) > 64 {
+			t.Errorf("the %s bound is %v world units off a zoom-12 tile edge: %v", name, d, doc.Bounds)
 		}
 	}
 }

@@ -440,7 +440,8 @@ func (s *Server) writeTileJSON(c echo.Context, name string) error {
 	return c.JSON(http.StatusOK, doc)
 }
 
-// bounds is the data extent, padded a little so edge bins show whole.
+// bounds is the data extent (tiles.Engine.Extent through Config.Bounds:
+// zoom-12 tiles holding at least k people), padded a little.
 func (s *Server) bounds() (orb.Bound, bool) {
 	if s.cfg.Bounds == nil {
 		return orb.Bound{}, false

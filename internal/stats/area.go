@@ -26,6 +26,13 @@ import (
 // boundary and one query settles it; a neighbour whose boundary runs
 // between records cannot be answered (and the caller says so).
 //
+// Only bins of at least k people decide (tiles.Privacy.Informs): whether a
+// municipality can be answered must not tell where one person was. Bins of
+// fewer people are placed by their centre and never refined; those inside
+// join the rectangle when they can, and the rectangle may hold a few
+// records of sparse bins outside the boundary: the figures of a
+// municipality are exact to within its sparsely visited edges (a few
+// people, less than the noise).
 // The rectangle is never shown to clients: it would reveal where the
 // outermost records lie.
 
@@ -38,7 +45,7 @@ var errNotSeparable = fmt.Errorf("no rectangle separates the records inside the 
 
 // boundaryRect returns the rectangle described above; empty is true when
 // no record of the window lies inside the boundary.
-func boundaryRect(ctx context.Context, src tiles.Source, shape orb.MultiPolygon, bounds tiles.Rect, window tiles.Filter) (r tiles.Rect, empty bool, err error) {
+func boundaryRect(ctx context.Context, src tiles.Source, priv tiles.Privacy, shape orb.MultiPolygon, bounds tiles.Rect, window tiles.Filter) (r tiles.Rect, empty bool, err error) {
 	type task struct {
 		area tiles.Rect
 		z    uint8
@@ -49,7 +56,9 @@ func boundaryRect(ctx context.Context, src tiles.Source, shape orb.MultiPolygon,
 		z++ // the finest grid with at most 64 bins across
 	}
 	queue := []task{{bounds, z}}
-	var in, out []tiles.Rect
+	// in and out are the bins of at least k people; sparseIn the inside
+	// bins of fewer (classified by their centre, never refined).
+	var in, out, sparseIn []tiles.Rect
 	base := tiles.Filter{From: window.From, To: window.To}
 	for n := 0; len(queue) > 0; n++ {
 		if n == maxBoundaryQueries {
@@ -63,6 +72,12 @@ func boundaryRect(ctx context.Context, src tiles.Source, shape orb.MultiPolygon,
 		err := src.Aggregate(ctx, q, func(gr tiles.Group) error {
 			row, col := gr.Key[0]/cols, gr.Key[0]%cols
 			cell := intersect(tiles.Rect{MinX: col * g.W, MinY: row * g.W, MaxX: (col + 1) * g.W, MaxY: (row + 1) * g.W}, t.area)
+			if !priv.Informs(gr) {
+				if classify(shape, cell, true) == inside {
+					sparseIn = append(sparseIn, cell)
+				}
+				return nil
+			}
 			switch classify(shape, cell, t.z == tiles.MaxZoom) {
 			case inside:
 				in = append(in, cell)
@@ -77,19 +92,40 @@ func boundaryRect(ctx context.Context, src tiles.Source, shape orb.MultiPolygon,
 			return r, false, fmt.Errorf("locating records against the boundary: %w", err)
 		}
 	}
-	if len(in) == 0 {
-		return r, true, nil
+	clear := func(r tiles.Rect) bool {
+		for _, c := range out {
+			if r.Intersects(c) {
+				return false
+			}
+		}
+		return true
 	}
-	r = in[0]
-	for _, c := range in[1:] {
-		r = tiles.Rect{MinX: min(r.MinX, c.MinX), MinY: min(r.MinY, c.MinY), MaxX: max(r.MaxX, c.MaxX), MaxY: max(r.MaxY, c.MaxY)}
-	}
-	for _, c := range out {
-		if r.Intersects(c) {
-			return r, false, errNotSeparable
+	for i, c := range in {
+		if i == 0 {
+			r = c
+		} else {
+			r = union(r, c)
 		}
 	}
-	return r, false, nil
+	if len(in) > 0 && !clear(r) {
+		return r, false, errNotSeparable
+	}
+	// sparse inside bins join when they can, without ever making the
+	// request fail; sparse outside bins in the rectangle are counted
+	for _, c := range sparseIn {
+		next := c
+		if !r.Empty() {
+			next = union(r, c)
+		}
+		if clear(next) {
+			r = next
+		}
+	}
+	return r, r.Empty(), nil
+}
+
+func union(a, b tiles.Rect) tiles.Rect {
+	return tiles.Rect{MinX: min(a.MinX, b.MinX), MinY: min(a.MinY, b.MinY), MaxX: max(a.MaxX, b.MaxX), MaxY: max(a.MaxY, b.MaxY)}
 }
 
 func intersect(a, b tiles.Rect) tiles.Rect {

@@ -2,10 +2,12 @@ package stats
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/paulmach/orb"
 
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -115,4 +117,32 @@ func TestClassify(t *testing.T) {
 	if got := classify(holed, cell(c[0], c[1], 0.0001), false); got != cut {
 		t.Errorf("cell around a hole: %d, want cut", got)
 	}
+}
+
+// Whether a municipality can be answered must not tell where a few people
+// were: fewer than k people between the two groups never make it fail.
+func TestMunicipalityAFewPeopleDoNotDecide(t *testing.T) {
+	c := sourcetest.Centre
+	inside := append(records(t, handFixture[:4], orb.Point{c[0] + 0.0005, c[1] - 0.0009}), records(t, handFixture[4:], orb.Point{c[0] - 0.0009, c[1] + 0.0005})...)
+	between := orb.Point{c[0] + 0.0003, c[1] + 0.0003}
+	for n := 1; n <= len(others); n++ {
+		recs := append(slices.Clone(inside), records(t, others[:n], between)...)
+		e := newEnv(t, 3, recs, municipality(triangle(c)))
+		_, err := e.try("municipality=054017")
+		people := int64(len(distinctVisitors(records(t, others[:n], between))))
+		switch refused := err != nil; {
+		case people < 3 && refused:
+			t.Errorf("%d people outside the boundary made the request fail: %v", people, err)
+		case people >= 3 && !refused:
+			t.Errorf("%d people outside the boundary, between the groups inside: no rectangle separates them, but the request was answered", people)
+		}
+	}
+}
+
+func distinctVisitors(recs []presence.Record) map[int64]bool {
+	m := map[int64]bool{}
+	for _, r := range recs {
+		m[r.Visitor] = true
+	}
+	return m
 }

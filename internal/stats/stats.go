@@ -173,7 +173,7 @@ func (s *Service) selectRecords(ctx context.Context, a *area, w Window) (selecti
 	if a.muni == nil {
 		return selection{rect: a.rect}, nil
 	}
-	r, empty, err := boundaryRect(ctx, s.src, a.muni.Shape, s.places.Bounds(a.muni), tiles.Filter{From: w.From, To: w.To})
+	r, empty, err := boundaryRect(ctx, s.src, s.priv, a.muni.Shape, s.places.Bounds(a.muni), tiles.Filter{From: w.From, To: w.To})
 	if errors.Is(err, errNotSeparable) {
 		return selection{}, &tiles.FilterError{Param: "municipality", Value: a.info.Code,
 			Reason: "its boundary runs between records, so its figures cannot be computed exactly: ask for a zone or a bbox"}
