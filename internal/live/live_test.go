@@ -71,14 +71,15 @@ func TestSnapshot(t *testing.T) {
 	snap.DataVersion = 7
 	got, _ := json.Marshal(snap)
 	// centro: 17+3 = 20 now, 16 before: +25%, up; typical: the lower
-	// median of 12 18 30 over 3 weeks. piazza: 3 people: withheld, as is
+	// median of 18 30 over 2 weeks (the day of 12 people in all is no week
+	// of history: how many weeks count must not tell about fewer than k). piazza: 3 people: withheld, as is
 	// its typical (0 in past weeks). The town is centro plus nobody else.
 	want := `{"time":"2025-03-17T10:30:00+01:00","window_start":"2025-03-17T10:15:00+01:00","window_end":"2025-03-17T10:30:00+01:00",
 		"window_minutes":15,"data_version":7,"k":15,
-		"town":{"present":{"value":20},"previous":{"value":16},"typical":{"value":18,"weeks":3},"trend":{"direction":"up","change":0.25}},
+		"town":{"present":{"value":20},"previous":{"value":16},"typical":{"value":18,"weeks":2},"trend":{"direction":"up","change":0.25}},
 		"zones":[
-		 {"zone":"centro","name":"centro","present":{"value":20},"previous":{"value":16},"typical":{"value":18,"weeks":3},"trend":{"direction":"up","change":0.25}},
-		 {"zone":"piazza","name":"piazza","present":{"suppressed":true},"previous":{"suppressed":true},"typical":{"suppressed":true,"weeks":3},"trend":{"suppressed":true}}]}`
+		 {"zone":"centro","name":"centro","present":{"value":20},"previous":{"value":16},"typical":{"value":18,"weeks":2},"trend":{"direction":"up","change":0.25}},
+		 {"zone":"piazza","name":"piazza","present":{"suppressed":true},"previous":{"suppressed":true},"typical":{"suppressed":true,"weeks":2},"trend":{"suppressed":true}}]}`
 	if compact(want) != compact(string(got)) {
 		t.Errorf("snapshot:\n got %s\nwant %s", got, compact(want))
 	}
@@ -114,6 +115,8 @@ func TestTypicalLowerMedianBelowK(t *testing.T) {
 	var recs []presence.Record
 	for w, n := range map[int]int{1: 10, 2: 14, 3: 40, 4: 50} {
 		recs = append(recs, people(fmt.Sprintf("w%d-", w), n, centro, now.AddDate(0, 0, -7*w).Add(-time.Minute))...)
+		// and 20 more people that morning: every day is a week of history
+		recs = append(recs, people(fmt.Sprintf("w%d-morning-", w), 20, centro, now.AddDate(0, 0, -7*w).Add(-3*time.Hour))...)
 	}
 	load(t, s, recs)
 	snap, err := testHub(t, s).figs.snapshot(context.Background(), now)

@@ -181,8 +181,10 @@ func (f *figures) typicals(ctx context.Context, end time.Time) (map[int64]Typica
 		if err != nil {
 			return nil, err
 		}
-		if covered[townKey].Count == 0 {
-			continue // no data that day: not a week of history
+		if !f.priv.Informs(covered[townKey]) {
+			// no data that day (or about fewer than k people, which the
+			// count of weeks must not tell): not a week of history
+			continue
 		}
 		c, err := f.count(ctx, end.Add(-f.window), end)
 		if err != nil {
