@@ -19,7 +19,8 @@ go build -o "$bin/" ./bench/liveserver ./bench/livefanout ./bench/statslatency .
 ulimit -n 65536 2>/dev/null || true
 
 if [ "${FLOWTILES_BENCH_SERVE:-}" = 1 ]; then
-  FLOWTILES_INGEST_TOKEN=bench "$bin/flowtiles" serve --listen "$addr" &
+  # every SSE client comes from this machine: no per-client connection cap
+  FLOWTILES_INGEST_TOKEN=bench "$bin/flowtiles" serve --listen "$addr" --max-conns-per-client=-1 &
 else
   "$bin/liveserver" -listen "$addr" -token bench -records "$records" &
 fi

@@ -158,12 +158,11 @@ func (r resolver) ZoneID(name string) (int, bool) {
 }
 
 // decode reads the NDJSON lines bench/livefanout posts.
-func decode(format string, body io.Reader) ([]presence.Record, []string, error) {
+func decode(format string, body io.Reader) (presence.Decoded, error) {
+	var d presence.Decoded
 	if format != "ndjson" {
-		return nil, nil, fmt.Errorf("this stand-in server reads NDJSON only")
+		return d, fmt.Errorf("this stand-in server reads NDJSON only")
 	}
-	var recs []presence.Record
-	var errs []string
 	sc := bufio.NewScanner(body)
 	for line := 1; sc.Scan(); line++ {
 		var v struct {
@@ -173,10 +172,12 @@ func decode(format string, body io.Reader) ([]presence.Record, []string, error) 
 			Visitor    string    `json:"visitor_id"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			errs = append(errs, fmt.Sprintf("line %d: %v", line, err))
+			if d.ErrorCount++; len(d.Errors) < presence.MaxListedErrors {
+				d.Errors = append(d.Errors, fmt.Sprintf("line %d: %v", line, err))
+			}
 			continue
 		}
-		recs = append(recs, presence.Record{ObservedAt: v.ObservedAt, Lon: v.Lon, Lat: v.Lat, Weight: 1, Visitor: presence.VisitorHash(v.Visitor)})
+		d.Records = append(d.Records, presence.Record{ObservedAt: v.ObservedAt, Lon: v.Lon, Lat: v.Lat, Weight: 1, Visitor: presence.VisitorHash(v.Visitor)})
 	}
-	return recs, errs, sc.Err()
+	return d, sc.Err()
 }
