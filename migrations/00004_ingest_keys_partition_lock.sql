@@ -19,9 +19,13 @@ CREATE TABLE ingest_key (
     PRIMARY KEY (scope, key)
 );
 
--- Batches posted without a key were named "sha256:<hex>": keep the bare
--- checksum, as files have it (unless the same bytes were also loaded as a
--- file, which the old scheme allowed).
+-- Batches posted before carried their client's key as the checksum, or
+-- "sha256:<hex>" without one. A key (which may have been any string, a
+-- file's checksum too) moves out of the checksums' way; a body's checksum
+-- is kept bare, as files have it (unless the same bytes were also loaded as
+-- a file, which the old scheme allowed). Neither change is undone by Down.
+UPDATE ingest_batch SET checksum = 'legacy-key:' || checksum
+WHERE source = 'api' AND checksum NOT LIKE 'sha256:%';
 UPDATE ingest_batch b SET checksum = substr(b.checksum, 8)
 WHERE b.source = 'api' AND b.checksum LIKE 'sha256:%'
   AND NOT EXISTS (SELECT 1 FROM ingest_batch o WHERE o.checksum = substr(b.checksum, 8) AND o.status = 'committed');

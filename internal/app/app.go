@@ -67,9 +67,6 @@ type Config struct {
 	// MaxConns and MaxConnsPerClient cap open connections (server.Config;
 	// 0: the defaults).
 	MaxConns, MaxConnsPerClient int
-	// Server, if set, adjusts the server's configuration before it is
-	// built (tests: short timeouts).
-	Server func(*server.Config)
 }
 
 // MetricsOnMain is the Config.MetricsListen that serves /metrics on the
@@ -232,7 +229,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			MaxBytes: cfg.IngestMaxBytes, Version: src.Version, Poke: a.Hub.Poke,
 		},
 	}
-	scfg := server.Config{
+	a.Server = server.New(server.Config{
 		Engine:            engine,
 		Version:           src.Version,
 		Ready:             a.readiness(readyErr),
@@ -251,11 +248,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Routes:            routes,
 		MaxConns:          cfg.MaxConns,
 		MaxConnsPerClient: cfg.MaxConnsPerClient,
-	}
-	if cfg.Server != nil {
-		cfg.Server(&scfg)
-	}
-	a.Server = server.New(scfg)
+	})
 	a.ready.Store(true)
 	return a, nil
 }

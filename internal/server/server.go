@@ -89,9 +89,10 @@ type Config struct {
 	//
 	// ReadHeaderTimeout bounds reading a request's headers (10 s).
 	ReadHeaderTimeout time.Duration
-	// BodyTimeout bounds reading a whole request, headers and body, from
-	// its first byte (60 s): a client that sends its body slower is cut
-	// off (the ingest endpoint answers 408).
+	// BodyTimeout bounds reading a request's body, from the start of its
+	// handler (60 s): a client that sends its body slower is cut off (the
+	// ingest endpoint answers 408). The whole request, headers and body,
+	// has ReadHeaderTimeout + BodyTimeout.
 	BodyTimeout time.Duration
 	// WriteTimeout bounds the time from the end of a request's headers to
 	// the end of its response (60 s: a large tile or table to a slow
@@ -165,6 +166,18 @@ func New(cfg Config) *Server {
 	if cfg.MaxQueryValues <= 0 {
 		cfg.MaxQueryValues = DefaultMaxQueryValues
 	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
 	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}}
 	s.metrics = newMetrics(cfg.Metrics, cfg.DBStats)
 	s.cache = newTileCache(cfg.CacheBytes, s.metrics)
@@ -236,7 +249,7 @@ func New(cfg Config) *Server {
 		s.routes[r.Path] = true
 	}
 	s.e = e
-	s.handler = front(e)
+	s.handler = s.front(e)
 	return s
 }
 
@@ -270,18 +283,22 @@ func isHead(r *http.Request) bool {
 // it reads the method of its own request, which this leaves alone. Handlers
 // that stream tell HEAD apart with isHead.
 //
-// A request with a body is answered with "Connection: close", and its
-// connection closed without reading the rest of the body, unless the
-// handler read the body whole and took the header off (the ingest endpoint
-// does). Otherwise net/http would read up to 256 KiB of an unread body,
-// before sending the response and again before closing, so that a 401, or
-// a /healthz with a body that never comes, would hold its connection until
-// the body timeout.
-func front(h http.Handler) http.Handler {
+// A request with a body has BodyTimeout to send it from now. It is
+// answered with "Connection: close", and its connection closed without
+// reading the rest of the body, unless the handler read the body whole and
+// took the header off (the ingest endpoint does). Otherwise net/http would
+// read up to 256 KiB of an unread body, before sending the response and
+// again before closing, so that a 401, or a /healthz with a body that never
+// comes, would hold its connection until the body timeout.
+//
+// (Errors of ResponseController mean the connection takes no deadline, as
+// in a test recorder.)
+func (s *Server) front(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unread := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
 		if unread {
 			w.Header().Set(echo.HeaderConnection, "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 		}
 		if r.Method == http.MethodHead {
 			get := r.WithContext(context.WithValue(r.Context(), headKey{}, true))
@@ -290,9 +307,7 @@ func front(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 		if unread && w.Header().Get(echo.HeaderConnection) == "close" {
-			// the connection closes: stop waiting for the body (an
-			// error here means no deadline can be set, as in a test
-			// recorder)
+			// the connection closes: stop waiting for the body
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 		}
 	})
@@ -363,21 +378,16 @@ func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, wha
 
 // httpServer is the net/http server of h with the configured timeouts.
 func (s *Server) httpServer(h http.Handler) *http.Server {
-	d := func(v, def time.Duration) time.Duration {
-		if v > 0 {
-			return v
-		}
-		return def
-	}
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: d(s.cfg.ReadHeaderTimeout, 10*time.Second),
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		// ReadTimeout runs from the request's first byte to the end of its
-		// body; net/http lifts it once the body is read, so it never cuts a
-		// long response (the live stream) short.
-		ReadTimeout:    d(s.cfg.BodyTimeout, 60*time.Second),
-		WriteTimeout:   d(s.cfg.WriteTimeout, 60*time.Second),
-		IdleTimeout:    d(s.cfg.IdleTimeout, 60*time.Second),
+		// body (front gives the body its own deadline too); net/http lifts
+		// it once the body is read, so it never cuts a long response (the
+		// live stream) short.
+		ReadTimeout:    s.cfg.ReadHeaderTimeout + s.cfg.BodyTimeout,
+		WriteTimeout:   s.cfg.WriteTimeout,
+		IdleTimeout:    s.cfg.IdleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
