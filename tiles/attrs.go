@@ -41,7 +41,7 @@ func ParseAgeBand(s string) (AgeBand, error) {
 			return AgeBand(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown age band %q (want one of %s)", s, strings.Join(ageNames[1:], ", "))
+	return 0, fmt.Errorf("unknown age band %s (want one of %s)", Quote(s), strings.Join(ageNames[1:], ", "))
 }
 
 // Gender is f, m or x; the zero value means "not given".
@@ -74,7 +74,7 @@ func ParseGender(s string) (Gender, error) {
 			return Gender(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown gender %q (want f, m or x)", s)
+	return 0, fmt.Errorf("unknown gender %s (want f, m or x)", Quote(s))
 }
 
 // Spend is the spending class; the zero value means "not given".
@@ -107,7 +107,7 @@ func ParseSpend(s string) (Spend, error) {
 			return Spend(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown spend class %q (want low, medium or high)", s)
+	return 0, fmt.Errorf("unknown spend class %s (want low, medium or high)", Quote(s))
 }
 
 // Attrs packs age band, gender and spending class into one byte: the

@@ -62,7 +62,7 @@ func ParseCountry(s string) (Country, error) {
 			return c, nil
 		}
 	}
-	return Country{}, fmt.Errorf("unknown nationality %q (want an ISO 3166-1 alpha-2 code such as IT or DE)", s)
+	return Country{}, fmt.Errorf("unknown nationality %s (want an ISO 3166-1 alpha-2 code such as IT or DE)", Quote(s))
 }
 
 // CountryIndex returns 1..len(Countries) for a known code and 0 for the zero

@@ -201,12 +201,12 @@ func parseTime(q url.Values, key string, loc *time.Location, end bool) (time.Tim
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
+	if t, err := time.Parse(time.RFC3339, plusOffset(s)); err == nil {
 		return t.Truncate(time.Hour).UTC(), nil
 	}
 	d, err := time.ParseInLocation("2006-01-02", s, loc)
 	if err != nil {
-		return time.Time{}, &FilterError{key, s, "not a date (want YYYY-MM-DD or an RFC 3339 timestamp such as 2025-03-01T08:00:00+01:00)"}
+		return time.Time{}, &FilterError{key, s, "not a date (want YYYY-MM-DD or an RFC 3339 timestamp such as 2025-03-01T08:00:00Z, or 2025-03-01T08:00:00%2B01:00 with its + encoded as %2B)"}
 	}
 	if end {
 		d = d.AddDate(0, 0, 1)

@@ -17,17 +17,26 @@ import (
 
 // IngestCmd is the `flowtiles ingest` subcommand.
 type IngestCmd struct {
-	Files       []string `arg:"" help:"Files of presence records: CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON (one object per line)."`
+	Files       []string `arg:"" help:"Files of presence records: CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON (one object per line); gzip-compressed files (.gz) too."`
 	Database    `embed:""`
 	Format      string `help:"Input format (auto: from the file extension, else the content)." enum:"auto,csv,geojson,ndjson" default:"auto"`
 	SkipInvalid bool   `help:"Load the valid rows of a file with invalid ones, writing those to FILE.rejects.csv; without it such a file is rejected whole."`
 	MaxErrors   int    `help:"Invalid rows listed per file (all are counted)." default:"50"`
 	Progress    string `help:"Progress display: auto (a bar on a terminal, log lines otherwise), bar, log or none." enum:"auto,bar,log,none" default:"auto"`
+
+	stdout, stderr io.Writer // os.Stdout and os.Stderr when nil (tests set them)
 }
 
 // Run loads each file as one batch. A file that fails does not stop the
 // others; the command fails if any did.
 func (c *IngestCmd) Run(env *Env) error {
+	stdout, stderr := c.stdout, c.stderr
+	if stdout == nil {
+		stdout = os.Stdout
+	}
+	if stderr == nil {
+		stderr = os.Stderr
+	}
 	format, err := presence.ParseFormat(c.Format)
 	if err != nil {
 		return err
@@ -54,7 +63,7 @@ func (c *IngestCmd) Run(env *Env) error {
 		prog.close()
 		if err != nil {
 			failed++
-			report(os.Stderr, res, err)
+			report(stderr, res, err)
 			if env.Ctx.Err() != nil {
 				break
 			}
@@ -62,13 +71,13 @@ func (c *IngestCmd) Run(env *Env) error {
 		}
 		switch {
 		case res.Duplicate:
-			fmt.Printf("%s: already loaded (sha256 %.12s…): nothing written\n", file, res.Checksum)
+			fmt.Fprintf(stdout, "%s: already loaded (sha256 %.12s…): nothing written\n", file, res.Checksum)
 		default:
 			rate := float64(res.Loaded) / max(res.Duration.Seconds(), 1e-3)
-			fmt.Printf("%s: loaded %d rows (%d people, %s to %s) as batch %d in %s, %.0f rows/s\n", file, res.Loaded, res.Weight,
+			fmt.Fprintf(stdout, "%s: loaded %d rows (%d people, %s to %s) as batch %d in %s, %.0f rows/s\n", file, res.Loaded, res.Weight,
 				res.From.UTC().Format(time.RFC3339), res.To.UTC().Format(time.RFC3339), res.Batch, res.Duration.Round(time.Millisecond), rate)
 			if res.Rejected > 0 {
-				fmt.Printf("%s: skipped %d invalid rows, written to %s\n", file, res.Rejected, res.Rejects)
+				fmt.Fprintf(stdout, "%s: skipped %d invalid rows, written to %s\n", file, res.Rejected, res.Rejects)
 			}
 		}
 	}

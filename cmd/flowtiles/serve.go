@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/flowtiles/flowtiles/internal/app"
@@ -28,6 +30,35 @@ type ServeCmd struct {
 	DemoRecords    int           `help:"Size of the embedded demo data (records; 0: the default)." default:"0"`
 	DemoSeed       uint64        `help:"Seed of the embedded demo data." default:"1"`
 	DemoStart      string        `help:"First day (YYYY-MM-DD) of the embedded demo's eight months; none: the eight months ending today, today's records replayed live as their time comes."`
+
+	IngestCORS        []string `name:"ingest-cors" help:"Origins allowed to POST /api/ingest from a browser (comma-separated); none: no CORS on it, whatever --cors says."`
+	TrustedProxies    []string `help:"Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For/-Host/-Proto/-Prefix headers are believed (comma-separated); none: those headers are ignored."`
+	MetricsListen     string   `help:"Address to serve /metrics on (e.g. 127.0.0.1:9090); 'main' serves it on --listen, public; none: no metrics."`
+	MaxConns          int      `help:"Open connections at most (0: 4096, fewer when the file descriptor limit is lower); more wait in the kernel's queue." default:"0"`
+	MaxConnsPerClient int      `help:"Open connections per client address at most (trusted proxies exempt); more are answered 503. Negative: no cap." default:"64"`
+}
+
+// parsePrefixes reads addresses and CIDR ranges.
+func parsePrefixes(flag string, list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, l := range list {
+		for _, v := range strings.Split(l, ",") {
+			if v = strings.TrimSpace(v); v == "" {
+				continue
+			}
+			if p, err := netip.ParsePrefix(v); err == nil {
+				out = append(out, p.Masked())
+				continue
+			}
+			a, err := netip.ParseAddr(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s %q: want an IP address or a CIDR range such as 10.0.0.0/8", flag, v)
+			}
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out, nil
 }
 
 // Run runs the subcommand.
@@ -39,6 +70,15 @@ func (c *ServeCmd) Run(env *Env) error {
 			return fmt.Errorf("--demo-start %q: want a date YYYY-MM-DD", c.DemoStart)
 		}
 		demoStart = t
+	}
+	proxies, err := parsePrefixes("--trusted-proxies", c.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	if m := c.MetricsListen; m != "" && m != app.MetricsOnMain {
+		if _, _, err := net.SplitHostPort(m); err != nil {
+			return fmt.Errorf("--metrics-listen %q: want an address such as 127.0.0.1:9090, or main", m)
+		}
 	}
 	a, err := app.New(env.Ctx, app.Config{
 		DatabaseURL:    c.DatabaseURL,
@@ -57,6 +97,12 @@ func (c *ServeCmd) Run(env *Env) error {
 		DemoRecords:    c.DemoRecords,
 		DemoSeed:       c.DemoSeed,
 		DemoStart:      demoStart,
+
+		IngestCORSOrigins: c.IngestCORS,
+		TrustedProxies:    proxies,
+		MetricsListen:     c.MetricsListen,
+		MaxConns:          c.MaxConns,
+		MaxConnsPerClient: c.MaxConnsPerClient,
 	}, env.Log)
 	if err != nil {
 		return err

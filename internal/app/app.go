@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -57,7 +58,23 @@ type Config struct {
 	// the eight months that end today, with today's records after the start
 	// time replayed as their time comes (a live demo for the kiosk).
 	DemoStart time.Time
+	// IngestCORSOrigins may POST /api/ingest from a browser (none: no CORS
+	// on it).
+	IngestCORSOrigins []string
+	// TrustedProxies are reverse proxies whose X-Forwarded-* headers are
+	// believed (none: ignored).
+	TrustedProxies []netip.Prefix
+	// MetricsListen is where /metrics is served: an address of its own,
+	// MetricsOnMain for the main listener (public), or "" for nowhere.
+	MetricsListen string
+	// MaxConns and MaxConnsPerClient cap open connections (server.Config;
+	// 0: the defaults).
+	MaxConns, MaxConnsPerClient int
 }
+
+// MetricsOnMain is the Config.MetricsListen that serves /metrics on the
+// main listener.
+const MetricsOnMain = "main"
 
 // App is an assembled flowtiles.
 type App struct {
@@ -66,7 +83,9 @@ type App struct {
 	Mode   string // "embedded" or "postgis"
 
 	pool   *pgxpool.Pool
+	probe  *db.Probe
 	mirror *pgstore.Mirror
+	cfg    Config
 	sink   live.Sink
 	// pending are the embedded demo's records still in the future, in
 	// time order: Background replays them as their time comes.
@@ -90,7 +109,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("time zone %q: %w", cfg.TimeZone, err)
 	}
 	cat := refdata.Italy()
-	a := &App{log: log}
+	a := &App{log: log, cfg: cfg}
 	var (
 		src interface {
 			tiles.Source
@@ -179,9 +198,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// response, so a client reads its own batch from this instance
 		sink = mirroredSink{ingest.NewSink(pool, nil), a.mirror, log}
 		dbStats = pool.Stat
+		a.probe = db.NewProbe(pool)
+		ingestOn := live.ParseTokens(cfg.IngestToken...).Enabled()
 		readyErr = func(ctx context.Context) error {
-			if err := pool.Ping(ctx); err != nil {
-				return fmt.Errorf("database unreachable: %w", err)
+			h, err := a.probe.Check(ctx)
+			if err != nil {
+				return &server.ReadyError{Reason: "database unreachable", Err: err}
+			}
+			if h.ReadOnly && ingestOn {
+				// this instance takes writes (POST /api/ingest) and cannot
+				return &server.ReadyError{Reason: "database is read-only"}
 			}
 			return nil
 		}
@@ -225,15 +251,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			}
 			return worldBound(r)
 		},
-		Loc:         loc,
-		Resolver:    resolver,
-		Static:      static.FS,
-		CORSOrigins: cfg.CORSOrigins,
-		CacheBytes:  cfg.CacheBytes,
-		BasemapURL:  cfg.BasemapURL,
-		Log:         log,
-		DBStats:     dbStats,
-		Routes:      routes,
+		Loc:               loc,
+		Resolver:          resolver,
+		Static:            static.FS,
+		CORSOrigins:       cfg.CORSOrigins,
+		WriteCORSOrigins:  cfg.IngestCORSOrigins,
+		TrustedProxies:    cfg.TrustedProxies,
+		MetricsOnMain:     cfg.MetricsListen == MetricsOnMain,
+		CacheBytes:        cfg.CacheBytes,
+		BasemapURL:        cfg.BasemapURL,
+		Log:               log,
+		DBStats:           dbStats,
+		Routes:            routes,
+		MaxConns:          cfg.MaxConns,
+		MaxConnsPerClient: cfg.MaxConnsPerClient,
 	})
 	a.ready.Store(true)
 	return a, nil
@@ -257,7 +288,7 @@ func demoSecret(seed uint64) []byte {
 func (a *App) readiness(db func(context.Context) error) func(context.Context) error {
 	return func(ctx context.Context) error {
 		if !a.ready.Load() {
-			return errors.New("data not loaded yet")
+			return &server.ReadyError{Reason: "data not loaded yet"}
 		}
 		if db != nil {
 			return db(ctx)
@@ -277,8 +308,8 @@ type mirroredSink struct {
 	log    *slog.Logger
 }
 
-func (s mirroredSink) Store(ctx context.Context, key string, recs []presence.Record) (bool, error) {
-	dup, err := s.Sink.Store(ctx, key, recs)
+func (s mirroredSink) Store(ctx context.Context, id live.BatchID, recs []presence.Record) (bool, error) {
+	dup, err := s.Sink.Store(ctx, id, recs)
 	if err != nil {
 		return dup, err
 	}
@@ -363,8 +394,9 @@ func (a *App) replay(ctx context.Context, every time.Duration) {
 			if i == 0 {
 				continue
 			}
-			key := fmt.Sprintf("demo-replay-%d", a.pending[0].ObservedAt.UnixNano())
-			if _, err := a.sink.Store(ctx, key, a.pending[:i]); err != nil {
+			// not a body's sha256: names the replayed records
+			id := live.BatchID{Checksum: fmt.Sprintf("demo-replay-%d-%d", a.pending[0].ObservedAt.UnixNano(), i)}
+			if _, err := a.sink.Store(ctx, id, a.pending[:i]); err != nil {
 				a.log.Warn("demo replay", "err", err)
 				continue
 			}
@@ -391,20 +423,47 @@ func (a *App) Background(ctx context.Context) {
 	}
 }
 
-// Run serves on listen until ctx ends. ready, if not nil, is called with
-// the address once the server accepts connections.
+// Run serves on listen (and /metrics on Config.MetricsListen when it is an
+// address) until ctx ends. ready, if not nil, is called with the address
+// once the server accepts connections.
 func (a *App) Run(ctx context.Context, listen string, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a.Background(ctx)
+	var mln net.Listener
+	if m := a.cfg.MetricsListen; m != "" && m != MetricsOnMain {
+		if mln, err = net.Listen("tcp", m); err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on %s (--metrics-listen): %w", m, err)
+		}
+	}
 	if ready != nil {
 		ready(ln.Addr())
 	}
-	return a.Server.Serve(ctx, ln)
+	return a.Serve(ctx, ln, mln)
+}
+
+// Serve is Run on listeners the caller opened; metrics may be nil.
+func (a *App) Serve(ctx context.Context, ln, metrics net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a.Background(ctx)
+	errc := make(chan error, 1)
+	if metrics != nil {
+		go func() {
+			err := a.Server.ServeMetrics(ctx, metrics)
+			if err != nil {
+				cancel() // the main listener stops too
+			}
+			errc <- err
+		}()
+	} else {
+		errc <- nil
+	}
+	err := a.Server.Serve(ctx, ln)
+	cancel()
+	return errors.Join(err, <-errc)
 }
 
 // BaseURL is the URL a browser on this machine opens for a listening
@@ -422,6 +481,9 @@ func BaseURL(addr net.Addr) string {
 
 // Close releases the database pool.
 func (a *App) Close() {
+	if a.probe != nil {
+		a.probe.Close()
+	}
 	if a.pool != nil {
 		a.pool.Close()
 	}

@@ -103,3 +103,10 @@ func SchemaError(err error) error {
 	}
 	return err
 }
+
+// ReadOnly reports whether err comes from a database that does not take
+// writes (SQLSTATE 25006: a standby, or default_transaction_read_only).
+func ReadOnly(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "25006" // read_only_sql_transaction
+}

@@ -94,6 +94,12 @@ type batchRow struct {
 	message          string
 }
 
+// maxMessage bounds ingest_batch.message (the messages of row errors are
+// bounded already; this is a last guard).
+const maxMessage = 2000
+
+func boundMessage(m string) string { return tiles.Truncate(m, maxMessage) }
+
 func nullTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
@@ -124,7 +130,7 @@ func claim(ctx context.Context, tx pgx.Tx, b *batchRow) (id int64, ok bool, err 
 func finish(ctx context.Context, tx pgx.Tx, id int64, b *batchRow) error {
 	if _, err := tx.Exec(ctx, `UPDATE ingest_batch SET rows_read = $2, rows_loaded = $3, rows_rejected = $4,
 		weight_loaded = $5, min_observed_at = $6, max_observed_at = $7, finished_at = clock_timestamp(), message = $8
-		WHERE id = $1`, id, b.read, b.loaded, b.rejected, b.weight, nullTime(b.from), nullTime(b.to), text(b.message)); err != nil {
+		WHERE id = $1`, id, b.read, b.loaded, b.rejected, b.weight, nullTime(b.from), nullTime(b.to), text(boundMessage(b.message))); err != nil {
 		return fmt.Errorf("recording the batch: %w", err)
 	}
 	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, strconv.FormatInt(id, 10)); err != nil {

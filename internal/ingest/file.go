@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -58,7 +60,7 @@ const progressEvery = 1024
 // Result describes a load.
 type Result struct {
 	File     string
-	Checksum string // sha256 of the file, hex
+	Checksum string // sha256 of the file's content (decompressed, for a gzip file), hex
 	Batch    int64  // ingest_batch id (0 when nothing was recorded)
 	// Duplicate: a committed batch with this checksum existed; nothing
 	// was written.
@@ -188,6 +190,25 @@ type reading struct {
 }
 
 func (l *Loader) open(path string, format presence.Format) (*reading, error) {
+	r, err := openContent(path)
+	if err != nil {
+		return nil, err
+	}
+	// FormatAuto decides from the name (without .gz), else from the first
+	// bytes: the same in both passes.
+	r.rd, err = presence.NewReader(path, r.tee, format, l.Validator)
+	if err != nil {
+		r.f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// openContent opens a file for reading its content: through gzip when it
+// is gzip-compressed (by its first bytes, whatever its name). The hash and
+// the rows are of the content; the counter counts the file's bytes (the
+// progress of a compressed file is that of its compressed bytes).
+func openContent(path string) (*reading, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -198,19 +219,22 @@ func (l *Loader) open(path string, format presence.Format) (*reading, error) {
 		return nil, err
 	}
 	r := &reading{f: f, cnt: &counter{r: f}, sum: sha256.New(), size: st.Size()}
-	r.tee = io.TeeReader(r.cnt, r.sum)
-	// FormatAuto decides from the name, else from the first bytes: the
-	// same in both passes.
-	r.rd, err = presence.NewReader(path, r.tee, format, l.Validator)
-	if err != nil {
-		f.Close()
-		return nil, err
+	br := bufio.NewReaderSize(r.cnt, 64<<10)
+	var content io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: not a valid gzip file: %w", path, err)
+		}
+		content = zr
 	}
+	r.tee = io.TeeReader(content, r.sum)
 	return r, nil
 }
 
 // checksum reads what the reader left of the file into the hash and
-// returns the file's sha256.
+// returns the sha256 of the file's content.
 func (r *reading) checksum() (string, error) {
 	if _, err := io.Copy(io.Discard, r.tee); err != nil {
 		return "", err
@@ -219,16 +243,12 @@ func (r *reading) checksum() (string, error) {
 }
 
 func fileChecksum(path string) (string, error) {
-	f, err := os.Open(path)
+	r, err := openContent(path)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	defer r.f.Close()
+	return r.checksum()
 }
 
 // validate is pass 1.
@@ -336,7 +356,7 @@ func (l *Loader) recordRejected(ctx context.Context, b *batchRow) (int64, error)
 	err := l.Pool.QueryRow(ctx, `INSERT INTO ingest_batch (source, checksum, status, rows_read, rows_loaded, rows_rejected,
 		weight_loaded, started_at, finished_at, message)
 		VALUES ($1, $2, 'rejected', $3, 0, $4, 0, $5, clock_timestamp(), $6) RETURNING id`,
-		b.source, b.checksum, b.read, b.rejected, b.started, text(b.message)).Scan(&id)
+		b.source, b.checksum, b.read, b.rejected, b.started, text(boundMessage(b.message))).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("recording the rejected batch: %w", err)
 	}

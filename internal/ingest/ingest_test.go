@@ -601,7 +601,7 @@ func TestSink(t *testing.T) {
 	}
 	// nil zones: the sink reads the zone table.
 	s := NewSink(pool, nil)
-	dup, err := s.Store(ctx, "batch-1", recs)
+	dup, err := s.Store(ctx, live.BatchID{Checksum: "sum-1", Scope: "s", Key: "batch-1"}, recs)
 	if err != nil || dup {
 		t.Fatalf("first store: %v %v", dup, err)
 	}
@@ -610,8 +610,8 @@ func TestSink(t *testing.T) {
 		t.Fatalf("%+v, want %+v", got, want)
 	}
 	sameRows(t, storedRows(t, pool), memRows(t, recs, zones))
-	// The same key again, even with other records: nothing written.
-	if dup, err := s.Store(ctx, "batch-1", recs[:10]); err != nil || !dup {
+	// The same key and checksum again (a retry): nothing written.
+	if dup, err := s.Store(ctx, live.BatchID{Checksum: "sum-1", Scope: "s", Key: "batch-1"}, recs); err != nil || !dup {
 		t.Fatalf("same key: %v %v", dup, err)
 	}
 	// The same key from several requests at once: stored once.
@@ -619,7 +619,9 @@ func TestSink(t *testing.T) {
 	dups := make([]bool, 6)
 	errs := make([]error, 6)
 	for i := range dups {
-		wg.Go(func() { dups[i], errs[i] = NewSink(pool, zones).Store(ctx, "batch-2", recs[:100]) })
+		wg.Go(func() {
+			dups[i], errs[i] = NewSink(pool, zones).Store(ctx, live.BatchID{Checksum: "sum-2"}, recs[:100])
+		})
 	}
 	wg.Wait()
 	stored := 0
@@ -642,13 +644,13 @@ func TestSink(t *testing.T) {
 	var source, checksum string
 	var loaded int64
 	if err := pool.QueryRow(ctx, `SELECT source, checksum, rows_loaded FROM ingest_batch ORDER BY id LIMIT 1`).Scan(&source, &checksum, &loaded); err != nil ||
-		source != "api" || checksum != "batch-1" || loaded != 3000 {
+		source != "api" || checksum != "sum-1" || loaded != 3000 {
 		t.Errorf("batch row: %s %s %d %v", source, checksum, loaded, err)
 	}
 	// A cancelled request stores nothing.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.Store(cctx, "batch-3", recs); err == nil {
+	if _, err := s.Store(cctx, live.BatchID{Checksum: "sum-3"}, recs); err == nil {
 		t.Error("cancelled store: no error")
 	}
 	if got := count(t, pool); got != want {
@@ -668,7 +670,7 @@ func TestSinkNotifies(t *testing.T) {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewSink(pool, nil).Store(ctx, "k", sourcetest.Records(1, 10)); err != nil {
+	if _, err := NewSink(pool, nil).Store(ctx, live.BatchID{Checksum: "k"}, sourcetest.Records(1, 10)); err != nil {
 		t.Fatal(err)
 	}
 	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)

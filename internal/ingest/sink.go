@@ -15,9 +15,12 @@ import (
 )
 
 // Sink stores batches posted to POST /api/ingest in PostGIS, each as one
-// ingest_batch (source "api", checksum = the idempotency key) in one
-// transaction, so a key is stored once however often, and however
-// concurrently, it is posted.
+// ingest_batch (source "api", checksum = the SHA-256 of the body, as a file
+// has it) in one transaction, so the same bytes are stored once however
+// often, however concurrently and under whatever key they are posted, and
+// a file of the same bytes is "already loaded". A client's Idempotency-Key
+// is kept in ingest_key, scoped by who posted and bound to the checksum of
+// its first use.
 type Sink struct {
 	pool  *pgxpool.Pool
 	zones []tiles.Place
@@ -33,8 +36,8 @@ func NewSink(pool *pgxpool.Pool, zones []tiles.Place) *Sink {
 }
 
 // Store implements live.Sink. recs are only read.
-func (s *Sink) Store(ctx context.Context, key string, recs []presence.Record) (duplicate bool, err error) {
-	b := &batchRow{source: "api", checksum: key, started: time.Now()}
+func (s *Sink) Store(ctx context.Context, bid live.BatchID, recs []presence.Record) (duplicate bool, err error) {
+	b := &batchRow{source: "api", checksum: bid.Checksum, started: time.Now()}
 	var sp span
 	for i := range recs {
 		sp.add(&recs[i])
@@ -48,9 +51,22 @@ func (s *Sink) Store(ctx context.Context, key string, recs []presence.Record) (d
 		return false, fmt.Errorf("ingest batch: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit, a no-op
+	if bid.Key != "" {
+		seen, err := bindKey(ctx, tx, bid)
+		if err != nil || seen {
+			return seen, err
+		}
+	}
 	id, ok, err := claim(ctx, tx, b)
-	if err != nil || !ok {
-		return !ok && err == nil, err
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		// the same bytes were stored before: keep the key's binding
+		if err := tx.Commit(ctx); err != nil {
+			return false, fmt.Errorf("committing the batch: %w", err)
+		}
+		return true, nil
 	}
 	zones := s.zones
 	if zones == nil {
@@ -75,4 +91,28 @@ func (s *Sink) Store(ctx context.Context, key string, recs []presence.Record) (d
 		return false, fmt.Errorf("committing the batch: %w", err)
 	}
 	return false, nil
+}
+
+// bindKey records the batch's idempotency key in its scope, bound to its
+// checksum. seen: the key was used before for the same checksum (a retry;
+// nothing to store). A key used before for another checksum is a
+// *live.KeyConflictError. A concurrent first use of the same key waits
+// here until the other transaction ends.
+func bindKey(ctx context.Context, tx pgx.Tx, bid live.BatchID) (seen bool, err error) {
+	tag, err := tx.Exec(ctx, `INSERT INTO ingest_key (scope, key, checksum) VALUES ($1, $2, $3)
+		ON CONFLICT (scope, key) DO NOTHING`, bid.Scope, bid.Key, bid.Checksum)
+	if err != nil {
+		return false, fmt.Errorf("recording the idempotency key: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return false, nil
+	}
+	var sum string
+	if err := tx.QueryRow(ctx, `SELECT checksum FROM ingest_key WHERE scope = $1 AND key = $2`, bid.Scope, bid.Key).Scan(&sum); err != nil {
+		return false, fmt.Errorf("reading the idempotency key: %w", err)
+	}
+	if sum != bid.Checksum {
+		return false, &live.KeyConflictError{Key: bid.Key}
+	}
+	return true, nil
 }

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,7 +31,7 @@ func people(prefix string, n int, p orb.Point, at time.Time) []presence.Record {
 
 func load(t testing.TB, s *memstore.Store, recs []presence.Record) {
 	t.Helper()
-	if _, err := NewMemorySink(s, sourcetest.Zones()).Store(context.Background(), fmt.Sprint(time.Now().UnixNano()), recs); err != nil {
+	if _, err := NewMemorySink(s, sourcetest.Zones()).Store(context.Background(), BatchID{Checksum: fmt.Sprint(time.Now().UnixNano())}, recs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -284,11 +285,11 @@ func TestMemorySink(t *testing.T) {
 	sink := NewMemorySink(s, sourcetest.Zones())
 	ctx := context.Background()
 	recs := people("a", 5, centro, now)
-	dup, err := sink.Store(ctx, "k1", recs)
+	dup, err := sink.Store(ctx, BatchID{Checksum: "sum1"}, recs)
 	if err != nil || dup {
 		t.Fatal(dup, err)
 	}
-	if dup, err = sink.Store(ctx, "k1", recs); err != nil || !dup {
+	if dup, err = sink.Store(ctx, BatchID{Checksum: "sum1"}, recs); err != nil || !dup {
 		t.Fatalf("second post: dup %v, err %v", dup, err)
 	}
 	if n := s.Stats().Rows; n != 5 {
@@ -297,7 +298,7 @@ func TestMemorySink(t *testing.T) {
 	// A record the store cannot take: nothing of the batch is written.
 	bad := people("b", 3, centro, now)
 	bad[2].Origin = "999999"
-	_, err = sink.Store(ctx, "k2", bad)
+	_, err = sink.Store(ctx, BatchID{Checksum: "sum2"}, bad)
 	if re, ok := err.(*RecordError); !ok || re.Index != 2 {
 		t.Errorf("bad origin: %v", err)
 	}
@@ -310,7 +311,7 @@ func TestMemorySink(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := sink.Store(ctx, "k3", people("c", 2, centro, now)); err != nil {
+			if _, err := sink.Store(ctx, BatchID{Checksum: "sum3"}, people("c", 2, centro, now)); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -318,5 +319,60 @@ func TestMemorySink(t *testing.T) {
 	wg.Wait()
 	if n := s.Stats().Rows; n != 7 {
 		t.Errorf("rows %d after 8 concurrent posts of a 2-record batch", n)
+	}
+}
+
+// Idempotency keys are scoped by who posts and bound to the content of
+// their first use; a key never lets the same content in twice.
+func TestMemorySinkKeys(t *testing.T) {
+	s := memstore.New(refdata.Italy())
+	sink := NewMemorySink(s, sourcetest.Zones())
+	ctx := context.Background()
+	a, b := people("a", 3, centro, now), people("b", 4, centro, now)
+	store := func(id BatchID, recs []presence.Record) (bool, error) {
+		t.Helper()
+		return sink.Store(ctx, id, recs)
+	}
+	if dup, err := store(BatchID{Checksum: "A", Scope: "s1", Key: "k"}, a); err != nil || dup {
+		t.Fatal(dup, err)
+	}
+	// the same key and content: a retry
+	if dup, err := store(BatchID{Checksum: "A", Scope: "s1", Key: "k"}, a); err != nil || !dup {
+		t.Fatalf("retry: %v %v", dup, err)
+	}
+	// the same key, other content: refused, nothing stored
+	var ke *KeyConflictError
+	if _, err := store(BatchID{Checksum: "B", Scope: "s1", Key: "k"}, b); !errors.As(err, &ke) || ke.Key != "k" {
+		t.Fatalf("reused key: %v", err)
+	}
+	// the same content under other keys, or none: stored once
+	for _, id := range []BatchID{{Checksum: "A", Scope: "s1", Key: "k2"}, {Checksum: "A", Scope: "s2", Key: "k"}, {Checksum: "A"}} {
+		if dup, err := store(id, a); err != nil || !dup {
+			t.Fatalf("%+v: %v %v", id, dup, err)
+		}
+	}
+	// a key is bound by its first use even when that was a duplicate
+	if _, err := store(BatchID{Checksum: "B", Scope: "s2", Key: "k"}, b); !errors.As(err, &ke) {
+		t.Fatalf("s2's k, bound to A, with B: %v", err)
+	}
+	// the key of another scope is another key
+	if dup, err := store(BatchID{Checksum: "B", Scope: "s3", Key: "k"}, b); err != nil || dup {
+		t.Fatalf("a third scope's k: %v %v", dup, err)
+	}
+	if n := s.Stats().Rows; n != 7 {
+		t.Errorf("rows %d, want 3+4", n)
+	}
+}
+
+func TestTokenScopes(t *testing.T) {
+	tok := ParseTokens("alpha-secret,beta-secret")
+	a, okA := tok.Scope("Bearer alpha-secret")
+	b, okB := tok.Scope("bearer  beta-secret")
+	a2, _ := tok.Scope("Bearer alpha-secret")
+	if !okA || !okB || a == b || a != a2 || !strings.HasPrefix(a, "token:") || strings.Contains(a, "alpha") {
+		t.Fatalf("scopes %q %q %q", a, b, a2)
+	}
+	if _, ok := tok.Scope("Bearer gamma"); ok {
+		t.Error("unknown token has a scope")
 	}
 }

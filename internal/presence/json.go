@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 func jsonUnmarshal(b []byte, v any) error {
@@ -38,7 +40,7 @@ func jsonFields(obj map[string]any, f *fields, strict bool) (string, string) {
 		c := columnIndex(k)
 		if c < 0 {
 			if strict {
-				return k, fmt.Sprintf("unknown column (want %s)", strings.Join(Columns[:], ", "))
+				return tiles.Truncate(k, tiles.MaxQuoted), fmt.Sprintf("unknown column (want %s)", strings.Join(Columns[:], ", "))
 			}
 			continue
 		}
@@ -83,12 +85,16 @@ func newNDJSONSource(file string, r *bufio.Reader) *ndjsonSource {
 func (s *ndjsonSource) next(f *fields) (int, error) {
 	for {
 		b, err := s.r.ReadSlice('\n')
+		long := false
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// a long line: gather it whole
+			// a long line: gather it whole, up to MaxRowBytes, and skip
+			// the rest of a longer one
 			s.raw = append(s.raw[:0], b...)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				b, err = s.r.ReadSlice('\n')
-				s.raw = append(s.raw, b...)
+				if long = long || len(s.raw)+len(b) > MaxRowBytes; !long {
+					s.raw = append(s.raw, b...)
+				}
 			}
 		} else {
 			s.raw = append(s.raw[:0], b...)
@@ -100,6 +106,9 @@ func (s *ndjsonSource) next(f *fields) (int, error) {
 			return s.line, io.EOF
 		}
 		s.line++
+		if long {
+			return s.line, &RowError{File: s.file, Line: s.line, Column: "record", Reason: fmt.Sprintf("a line over %d bytes", MaxRowBytes)}
+		}
 		s.raw = bytes.TrimSpace(s.raw)
 		if s.line == 1 {
 			s.raw = bytes.TrimPrefix(s.raw, []byte("\ufeff"))
@@ -198,7 +207,7 @@ func (s *geojsonSource) seekFeatures() error {
 				return s.badJSON(err)
 			}
 			if typ != "FeatureCollection" {
-				return s.fault(s.d.InputOffset(), fmt.Sprintf("type is %v, want FeatureCollection", typ))
+				return s.fault(s.d.InputOffset(), fmt.Sprintf("type is %s, want FeatureCollection", tiles.Truncate(fmt.Sprint(typ), tiles.MaxQuoted)))
 			}
 			s.sawType = true
 		default:
@@ -263,7 +272,7 @@ func (s *geojsonSource) feature(f *fields) error {
 		return bad("record", "not a GeoJSON Feature: "+jsonReason(err))
 	}
 	if ft.Type != "Feature" {
-		return bad("record", fmt.Sprintf("type is %q, want Feature", ft.Type))
+		return bad("record", fmt.Sprintf("type is %s, want Feature", tiles.Quote(ft.Type)))
 	}
 	if col, reason := jsonFields(ft.Properties, f, false); col != "" {
 		return bad(col, reason)
@@ -273,7 +282,7 @@ func (s *geojsonSource) feature(f *fields) error {
 		return bad("geometry", "missing (want a Point)")
 	}
 	if g.Type != "Point" {
-		return bad("geometry", fmt.Sprintf("%q is not a Point", g.Type))
+		return bad("geometry", fmt.Sprintf("%s is not a Point", tiles.Quote(g.Type)))
 	}
 	if n := len(g.Coordinates); n < 2 || n > 3 {
 		return bad("geometry", fmt.Sprintf("a Point has 2 or 3 coordinates, not %d", n))
@@ -296,6 +305,9 @@ func (s *geojsonSource) rejectRow(msg string) []string {
 
 // badJSON is a syntax fault, placed where the decoder found it.
 func (s *geojsonSource) badJSON(err error) *SyntaxError {
+	if errors.Is(err, errRowTooLong) {
+		return s.fault(s.lc.base, fmt.Sprintf("a feature over %d bytes (or a broken structure): nothing after it was read", MaxRowBytes))
+	}
 	off := s.d.InputOffset()
 	var se *json.SyntaxError
 	switch {
@@ -311,7 +323,7 @@ func tokenReason(tok json.Token, err error) string {
 	if err != nil {
 		return jsonReason(err)
 	}
-	return fmt.Sprintf("unexpected %v", tok)
+	return "unexpected " + tiles.Truncate(fmt.Sprint(tok), tiles.MaxQuoted)
 }
 
 // lineCounter passes bytes through and maps input offsets to line numbers.
@@ -325,6 +337,11 @@ type lineCounter struct {
 }
 
 func (c *lineCounter) Read(p []byte) (int, error) {
+	// pending holds what was read since the end of the last feature: a
+	// feature (or any member) over MaxRowBytes is not read further.
+	if len(c.pending) > MaxRowBytes {
+		return 0, errRowTooLong
+	}
 	n, err := c.r.Read(p)
 	c.pending = append(c.pending, p[:n]...)
 	return n, err

@@ -38,9 +38,10 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown format %q (want csv, geojson or ndjson)", s)
 }
 
-// formatOfName guesses a format from a file extension.
+// formatOfName guesses a format from a file extension (before a .gz).
 func formatOfName(name string) Format {
-	switch strings.ToLower(filepath.Ext(name)) {
+	name = strings.TrimSuffix(strings.ToLower(name), ".gz")
+	switch filepath.Ext(name) {
 	case ".csv", ".txt":
 		return FormatCSV
 	case ".geojson", ".json":
@@ -157,31 +158,53 @@ func (r *Reader) RejectHeader() []string { return r.src.rejectHeader() }
 // with msg as its error. The slice is the caller's.
 func (r *Reader) RejectRow(msg string) []string { return r.src.rejectRow(msg) }
 
+// MaxListedErrors bounds the invalid rows Decode lists.
+const MaxListedErrors = 100
+
+// Decoded is a body read whole by Decode.
+type Decoded struct {
+	Records []Record
+	// Errors are the first MaxListedErrors invalid rows, as "line N:
+	// column: reason"; ErrorCount counts them all.
+	Errors     []string
+	ErrorCount int
+}
+
 // Decode reads a whole body in format "csv", "ndjson" or "geojson" into
-// records, validated as the CLI validates files. Invalid rows are returned
-// in rowErrs as "line N: column: reason"; err is for anything else (an
-// unreadable body, a bad CSV header). It matches server.RecordDecoder.
-func Decode(format string, body io.Reader) (recs []Record, rowErrs []string, err error) {
+// records, validated as the CLI validates files. Invalid rows are listed
+// in the result (the first MaxListedErrors, all counted); err is for
+// anything else (an unreadable body, a bad CSV header). It matches
+// server.RecordDecoder.
+func Decode(format string, body io.Reader) (Decoded, error) {
+	var d Decoded
 	f, err := ParseFormat(format)
 	if err != nil {
-		return nil, nil, err
+		return d, err
 	}
 	rd, err := NewReader("", body, f, nil)
 	if err != nil {
-		return nil, nil, err
+		return d, err
 	}
 	for {
 		rec, err := rd.Next()
 		var re *RowError
 		switch {
 		case err == nil:
-			recs = append(recs, rec)
+			d.Records = append(d.Records, rec)
 		case errors.Is(err, io.EOF):
-			return recs, rowErrs, nil
-		case errors.As(err, &re):
-			rowErrs = append(rowErrs, re.Error())
+			return d, nil
+		case errors.As(err, &re) && !isSyntax(err):
+			d.ErrorCount++
+			if len(d.Errors) < MaxListedErrors {
+				d.Errors = append(d.Errors, re.Error())
+			}
 		default:
-			return nil, nil, err
+			return Decoded{}, err
 		}
 	}
+}
+
+func isSyntax(err error) bool {
+	var se *SyntaxError
+	return errors.As(err, &se)
 }

@@ -2,6 +2,7 @@ package presence
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -239,18 +240,18 @@ func TestDecode(t *testing.T) {
 	body := `{"observed_at":"2024-05-01T09:30:00Z","lon":12,"lat":42}
 {"observed_at":"2024-05-01T09:30:00Z","lon":12,"lat":42,"gender":"q"}
 `
-	recs, rowErrs, err := Decode("ndjson", strings.NewReader(body))
-	if err != nil || len(recs) != 1 || !slices.Equal(rowErrs, []string{`line 2: gender: unknown gender "q" (want f, m or x)`}) {
-		t.Fatalf("ndjson: %d records, %q, %v", len(recs), rowErrs, err)
+	d, err := Decode("ndjson", strings.NewReader(body))
+	if err != nil || len(d.Records) != 1 || d.ErrorCount != 1 || !slices.Equal(d.Errors, []string{`line 2: gender: unknown gender "q" (want f, m or x)`}) {
+		t.Fatalf("ndjson: %+v, %v", d, err)
 	}
-	recs, rowErrs, err = Decode("csv", strings.NewReader("observed_at,lon,lat\n2024-05-01T09:30:00Z,12,42\nnow,12,42\n"))
-	if err != nil || len(recs) != 1 || len(rowErrs) != 1 || !strings.HasPrefix(rowErrs[0], "line 3: observed_at: ") {
-		t.Fatalf("csv: %d records, %q, %v", len(recs), rowErrs, err)
+	d, err = Decode("csv", strings.NewReader("observed_at,lon,lat\n2024-05-01T09:30:00Z,12,42\nnow,12,42\n"))
+	if err != nil || len(d.Records) != 1 || len(d.Errors) != 1 || !strings.HasPrefix(d.Errors[0], "line 3: observed_at: ") {
+		t.Fatalf("csv: %+v, %v", d, err)
 	}
-	if _, _, err := Decode("csv", strings.NewReader("when,where\n")); err == nil {
+	if _, err := Decode("csv", strings.NewReader("when,where\n")); err == nil {
 		t.Error("bad header: no error")
 	}
-	if _, _, err := Decode("xml", strings.NewReader("")); err == nil {
+	if _, err := Decode("xml", strings.NewReader("")); err == nil {
 		t.Error("unknown format: no error")
 	}
 }
@@ -314,5 +315,56 @@ func BenchmarkReadGeoJSON(b *testing.B) {
 			}
 			n++
 		}
+	}
+}
+
+// Rows are bounded before they are parsed, and messages quote a short
+// prefix of a bad value.
+func TestRowsAndMessagesBounded(t *testing.T) {
+	huge := strings.Repeat("a", 2*MaxRowBytes)
+	good := `{"observed_at":"2024-05-01T09:30:00Z","lon":12,"lat":42}`
+	// NDJSON: an over-long line is one invalid row; reading goes on
+	d, err := Decode("ndjson", strings.NewReader(`{"observed_at":"`+huge+`"}`+"\n"+good+"\n"))
+	if err != nil || d.ErrorCount != 1 || len(d.Records) != 1 || d.Errors[0] != fmt.Sprintf("line 1: record: a line over %d bytes", MaxRowBytes) {
+		t.Errorf("long NDJSON line: %+v %v", d, err)
+	}
+	// a long value within a row is quoted by its prefix
+	d, err = Decode("ndjson", strings.NewReader(`{"observed_at":"`+huge[:100_000]+`","lon":12,"lat":42}`+"\n"))
+	if err != nil || d.ErrorCount != 1 || len(d.Errors[0]) > 200 || !strings.Contains(d.Errors[0], "…(100000 bytes)") {
+		t.Errorf("long value: %q %v", d.Errors, err)
+	}
+	d, err = Decode("ndjson", strings.NewReader(`{"`+huge[:100_000]+`":1}`+"\n"))
+	if err != nil || d.ErrorCount != 1 || len(d.Errors[0]) > 300 {
+		t.Errorf("long member name: %.300q %v", d.Errors, err)
+	}
+	// CSV: an over-long row (or header) ends the input at its line
+	_, err = Decode("csv", strings.NewReader("observed_at,lon,lat\n2024-05-01T09:30:00Z,12,42\n"+huge+",1,2\n"))
+	var se *SyntaxError
+	if !errors.As(err, &se) || se.Line != 3 || len(err.Error()) > 300 {
+		t.Errorf("long CSV row: %v", err)
+	}
+	_, err = Decode("csv", strings.NewReader("observed_at,lon,lat,"+huge[:100_000]+"\n"))
+	if !errors.As(err, &se) || len(err.Error()) > 300 {
+		t.Errorf("long header column: %.300v", err)
+	}
+	// GeoJSON: an over-long feature ends the input
+	_, err = Decode("geojson", strings.NewReader(`{"type":"FeatureCollection","features":[`+
+		`{"type":"Feature","geometry":{"type":"Point","coordinates":[12,42]},"properties":{"observed_at":"2024-05-01T09:30:00Z"}},`+
+		`{"type":"`+huge+`"}]}`))
+	if !errors.As(err, &se) || len(err.Error()) > 300 || !strings.Contains(err.Error(), "a feature over") {
+		t.Errorf("long feature: %.300v", err)
+	}
+	d, err = Decode("geojson", strings.NewReader(`{"type":"FeatureCollection","features":[{"type":"`+huge[:100_000]+`"}]}`))
+	if err != nil || d.ErrorCount != 1 || len(d.Errors[0]) > 300 {
+		t.Errorf("long feature type: %.300q %v", d.Errors, err)
+	}
+	// at most MaxListedErrors are listed, all are counted
+	var many strings.Builder
+	many.WriteString("observed_at,lon,lat\n")
+	for range 1000 {
+		many.WriteString("soon,1,2\n")
+	}
+	if d, err := Decode("csv", strings.NewReader(many.String())); err != nil || d.ErrorCount != 1000 || len(d.Errors) != MaxListedErrors {
+		t.Errorf("1000 bad rows: %d listed, %d counted, %v", len(d.Errors), d.ErrorCount, err)
 	}
 }

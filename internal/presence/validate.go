@@ -100,10 +100,10 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 	}
 	t, err := time.Parse(time.RFC3339, f[colObservedAt])
 	if err != nil {
-		return r, Columns[colObservedAt], fmt.Sprintf("%q is not an RFC 3339 timestamp with offset (like 2024-05-01T09:30:00+02:00)", f[colObservedAt])
+		return r, Columns[colObservedAt], fmt.Sprintf("%s is not an RFC 3339 timestamp with offset (like 2024-05-01T09:30:00+02:00)", tiles.Quote(f[colObservedAt]))
 	}
 	if t.Before(minTime) || !t.Before(maxTime) {
-		return r, Columns[colObservedAt], fmt.Sprintf("%s is out of range (1970 to 2099)", f[colObservedAt])
+		return r, Columns[colObservedAt], fmt.Sprintf("%s is out of range (1970 to 2099)", tiles.Truncate(f[colObservedAt], tiles.MaxQuoted))
 	}
 	r.ObservedAt = t.Truncate(time.Second)
 	if r.Lon, err = degrees(f[colLon], 180); err != nil {
@@ -116,10 +116,10 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 	if s := f[colWeight]; s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || n == 0 {
-			return r, Columns[colWeight], fmt.Sprintf("%q is not a positive integer", s)
+			return r, Columns[colWeight], fmt.Sprintf("%s is not a positive integer", tiles.Quote(s))
 		}
 		if n > maxWeight {
-			return r, Columns[colWeight], fmt.Sprintf("%s is too large (at most %d)", s, maxWeight)
+			return r, Columns[colWeight], fmt.Sprintf("%s is too large (at most %d)", tiles.Truncate(s, tiles.MaxQuoted), maxWeight)
 		}
 		r.Weight = uint32(n)
 	}
@@ -135,7 +135,7 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 	}
 	if s := f[colOriginCode]; s != "" {
 		if !isDigits(s, 6) {
-			return r, Columns[colOriginCode], fmt.Sprintf("%q is not an ISTAT municipality code (6 digits, like 054017)", s)
+			return r, Columns[colOriginCode], fmt.Sprintf("%s is not an ISTAT municipality code (6 digits, like 054017)", tiles.Quote(s))
 		}
 		if v.Known == nil || !v.Known(s) {
 			return r, Columns[colOriginCode], fmt.Sprintf("unknown ISTAT municipality code %q", s)
@@ -152,10 +152,10 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 func degrees(s string, limit float64) (float64, error) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%q is not a number", s)
+		return 0, fmt.Errorf("%s is not a number", tiles.Quote(s))
 	}
 	if v < -limit || v > limit {
-		return 0, fmt.Errorf("%s is out of range (-%g to %g)", s, limit, limit)
+		return 0, fmt.Errorf("%s is out of range (-%g to %g)", tiles.Truncate(s, tiles.MaxQuoted), limit, limit)
 	}
 	return v, nil
 }

@@ -133,7 +133,7 @@ func (f *liveFeed) at(t *testing.T, now time.Time, end time.Time) snapshot {
 
 func (f *liveFeed) add(t *testing.T, recs []presence.Record) {
 	t.Helper()
-	if _, err := f.sink.Store(context.Background(), fmt.Sprint(time.Now().UnixNano()), recs); err != nil {
+	if _, err := f.sink.Store(context.Background(), live.BatchID{Checksum: fmt.Sprint(time.Now().UnixNano())}, recs); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -148,9 +148,9 @@ func TestLiveFeed(t *testing.T) {
 	base := time.Date(2025, 6, 2, 8, 0, 0, 0, rome)
 	const n = 40
 	type inst struct {
-		end        time.Time
-		cur, prev  []presence.Record
-		size, seed int
+		end       time.Time
+		cur, prev []presence.Record
+		size      int
 	}
 	var all []inst
 	var recs []presence.Record

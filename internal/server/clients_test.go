@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -29,7 +30,10 @@ func need(t *testing.T, what string, err error) {
 // The styles as served (base URL, filter and basemap filled in) pass the
 // MapLibre style validator, and their sources resolve on this server.
 func TestStylesServedAreValid(t *testing.T) {
-	env := newTileEnv(t, func(c *Config) { c.BasemapURL = "https://basemap.example/style.json" })
+	env := newTileEnv(t, func(c *Config) {
+		c.BasemapURL = "https://basemap.example/style.json"
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} // behind a proxy
+	})
 	dir := t.TempDir()
 	var files []string
 	for _, name := range styleNames() {

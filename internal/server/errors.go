@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -78,6 +79,9 @@ func (s *Server) classify(err error, c echo.Context) (int, errorBody) {
 		// SQLSTATE 55000, as a query error).
 		s.log.Warn("database unavailable", "uri", c.Request().RequestURI, "err", err)
 		return http.StatusServiceUnavailable, errorBody{Error: "the database is unavailable: retry shortly"}
+	case db.ReadOnly(err):
+		s.log.Warn("database is read-only", "uri", c.Request().RequestURI, "err", err)
+		return http.StatusServiceUnavailable, errorBody{Error: "the database is read-only: retry later"}
 	case errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("request timed out", "uri", c.Request().RequestURI, "err", err)
 		return http.StatusServiceUnavailable, errorBody{Error: "the request took too long: retry shortly"}

@@ -2,24 +2,29 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // RecordDecoder reads a whole body of one format ("csv" or "ndjson") into
-// records, validated as the CLI validates files. Invalid rows are returned
-// in rowErrs ("line N: column: reason"); err is for anything else.
-type RecordDecoder func(format string, body io.Reader) (recs []presence.Record, rowErrs []string, err error)
+// records, validated as the CLI validates files: presence.Decode. Invalid
+// rows are listed in the result (a bounded number, all counted); err is
+// for anything else.
+type RecordDecoder func(format string, body io.Reader) (presence.Decoded, error)
 
 // IngestAPI serves POST /api/ingest (docs/API.md): records from counters
 // and feeds, authenticated by bearer token, validated whole, stored as one
@@ -28,7 +33,8 @@ type IngestAPI struct {
 	Tokens live.Tokens // none: the endpoint is off
 	Sink   live.Sink
 	Decode RecordDecoder
-	// MaxBytes bounds a body (default 16 MiB).
+	// MaxBytes bounds a body, and a gzip body once decompressed (default
+	// 16 MiB).
 	MaxBytes int64
 	// Version returns the data version after a batch is stored (for the
 	// response); Poke tells the live hub at once. Both optional.
@@ -40,7 +46,10 @@ type IngestAPI struct {
 const DefaultIngestMaxBytes = 16 << 20
 
 // maxListedErrors bounds the row errors a 400 lists.
-const maxListedErrors = 100
+const maxListedErrors = presence.MaxListedErrors
+
+// maxKeyLength bounds an Idempotency-Key.
+const maxKeyLength = 200
 
 // Register adds the route.
 func (a *IngestAPI) Register(e *echo.Echo) {
@@ -55,68 +64,95 @@ var ingestFormats = map[string]string{
 	"application/jsonl":    "ndjson",
 }
 
+func jsonParamError(c echo.Context, status int, param, msg string) error {
+	body := map[string]string{"error": msg}
+	if param != "" {
+		body["param"] = param
+	}
+	return c.JSON(status, body)
+}
+
+// handle answers everything it can before reading the body (off, token,
+// content type and encoding, key, declared length), so that a stranger's
+// request is refused at once; the connection of a request whose body is not
+// read is closed after the answer (see front).
 func (a *IngestAPI) handle(c echo.Context) error {
 	r := c.Request()
 	if !a.Tokens.Enabled() {
-		return c.JSON(http.StatusNotFound, map[string]string{"error": "ingest is off: no --ingest-token configured"})
+		return jsonParamError(c, http.StatusNotFound, "", "ingest is off: no --ingest-token configured")
 	}
-	if !a.Tokens.Allow(r.Header.Get(echo.HeaderAuthorization)) {
+	scope, ok := a.Tokens.Scope(r.Header.Get(echo.HeaderAuthorization))
+	if !ok {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flowtiles ingest"`)
-		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "missing or invalid bearer token"})
+		return jsonParamError(c, http.StatusUnauthorized, "", "missing or invalid bearer token")
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	format, ok := ingestFormats[mt]
 	if !ok {
-		return c.JSON(http.StatusUnsupportedMediaType, map[string]string{"param": "Content-Type",
-			"error": fmt.Sprintf("unsupported content type %q (want text/csv or application/x-ndjson)", mt)})
+		return jsonParamError(c, http.StatusUnsupportedMediaType, "Content-Type",
+			fmt.Sprintf("unsupported content type %s (want text/csv or application/x-ndjson)", tiles.Quote(mt)))
+	}
+	gz := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get(echo.HeaderContentEncoding))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz = true
+	default:
+		return jsonParamError(c, http.StatusUnsupportedMediaType, "Content-Encoding",
+			fmt.Sprintf("unsupported content encoding %s (want gzip, or none)", tiles.Quote(enc)))
 	}
 	key := r.Header.Get("Idempotency-Key")
-	if len(key) > 200 {
-		return c.JSON(http.StatusBadRequest, map[string]string{"param": "Idempotency-Key", "error": "the idempotency key is over 200 characters"})
+	if len(key) > maxKeyLength {
+		return jsonParamError(c, http.StatusBadRequest, "Idempotency-Key", fmt.Sprintf("the idempotency key is over %d characters", maxKeyLength))
 	}
 	limit := a.MaxBytes
 	if limit <= 0 {
 		limit = DefaultIngestMaxBytes
 	}
-	tooLarge := map[string]string{"error": fmt.Sprintf("body over %d bytes", limit)}
 	if r.ContentLength > limit {
-		return c.JSON(http.StatusRequestEntityTooLarge, tooLarge)
+		return jsonParamError(c, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body over %d bytes", limit))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, limit))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return c.JSON(http.StatusRequestEntityTooLarge, tooLarge)
-	case err != nil:
-		return fmt.Errorf("reading the ingest body: %w", err)
+	body, status, msg := readBody(c, limit, gz)
+	if status != 0 {
+		return jsonParamError(c, status, "", msg)
 	}
-	if key == "" {
-		sum := sha256.Sum256(body)
-		key = "sha256:" + hex.EncodeToString(sum[:])
+	// The body was read whole: the connection may serve further requests.
+	c.Response().Header().Del(echo.HeaderConnection)
+	sum := sha256.Sum256(body)
+	id := live.BatchID{Checksum: hex.EncodeToString(sum[:]), Scope: scope, Key: key}
+	batch := key
+	if batch == "" {
+		batch = "sha256:" + id.Checksum
 	}
-	recs, rowErrs, err := a.Decode(format, bytes.NewReader(body))
+	dec, err := a.Decode(format, bytes.NewReader(body))
 	if err != nil {
 		return c.JSON(http.StatusBadRequest, map[string]any{"error": err.Error(), "errors": []string{err.Error()}, "error_count": 1})
 	}
-	if len(rowErrs) > 0 {
+	if dec.ErrorCount > 0 {
 		return c.JSON(http.StatusBadRequest, map[string]any{
-			"error":       fmt.Sprintf("%d invalid records: nothing stored", len(rowErrs)),
-			"errors":      rowErrs[:min(len(rowErrs), maxListedErrors)],
-			"error_count": len(rowErrs),
+			"error":       fmt.Sprintf("%d invalid records: nothing stored", dec.ErrorCount),
+			"errors":      dec.Errors[:min(len(dec.Errors), maxListedErrors)],
+			"error_count": dec.ErrorCount,
 		})
 	}
+	recs := dec.Records
 	if len(recs) == 0 {
 		return c.JSON(http.StatusBadRequest, map[string]any{"error": "no records", "errors": []string{}, "error_count": 0})
 	}
-	dup, err := a.Sink.Store(r.Context(), key, recs)
-	var re *live.RecordError
-	if errors.As(err, &re) {
+	dup, err := a.Sink.Store(r.Context(), id, recs)
+	var (
+		re *live.RecordError
+		ke *live.KeyConflictError
+	)
+	switch {
+	case errors.As(err, &re):
 		return c.JSON(http.StatusBadRequest, map[string]any{"error": "1 invalid record: nothing stored", "errors": []string{re.Error()}, "error_count": 1})
-	}
-	if err != nil {
+	case errors.As(err, &ke):
+		return jsonParamError(c, http.StatusConflict, "Idempotency-Key", ke.Error())
+	case err != nil:
 		return fmt.Errorf("storing an ingest batch: %w", err)
 	}
-	resp := map[string]any{"batch": key, "records": len(recs), "duplicate": dup}
+	resp := map[string]any{"batch": batch, "records": len(recs), "duplicate": dup}
 	if dup {
 		return c.JSON(http.StatusOK, resp)
 	}
@@ -127,4 +163,59 @@ func (a *IngestAPI) handle(c echo.Context) error {
 		resp["data_version"] = a.Version()
 	}
 	return c.JSON(http.StatusCreated, resp)
+}
+
+// readBody reads the request body whole, at most limit bytes of it, and
+// as much once decompressed when gz. On failure it returns the status and
+// message to answer with.
+func readBody(c echo.Context, limit int64, gz bool) (body []byte, status int, msg string) {
+	raw := http.MaxBytesReader(c.Response(), c.Request().Body, limit)
+	var src io.Reader = raw
+	var zr *gzip.Reader
+	if gz {
+		var err error
+		if zr, err = gzip.NewReader(raw); err != nil {
+			if status, msg := bodyError(err, limit); status != 0 {
+				return nil, status, msg
+			}
+			return nil, http.StatusBadRequest, "the body is not gzip data (Content-Encoding: gzip): " + err.Error()
+		}
+		// one byte over the limit tells a body at the limit from a larger one
+		src = io.LimitReader(zr, limit+1)
+	}
+	body, err := io.ReadAll(src)
+	if err == nil && gz {
+		if int64(len(body)) > limit {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes once decompressed", limit)
+		}
+		// the rest of the request, bounded by limit, so that the
+		// connection can be reused
+		_, err = io.Copy(io.Discard, raw)
+	}
+	if err == nil {
+		return body, 0, ""
+	}
+	if status, msg := bodyError(err, limit); status != 0 {
+		return nil, status, msg
+	}
+	if gz {
+		return nil, http.StatusBadRequest, "the body is not valid gzip data (Content-Encoding: gzip): " + err.Error()
+	}
+	return nil, http.StatusBadRequest, "reading the body: " + err.Error()
+}
+
+// bodyError classifies a failure to read a request body: over the limit,
+// or too slow (the server's body timeout). Zero for anything else.
+func bodyError(err error, limit int64) (int, string) {
+	var (
+		mbe *http.MaxBytesError
+		ne  net.Error
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", limit)
+	case errors.As(err, &ne) && ne.Timeout():
+		return http.StatusRequestTimeout, "the body did not arrive in time: send it faster, or in smaller batches"
+	}
+	return 0, ""
 }

@@ -16,12 +16,15 @@ import (
 
 // testDecode reads NDJSON lines {"observed_at","lon","lat","visitor_id"}
 // for the HTTP tests, reporting bad lines as "line N: column: reason".
-func testDecode(format string, body io.Reader) ([]presence.Record, []string, error) {
+func testDecode(format string, body io.Reader) (presence.Decoded, error) {
+	var d presence.Decoded
 	if format != "ndjson" {
-		return nil, nil, fmt.Errorf("test decoder reads ndjson only")
+		return d, fmt.Errorf("test decoder reads ndjson only")
 	}
-	var recs []presence.Record
-	var errs []string
+	bad := func(msg string) {
+		d.ErrorCount++
+		d.Errors = append(d.Errors, msg)
+	}
 	sc := bufio.NewScanner(body)
 	for n := 1; sc.Scan(); n++ {
 		var v struct {
@@ -31,21 +34,21 @@ func testDecode(format string, body io.Reader) ([]presence.Record, []string, err
 			Visitor    string  `json:"visitor_id"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-			errs = append(errs, fmt.Sprintf("line %d: %v", n, err))
+			bad(fmt.Sprintf("line %d: %v", n, err))
 			continue
 		}
 		t, err := time.Parse(time.RFC3339, v.ObservedAt)
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("line %d: observed_at: not an RFC 3339 timestamp", n))
+			bad(fmt.Sprintf("line %d: observed_at: not an RFC 3339 timestamp", n))
 			continue
 		}
 		if v.Lat < -90 || v.Lat > 90 {
-			errs = append(errs, fmt.Sprintf("line %d: lat: %v is not a latitude", n, v.Lat))
+			bad(fmt.Sprintf("line %d: lat: %v is not a latitude", n, v.Lat))
 			continue
 		}
-		recs = append(recs, presence.Record{ObservedAt: t, Lon: v.Lon, Lat: v.Lat, Weight: 1, Visitor: presence.VisitorHash(v.Visitor)})
+		d.Records = append(d.Records, presence.Record{ObservedAt: t, Lon: v.Lon, Lat: v.Lat, Weight: 1, Visitor: presence.VisitorHash(v.Visitor)})
 	}
-	return recs, errs, nil
+	return d, nil
 }
 
 // ndjson returns n records at the centre, observed now.
@@ -135,17 +138,43 @@ func TestIngestIdempotent(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || out2["duplicate"] != true || out2["batch"] != out["batch"] {
 		t.Errorf("second post: %d %v", resp.StatusCode, out2)
 	}
-	// The same key with another body is the same batch too (a retry whose
-	// clock moved); a new key is a new batch.
+	// A new key is a new batch; the same key with the same body a retry.
 	other := ndjson("b", 2, time.Now())
 	if resp, out := post(t, env.srv.URL, "tok1", "application/x-ndjson", other, "Idempotency-Key", "feed-7"); resp.StatusCode != http.StatusCreated || out["batch"] != "feed-7" {
 		t.Errorf("keyed post: %d %v", resp.StatusCode, out)
 	}
-	if resp, _ := post(t, env.srv.URL, "tok1", "application/x-ndjson", ndjson("c", 2, time.Now()), "Idempotency-Key", "feed-7"); resp.StatusCode != http.StatusOK {
-		t.Errorf("same key again: %d", resp.StatusCode)
+	if resp, out := post(t, env.srv.URL, "tok1", "application/x-ndjson", other, "Idempotency-Key", "feed-7"); resp.StatusCode != http.StatusOK || out["duplicate"] != true {
+		t.Errorf("same key and body again: %d %v", resp.StatusCode, out)
 	}
 	if n := env.store.Stats().Rows; n != 5 {
 		t.Errorf("%d rows, want 3+2", n)
+	}
+}
+
+// An Idempotency-Key is bound to its body (another body under it is a 409,
+// nothing stored), scoped by token, and never lets the same body in twice.
+func TestIngestKeyBoundToBody(t *testing.T) {
+	env := newLiveEnv(t, time.Second, "tok1,tok2")
+	body := ndjson("a", 3, time.Now())
+	if resp, out := post(t, env.srv.URL, "tok1", "application/x-ndjson", body, "Idempotency-Key", "k"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("first: %d %v", resp.StatusCode, out)
+	}
+	resp, out := post(t, env.srv.URL, "tok1", "application/x-ndjson", ndjson("other", 4, time.Now()), "Idempotency-Key", "k")
+	if resp.StatusCode != http.StatusConflict || out["param"] != "Idempotency-Key" || !strings.Contains(fmt.Sprint(out["error"]), "different body") {
+		t.Errorf("same key, other body: %d %v", resp.StatusCode, out)
+	}
+	// the same body under two more keys: one batch
+	for _, key := range []string{"k2", "k3"} {
+		if resp, out := post(t, env.srv.URL, "tok1", "application/x-ndjson", body, "Idempotency-Key", key); resp.StatusCode != http.StatusOK || out["duplicate"] != true {
+			t.Errorf("body again under %s: %d %v", key, resp.StatusCode, out)
+		}
+	}
+	// another token's "k" is its own key
+	if resp, out := post(t, env.srv.URL, "tok2", "application/x-ndjson", ndjson("t2", 5, time.Now()), "Idempotency-Key", "k"); resp.StatusCode != http.StatusCreated {
+		t.Errorf("another token's k: %d %v", resp.StatusCode, out)
+	}
+	if n := env.store.Stats().Rows; n != 8 {
+		t.Errorf("%d rows, want 3+5", n)
 	}
 }
 

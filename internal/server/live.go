@@ -28,6 +28,14 @@ func (a *LiveAPI) Register(e *echo.Echo) {
 }
 
 func (a *LiveAPI) handle(c echo.Context) error {
+	if isHead(c.Request()) {
+		// the headers of the stream, and its end: a HEAD has no body to
+		// wait for
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, "text/event-stream")
+		h.Set(echo.HeaderCacheControl, "no-cache")
+		return c.NoContent(http.StatusOK)
+	}
 	client, err := a.Hub.Subscribe()
 	switch {
 	case errors.Is(err, live.ErrTooManyClients):

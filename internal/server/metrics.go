@@ -21,6 +21,9 @@ type metrics struct {
 	cacheMiss  prometheus.Counter
 	cacheBytes prometheus.Gauge
 	cacheTiles prometheus.Gauge
+	// connections of the main listener (Serve)
+	connsOpen    prometheus.Gauge
+	connsRefused prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, db func() *pgxpool.Stat) *metrics {
@@ -38,8 +41,11 @@ func newMetrics(reg *prometheus.Registry, db func() *pgxpool.Stat) *metrics {
 		cacheMiss:  prometheus.NewCounter(prometheus.CounterOpts{Name: "flowtiles_tile_cache_misses_total", Help: "Tile requests rendered by the engine."}),
 		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowtiles_tile_cache_bytes", Help: "Bytes held by the tile cache (gzipped tiles and keys)."}),
 		cacheTiles: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowtiles_tile_cache_tiles", Help: "Tiles held by the tile cache."}),
+		connsOpen:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowtiles_http_open_connections", Help: "Open client connections."}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowtiles_http_refused_connections_total",
+			Help: "Connections answered 503 and closed because their client address had too many open."}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.cacheHits, m.cacheMiss, m.cacheBytes, m.cacheTiles)
+	reg.MustRegister(m.requests, m.latency, m.cacheHits, m.cacheMiss, m.cacheBytes, m.cacheTiles, m.connsOpen, m.connsRefused)
 	if db != nil {
 		reg.MustRegister(poolCollector{db})
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -57,7 +58,25 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz: the server can answer (Config.Ready within ReadyTimeout).
+// ReadyError is why the server is not ready: Reason is the short reason
+// /readyz gives anybody ("database unreachable"); Err holds the details
+// (hosts, users, driver messages), which go to the log only.
+type ReadyError struct {
+	Reason string
+	Err    error
+}
+
+func (e *ReadyError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *ReadyError) Unwrap() error { return e.Err }
+
+// readyz: the server can answer (Config.Ready within ReadyTimeout). The
+// body names a short reason; the details are logged.
 func (s *Server) readyz(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, "no-store")
@@ -65,8 +84,17 @@ func (s *Server) readyz(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.ReadyTimeout)
 		defer cancel()
 		if err := s.cfg.Ready(ctx); err != nil {
+			reason := "not ready"
+			var re *ReadyError
+			switch {
+			case errors.As(err, &re):
+				reason = re.Reason
+			case ctx.Err() != nil:
+				reason = "readiness check timed out"
+			}
+			s.log.Warn("not ready", "reason", reason, "err", err)
 			h.Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": reason})
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -99,7 +127,7 @@ func (s *Server) style(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	base, _ := json.Marshal(baseURL(c))
+	base, _ := json.Marshal(s.baseURL(c))
 	raw = []byte(strings.ReplaceAll(string(raw), styles.Placeholder, strings.Trim(string(base), `"`)))
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -136,6 +164,6 @@ func (s *Server) style(c echo.Context) error {
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, cacheMetadata)
-	h.Add(echo.HeaderVary, "X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix")
+	s.varyForwarded(c)
 	return c.JSON(http.StatusOK, doc)
 }

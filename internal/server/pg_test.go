@@ -197,6 +197,8 @@ func TestPostGISOutage(t *testing.T) {
 		DBStats:  pool.Stat,
 		Metrics:  reg,
 		Log:      discardLog(),
+		// the old behaviour, asked for
+		MetricsOnMain: true,
 	})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -225,7 +227,8 @@ func TestPostGISOutage(t *testing.T) {
 			t.Fatalf("uncached tile during the outage: Retry-After %q, %s", res.Header.Get("Retry-After"), body)
 		}
 	}
-	if res, body := fetch(t, ts.URL+"/readyz"); res.StatusCode != 503 || !strings.Contains(string(body), "error") {
+	if res, body := fetch(t, ts.URL+"/readyz"); res.StatusCode != 503 || !strings.Contains(string(body), "error") ||
+		strings.Contains(string(body), proxy.addr) || strings.Contains(string(body), "postgres") || strings.Contains(string(body), u.Path[1:]) {
 		t.Fatalf("readyz during the outage: %d %s", res.StatusCode, body)
 	}
 	if res, _ := fetch(t, ts.URL+"/healthz"); res.StatusCode != 200 {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -49,6 +51,18 @@ type Config struct {
 	// (GET and HEAD). Empty means every origin ("*"): GIS and web clients
 	// on other origins use the tiles.
 	CORSOrigins []string
+	// WriteCORSOrigins are the origins allowed to call the write endpoints
+	// (POST /api/ingest) from a browser. Empty: none (no CORS headers on
+	// them, whatever CORSOrigins says).
+	WriteCORSOrigins []string
+	// TrustedProxies are the addresses of reverse proxies whose
+	// X-Forwarded-For, -Host, -Proto and -Prefix headers are believed
+	// (URLs in TileJSON and styles, the client address in logs and
+	// connection limits). Empty: the headers are ignored.
+	TrustedProxies []netip.Prefix
+	// MetricsOnMain serves /metrics on the main handler (public). Off:
+	// only MetricsHandler serves it, on a listener of its own.
+	MetricsOnMain bool
 	// CacheBytes bounds the in-memory tile cache (64 MiB when 0; negative
 	// turns it off).
 	CacheBytes int64
@@ -70,6 +84,36 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// RetryAfter is what 503 responses advise (5 s when 0).
 	RetryAfter time.Duration
+
+	// Connections (Serve). Zero values take the defaults.
+	//
+	// ReadHeaderTimeout bounds reading a request's headers (10 s).
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds reading a request's body, from the start of its
+	// handler (60 s): a client that sends its body slower is cut off (the
+	// ingest endpoint answers 408). The whole request, headers and body,
+	// has ReadHeaderTimeout + BodyTimeout.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds the time from the end of a request's headers to
+	// the end of its response (60 s: a large tile or table to a slow
+	// client). The live stream sets its own deadline for every event.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long (60 s).
+	IdleTimeout time.Duration
+	// MaxConns caps the open connections (4096, or fewer when the
+	// process's file descriptor limit is lower: the limit less a reserve
+	// for the database pool and files). Beyond it new connections wait in
+	// the kernel's queue until one closes.
+	MaxConns int
+	// MaxConnsPerClient caps the open connections from one client address
+	// (64; negative: no cap): beyond it a connection is answered 503 and
+	// closed. Trusted proxies are exempt.
+	MaxConnsPerClient int
+	// MaxQueryBytes bounds a request's query string (8 KiB; 414 beyond).
+	MaxQueryBytes int
+	// MaxQueryValues bounds the values of one query parameter, repeated or
+	// comma-separated (100; a 400 naming the parameter beyond).
+	MaxQueryValues int
 }
 
 // Server is the flowtiles HTTP server.
@@ -105,7 +149,7 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
-		cfg.Metrics.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		cfg.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	if cfg.TileTimeout <= 0 {
 		cfg.TileTimeout = 10 * time.Second
@@ -116,6 +160,24 @@ func New(cfg Config) *Server {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = 5 * time.Second
 	}
+	if cfg.MaxQueryBytes <= 0 {
+		cfg.MaxQueryBytes = DefaultMaxQueryBytes
+	}
+	if cfg.MaxQueryValues <= 0 {
+		cfg.MaxQueryValues = DefaultMaxQueryValues
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
 	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}}
 	s.metrics = newMetrics(cfg.Metrics, cfg.DBStats)
 	s.cache = newTileCache(cfg.CacheBytes, s.metrics)
@@ -123,6 +185,7 @@ func New(cfg Config) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = s.clientIP
 	e.Use(s.observe) // outermost: sees the final status of every request
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -131,16 +194,31 @@ func New(cfg Config) *Server {
 		},
 		DisablePrintStack: true,
 	}))
+	e.Use(s.limitQuery)
 	origins := cfg.CORSOrigins
 	if len(origins) == 0 {
 		origins = []string{"*"}
 	}
+	// Reads (GET, HEAD) are open to the configured origins; writes get
+	// CORS only from WriteCORSOrigins, never from a wildcard meant for
+	// tiles, and with a fixed list of request headers.
 	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+		Skipper:       isWrite,
 		AllowOrigins:  origins,
 		AllowMethods:  []string{http.MethodGet, http.MethodHead},
 		ExposeHeaders: []string{"ETag", "Retry-After"},
 		MaxAge:        86400,
 	}))
+	if len(cfg.WriteCORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			Skipper:       func(c echo.Context) bool { return !isWrite(c) },
+			AllowOrigins:  cfg.WriteCORSOrigins,
+			AllowMethods:  []string{http.MethodPost},
+			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderContentEncoding, "Idempotency-Key"},
+			ExposeHeaders: []string{"Retry-After"},
+			MaxAge:        86400,
+		}))
+	}
 	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{
 		// Tiles compress themselves (the cache holds gzipped bytes); the
 		// live stream must reach the client unbuffered; promhttp
@@ -160,7 +238,9 @@ func New(cfg Config) *Server {
 	e.GET("/styles/:file", s.style)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	if cfg.MetricsOnMain {
+		e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	}
 	s.pages(e)
 	for _, r := range cfg.Routes {
 		r.Register(e)
@@ -169,22 +249,76 @@ func New(cfg Config) *Server {
 		s.routes[r.Path] = true
 	}
 	s.e = e
-	s.handler = headAsGet(e)
+	s.handler = s.front(e)
 	return s
 }
 
-// headAsGet routes HEAD requests as GET (Echo routes HEAD only where it is
+// isWrite reports whether a request, or the request a CORS preflight asks
+// about, changes data (POST /api/ingest and any other method than GET and
+// HEAD).
+func isWrite(c echo.Context) bool {
+	r := c.Request()
+	m := r.Method
+	if m == http.MethodOptions {
+		m = r.Header.Get(echo.HeaderAccessControlRequestMethod)
+		if m == "" {
+			return false
+		}
+	}
+	return m != http.MethodGet && m != http.MethodHead
+}
+
+// headKey marks, in a request's context, a HEAD request routed as GET.
+type headKey struct{}
+
+// isHead reports whether r answers a HEAD request (routed as GET).
+func isHead(r *http.Request) bool {
+	return r.Method == http.MethodHead || r.Context().Value(headKey{}) != nil
+}
+
+// front is the outermost handler.
+//
+// It routes HEAD requests as GET (Echo routes HEAD only where it is
 // registered): net/http drops the body of a response to HEAD by itself, as
-// it reads the method of its own request, which this leaves alone.
-func headAsGet(h http.Handler) http.Handler {
+// it reads the method of its own request, which this leaves alone. Handlers
+// that stream tell HEAD apart with isHead.
+//
+// A request with a body has BodyTimeout to send it from now. It is
+// answered with "Connection: close", and its connection closed without
+// reading the rest of the body, unless the handler read the body whole and
+// took the header off (the ingest endpoint does). Otherwise net/http would
+// read up to 256 KiB of an unread body, before sending the response and
+// again before closing, so that a 401, or a /healthz with a body that never
+// comes, would hold its connection until the body timeout.
+//
+// (Errors of ResponseController mean the connection takes no deadline, as
+// in a test recorder.)
+func (s *Server) front(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		unread := r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
+		if unread {
+			w.Header().Set(echo.HeaderConnection, "close")
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+		}
 		if r.Method == http.MethodHead {
-			get := *r
+			get := r.WithContext(context.WithValue(r.Context(), headKey{}, true))
 			get.Method = http.MethodGet
-			r = &get
+			r = get
 		}
 		h.ServeHTTP(w, r)
+		if unread && w.Header().Get(echo.HeaderConnection) == "close" {
+			// the connection closes: stop waiting for the body
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		}
 	})
+}
+
+// MetricsHandler serves the Prometheus metrics (for a listener of their
+// own: see Config.MetricsOnMain).
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	return mux
 }
 
 // Handler returns the server as an http.Handler.
@@ -204,22 +338,26 @@ func (s *Server) Start(ctx context.Context, listen string) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Start on a listener the caller opened.
+// Serve is Start on a listener the caller opened. Connections are capped
+// overall and per client address, and every phase of a request has a
+// timeout (Config).
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		// No WriteTimeout: /api/live streams for as long as the client
-		// stays; tiles are bounded by TileTimeout instead.
-	}
-	s.log.Info("serving", "addr", ln.Addr().String())
+	return s.serve(ctx, s.limitListener(ln), s.handler, "serving")
+}
+
+// ServeMetrics serves MetricsHandler on ln until ctx ends.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, s.MetricsHandler(), "serving metrics")
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, what string) error {
+	srv := s.httpServer(h)
+	s.log.Info(what, "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serving: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -230,10 +368,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = srv.Close()
 	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		return fmt.Errorf("serving: %w", serr)
+		return fmt.Errorf("%s: %w", what, serr)
 	}
 	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
 }
+
+// httpServer is the net/http server of h with the configured timeouts.
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		// ReadTimeout runs from the request's first byte to the end of its
+		// body (front gives the body its own deadline too); net/http lifts
+		// it once the body is read, so it never cuts a long response (the
+		// live stream) short.
+		ReadTimeout:    s.cfg.ReadHeaderTimeout + s.cfg.BodyTimeout,
+		WriteTimeout:   s.cfg.WriteTimeout,
+		IdleTimeout:    s.cfg.IdleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// maxHeaderBytes bounds the request line and headers (net/http answers 431
+// beyond); the query string has its own, smaller limit (MaxQueryBytes).
+const maxHeaderBytes = 64 << 10

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -403,7 +404,7 @@ func TestTileErrors(t *testing.T) {
 }
 
 func TestTileCacheMetrics(t *testing.T) {
-	env := newTileEnv(t, nil)
+	env := newTileEnv(t, func(c *Config) { c.MetricsOnMain = true })
 	u := tileURL("density", centreTile, "hours=8-12&days=mon,tue")
 	same := tileURL("density", centreTile, "days=tue,mon&hours=8,9,10,11") // the same filter, spelt otherwise
 	env.get(t, u, "Accept-Encoding", "gzip")
@@ -541,18 +542,52 @@ func TestTileJSON(t *testing.T) {
 			t.Errorf("%s: template URL %s: %d", spec.Name, u, r.StatusCode)
 		}
 	}
-	// Behind a proxy the URLs are the proxy's.
-	_, body := env.get(t, "/tiles/zones.json", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "maps.example.org, inner", "X-Forwarded-Prefix", "/flows/")
+	// Forwarded headers from a client that is no trusted proxy are ignored.
+	forwarded := []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "maps.example.org, inner", "X-Forwarded-Prefix", "/flows/"}
+	res, body := env.get(t, "/tiles/zones.json", forwarded...)
 	var doc tileJSONDoc
 	json.Unmarshal(body, &doc)
-	if doc.Tiles[0] != "https://maps.example.org/flows/tiles/zones/{z}/{x}/{y}.mvt" {
-		t.Errorf("proxied template %s", doc.Tiles[0])
+	if vary := strings.Join(res.Header.Values("Vary"), ", "); doc.Tiles[0] != env.ts.URL+"/tiles/zones/{z}/{x}/{y}.mvt" || strings.Contains(vary, "X-Forwarded") {
+		t.Errorf("untrusted forwarded headers: template %s, Vary %q", doc.Tiles[0], vary)
 	}
-	// A forged host is not echoed.
-	_, body = env.get(t, "/tiles/zones.json", "X-Forwarded-Host", `evil"host/<x>`, "X-Forwarded-Prefix", "/../x")
+	// Behind a trusted proxy the URLs are the proxy's.
+	proxied := newTileEnv(t, func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} })
+	res, body = proxied.get(t, "/tiles/zones.json", forwarded...)
+	json.Unmarshal(body, &doc)
+	if vary := strings.Join(res.Header.Values("Vary"), ", "); doc.Tiles[0] != "https://maps.example.org/flows/tiles/zones/{z}/{x}/{y}.mvt" || !strings.Contains(vary, "X-Forwarded-Host") {
+		t.Errorf("proxied template %s, Vary %q", doc.Tiles[0], vary)
+	}
+	// A forged host is not echoed, even by a trusted proxy.
+	_, body = proxied.get(t, "/tiles/zones.json", "X-Forwarded-Host", `evil"host/<x>`, "X-Forwarded-Prefix", "/../x")
 	json.Unmarshal(body, &doc)
 	if strings.Contains(doc.Tiles[0], "evil") || strings.Contains(doc.Tiles[0], "..") {
 		t.Errorf("forged forwarded headers in %s", doc.Tiles[0])
+	}
+}
+
+// A direct client's X-Forwarded-Host does not rewrite the URLs of the
+// cacheable documents (TileJSON, catalog, styles), nor its address in the
+// logs.
+func TestForwardedHeadersOnlyFromTrustedProxies(t *testing.T) {
+	env := newTileEnv(t, nil)
+	evil := []string{"X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "https", "X-Forwarded-Prefix", "/x", "X-Forwarded-For", "203.0.113.9"}
+	for _, path := range []string{"/tiles/density.json", "/tiles", "/styles/planner.json", "/tiles/density/metadata.json"} {
+		res, body := env.get(t, path, evil...)
+		if res.StatusCode != 200 || strings.Contains(string(body), "evil.example") || !strings.Contains(string(body), env.ts.URL+"/") {
+			t.Errorf("%s: %d, forwarded headers used: %.300s", path, res.StatusCode, body)
+		}
+	}
+	if logs := env.logs.String(); strings.Contains(logs, "203.0.113.9") || !strings.Contains(logs, "remote=127.0.0.1") {
+		t.Errorf("client address in the log from X-Forwarded-For of a direct client:\n%s", logs)
+	}
+	// from a trusted proxy: its client's address, and the proxy's URLs
+	proxied := newTileEnv(t, func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
+	_, body := proxied.get(t, "/tiles/density.json", append(evil, "X-Forwarded-For", "198.51.100.7, 127.0.0.1")...)
+	if !strings.Contains(string(body), "https://evil.example/x/tiles/density/") {
+		t.Errorf("trusted proxy's headers not used: %.300s", body)
+	}
+	if logs := proxied.logs.String(); !strings.Contains(logs, "remote=198.51.100.7") {
+		t.Errorf("client address behind a trusted proxy not logged:\n%s", logs)
 	}
 }
 
@@ -631,11 +666,21 @@ func TestHealthAndReady(t *testing.T) {
 	if res, _ := env.get(t, "/readyz"); res.StatusCode != 200 {
 		t.Fatalf("readyz %d", res.StatusCode)
 	}
-	down := errors.New("database: connection refused")
+	// Clients get a short reason; the details (who, where) go to the log.
+	detail := errors.New(`failed to connect to user=flowtiles database=towndata: 10.0.0.7:5432 (db.internal): connection refused`)
+	var down error = &ReadyError{Reason: "database unreachable", Err: detail}
 	env.ready.Store(&down)
 	res, body := env.get(t, "/readyz")
-	if res.StatusCode != 503 || !strings.Contains(string(body), "connection refused") || res.Header.Get("Retry-After") == "" {
+	if res.StatusCode != 503 || string(body) != `{"error":"database unreachable","status":"unavailable"}`+"\n" || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("readyz down: %d %s", res.StatusCode, body)
+	}
+	if !strings.Contains(env.logs.String(), "10.0.0.7:5432") {
+		t.Error("readiness details not logged")
+	}
+	var plain error = errors.New("user=flowtiles host=10.0.0.8")
+	env.ready.Store(&plain)
+	if res, body := env.get(t, "/readyz"); res.StatusCode != 503 || strings.Contains(string(body), "10.0.0.8") || strings.Contains(string(body), "flowtiles") {
+		t.Fatalf("readyz with an unexplained error: %d %s", res.StatusCode, body)
 	}
 	if res, _ := env.get(t, "/healthz"); res.StatusCode != 200 {
 		t.Fatalf("healthz while not ready: %d", res.StatusCode)

@@ -288,30 +288,44 @@ func splitExt(file string) (string, string) {
 	return strings.TrimSuffix(file, ext), ext
 }
 
-// baseURL is the absolute URL of the server as the client reached it,
-// honouring X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Prefix from
-// a reverse proxy. Malformed forwarded values are ignored.
-func baseURL(c echo.Context) string {
+// baseURL is the absolute URL of the server as the client reached it. From
+// a trusted proxy (Config.TrustedProxies) it honours X-Forwarded-Proto,
+// X-Forwarded-Host and X-Forwarded-Prefix; from anyone else it ignores
+// them, since the URLs it makes go into cacheable documents. Malformed
+// forwarded values are ignored.
+func (s *Server) baseURL(c echo.Context) string {
 	req := c.Request()
+	proxied := s.fromProxy(req)
 	scheme := "http"
 	if req.TLS != nil {
 		scheme = "https"
 	}
-	if p := firstValue(req.Header.Get(echo.HeaderXForwardedProto)); p == "http" || p == "https" {
+	if p := firstValue(req.Header.Get(echo.HeaderXForwardedProto)); proxied && (p == "http" || p == "https") {
 		scheme = p
 	}
 	host := req.Host
-	if h := firstValue(req.Header.Get("X-Forwarded-Host")); h != "" && validHost(h) {
+	if h := firstValue(req.Header.Get("X-Forwarded-Host")); proxied && h != "" && validHost(h) {
 		host = h
 	}
 	if !validHost(host) {
 		host = "localhost"
 	}
-	prefix := strings.TrimRight(firstValue(req.Header.Get("X-Forwarded-Prefix")), "/")
-	if !validPrefix(prefix) {
-		prefix = ""
+	prefix := ""
+	if proxied {
+		prefix = strings.TrimRight(firstValue(req.Header.Get("X-Forwarded-Prefix")), "/")
+		if !validPrefix(prefix) {
+			prefix = ""
+		}
 	}
 	return scheme + "://" + host + prefix
+}
+
+// varyForwarded adds the forwarded headers to Vary where they can change
+// the document (a trusted proxy is configured).
+func (s *Server) varyForwarded(c echo.Context) {
+	if len(s.cfg.TrustedProxies) > 0 {
+		c.Response().Header().Add(echo.HeaderVary, "X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix")
+	}
 }
 
 func firstValue(h string) string {
@@ -404,7 +418,7 @@ func (s *Server) writeTileJSON(c echo.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	base := baseURL(c)
+	base := s.baseURL(c)
 	doc := TileJSON{
 		TileJSON: "3.0.0", Name: "flowtiles " + spec.Title, Description: spec.Description,
 		Version: "1.0.0", Attribution: Attribution, Scheme: "xyz",
@@ -436,7 +450,7 @@ func (s *Server) writeTileJSON(c echo.Context, name string) error {
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, cacheMetadata)
-	h.Add(echo.HeaderVary, "X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix")
+	s.varyForwarded(c)
 	return c.JSON(http.StatusOK, doc)
 }
 
@@ -487,7 +501,7 @@ func (s *Server) catalog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	base := baseURL(c)
+	base := s.baseURL(c)
 	doc := catalogDoc{Filters: append(append([]string{}, tiles.FilterParams...), "bins"), Basemap: s.cfg.BasemapURL, DataVersion: s.cfg.Version()}
 	for _, l := range tiles.Layers {
 		q := tq.canon
@@ -507,6 +521,6 @@ func (s *Server) catalog(c echo.Context) error {
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, cacheMetadata)
-	h.Add(echo.HeaderVary, "X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix")
+	s.varyForwarded(c)
 	return c.JSON(http.StatusOK, doc)
 }
