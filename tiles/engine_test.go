@@ -81,15 +81,9 @@ func newPerturbed(t testing.TB, records []presence.Record, k int64) *tiles.Engin
 func newEngineWith(t testing.TB, records []presence.Record, zones []tiles.Place, cfg tiles.Config) *tiles.Engine {
 	t.Helper()
 	s := memstore.New(refdata.Italy())
-	b := s.NewBuilder()
-	for i := range records {
-		row, err := s.RowOf(&records[i], zones)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Add(row)
+	if err := s.Add(records, tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
 	}
-	b.Commit()
 	return tiles.NewEngine(s, tiles.NewGazetteer(testPlaces()), cfg)
 }
 

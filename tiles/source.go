@@ -2,7 +2,18 @@ package tiles
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
+)
+
+// ErrUnavailable is wrapped by the errors of a Source (or of any store)
+// that could not answer for reasons that are not the query's fault: the
+// database is down, unreachable or overloaded. Clients may retry; servers
+// answer 503. ErrReadOnly, a kind of it, is a store that takes no writes.
+var (
+	ErrUnavailable = errors.New("the data store is unavailable")
+	ErrReadOnly    = fmt.Errorf("%w: it is read-only", ErrUnavailable)
 )
 
 // Dim is a dimension that a query groups records by.
@@ -86,7 +97,8 @@ type Group struct {
 // Source aggregates presence records. The in-memory store and the PostGIS
 // store implement it and must return identical groups for identical data.
 // Aggregate calls fn once per group, in no particular order; it stops and
-// returns fn's error if fn fails, and ctx.Err() if ctx ends first.
+// returns fn's error if fn fails, and ctx.Err() if ctx ends first. An
+// outage is an error wrapping ErrUnavailable.
 type Source interface {
 	Aggregate(ctx context.Context, q Query, fn func(Group) error) error
 }

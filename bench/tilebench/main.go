@@ -30,6 +30,7 @@ import (
 
 	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/internal/mirror"
 	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -77,7 +78,7 @@ func main() {
 	loc, _ := time.LoadLocation("Europe/Rome")
 	mem := memstore.New(cat)
 	start := time.Now()
-	n, err := store.NewMirror(mem, time.Time{}).Load(ctx)
+	n, err := mirror.New(pool, cat, mem, time.Time{}).Load(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}

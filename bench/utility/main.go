@@ -78,20 +78,17 @@ func main() {
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, loc)
 	zones := demo.Zones()
 	store := memstore.New(refdata.Italy())
-	b := store.NewBuilder()
-	zi := tiles.NewZoneIndex(zones)
+	var recs []presence.Record
 	err = demo.Generate(demo.Config{Seed: *seed, Records: *records, Start: start}, func(r presence.Record) error {
-		row, err := store.RowOfIndexed(&r, zi)
-		if err != nil {
-			return err
-		}
-		b.Add(row)
+		recs = append(recs, r)
 		return nil
 	})
+	if err == nil {
+		err = store.Add(recs, tiles.NewZoneIndex(zones))
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
-	b.Commit()
 	sum := sha256.Sum256(fmt.Appendf(nil, "flowtiles embedded demo %d", *seed)) // as app.demoSecret
 	priv, err := tiles.NewPrivacy(tiles.DefaultK, sum[:], tiles.DefaultNoiseD, tiles.DefaultNoiseGrowth)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/flowtiles/flowtiles/internal/demo"
-	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/presence"
 )
 
@@ -63,7 +62,7 @@ func (c *DemoCmd) Run(env *Env) error {
 }
 
 // replay posts the last weeks of the data set to a running server as if
-// the visits were happening now (live.Replay shifts them by whole weeks).
+// the visits were happening now (demo.Replay shifts them by whole weeks).
 func (c *DemoCmd) replay(env *Env, cfg demo.Config) error {
 	if c.Token == "" {
 		return errors.New("demo: --live needs --token (one of the server's --ingest-token)")
@@ -88,7 +87,7 @@ func (c *DemoCmd) replay(env *Env, cfg demo.Config) error {
 		return err
 	}
 	env.Log.Info("replaying the demo's last weeks as live arrivals", "records", len(recs), "url", c.Live, "every", c.Every)
-	r := &live.Replay{URL: c.Live, Token: c.Token, Every: c.Every, Log: env.Log}
+	r := &demo.Replay{URL: c.Live, Token: c.Token, Every: c.Every, Log: env.Log}
 	err = r.Run(env.Ctx, recs)
 	if errors.Is(err, env.Ctx.Err()) && env.Ctx.Err() != nil {
 		return nil // interrupted: a normal end

@@ -1,12 +1,12 @@
-// Package app assembles a running flowtiles from its configuration: the
-// store (embedded demo in memory, or PostGIS mirrored into memory within a
-// budget), the reference areas, the tile engine, stats, the live hub and the
-// HTTP server. `flowtiles serve` and the end-to-end tests both use it.
+// Package app assembles a running flowtiles from its configuration: a
+// backend (the embedded demo in memory, or PostGIS mirrored into memory
+// within a budget: embedded.go, postgis.go), the reference areas, the tile
+// engine, stats, the live hub and the HTTP server. `flowtiles serve` and the
+// end-to-end tests both use it.
 package app
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,21 +14,18 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/demo"
-	"github.com/flowtiles/flowtiles/internal/ingest"
 	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/memstore"
-	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/server"
@@ -82,24 +79,48 @@ type App struct {
 	Hub    *live.Hub
 	Mode   string // "embedded" or "postgis"
 
-	pool   *pgxpool.Pool
-	probe  *db.Probe
-	mirror *pgstore.Mirror
-	cfg    Config
-	sink   live.Sink
-	// pending are the embedded demo's records still in the future, in
-	// time order: Background replays them as their time comes.
-	pending []presence.Record
-	ready   atomic.Bool
-	log     *slog.Logger
-	priv    tiles.Privacy
+	cfg   Config
+	b     *backend
+	priv  tiles.Privacy
+	ready atomic.Bool
+	log   *slog.Logger
 }
 
-// bytesPerRow is the memory a mirrored presence row costs (memstore
-// benchmark: 26 B of columns, ~32 B with indexes and the visitor map).
-const bytesPerRow = 40
+// source is what a backend answers from.
+type source interface {
+	tiles.Source
+	tiles.VisitSource
+	tiles.Versioned
+}
 
-// New builds the application; Run serves it. Close releases it.
+// backend is where the data lives: the embedded demo (newEmbedded) or
+// PostGIS mirrored into memory (newPostGIS).
+type backend struct {
+	mode   string
+	mem    *memstore.Store // what memory holds (all of it when embedded)
+	src    source
+	places []tiles.Place // reference areas and zones
+	zones  []tiles.Place
+	town   orb.Point
+	secret []byte // keys the noise of published figures
+	sink   server.Sink
+	pool   *pgxpool.Pool // the database (nil when embedded), closed by close
+	// ready reports, beside "data loaded", whether the backend can serve
+	// (nil: always).
+	ready      func(context.Context) error
+	collectors []prometheus.Collector
+	// tasks run beside the HTTP server until their context ends (the
+	// mirror following new batches, the demo's replay); close releases
+	// what the backend holds once every task has returned.
+	tasks []func(context.Context) error
+	close func()
+	// demo is the embedded demo's replay (nil with PostGIS).
+	demo *replayer
+}
+
+// New builds the application; Serve (or Run) serves it until its context
+// ends and releases it then. An App that is never served is released with
+// Close.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -109,148 +130,59 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("time zone %q: %w", cfg.TimeZone, err)
 	}
 	cat := refdata.Italy()
-	a := &App{log: log, cfg: cfg}
-	var (
-		src interface {
-			tiles.Source
-			tiles.VisitSource
-			tiles.Versioned
-		}
-		places   []tiles.Place
-		zones    []tiles.Place
-		secret   []byte
-		sink     live.Sink
-		town     = demo.Town()
-		dbStats  func() *pgxpool.Stat
-		readyErr func(context.Context) error
-	)
 	ref, err := refdata.Places()
 	if err != nil {
 		return nil, fmt.Errorf("reference areas: %w", err)
 	}
-	mem := memstore.New(cat)
-
+	var b *backend
 	if cfg.DatabaseURL == "" {
-		a.Mode = "embedded"
-		start := time.Now()
-		zones = demo.Zones()
-		dc := demo.Config{Seed: cfg.DemoSeed, Records: cfg.DemoRecords, Start: cfg.DemoStart}
-		replayFrom := time.Time{}
-		if dc.Start.IsZero() {
-			now := time.Now().In(loc)
-			dc.Start = time.Date(now.Year(), now.Month()-8, now.Day()+1, 0, 0, 0, 0, loc)
-			replayFrom = now
-		}
-		n, pending, err := loadDemo(mem, zones, dc, replayFrom)
-		if err != nil {
-			return nil, fmt.Errorf("demo data: %w", err)
-		}
-		a.pending = pending
-		secret = demoSecret(dc.Seed)
-		places = append(ref, zones...)
-		src = mem
-		sink = live.NewMemorySink(mem, zones)
-		log.Info("no DATABASE_URL: serving the embedded Deruta demo data from memory",
-			"records", n, "from", dc.Start.Format(time.DateOnly), "months", 8, "replayed_today", len(pending), "took", time.Since(start).Round(time.Millisecond))
+		b, err = newEmbedded(cfg, loc, cat, ref, log)
 	} else {
-		a.Mode = "postgis"
-		pool, err := db.Open(ctx, cfg.DatabaseURL, 10*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		a.pool = pool
-		if !cfg.NoMigrate {
-			res, err := db.Migrate(ctx, pool)
-			if err != nil {
-				pool.Close()
-				return nil, err
-			}
-			for _, r := range res {
-				log.Info("migration applied", "version", r.Version, "name", r.Name)
-			}
-		}
-		if secret, err = db.PrivacySecret(ctx, pool); err != nil {
-			pool.Close()
-			return nil, err
-		}
-		store := pgstore.New(pool, cat)
-		dbPlaces, err := store.Places(ctx)
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		places, zones = mergePlaces(ref, dbPlaces, log)
-		since, err := store.BudgetSince(ctx, cfg.MemoryBytes, bytesPerRow)
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		start := time.Now()
-		a.mirror = store.NewMirror(mem, since)
-		n, err := a.mirror.Load(ctx)
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		log.Info("PostGIS presence mirrored into memory", "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
-		src = pgstore.NewTiered(mem, store, since)
-		// reads the zone table per batch; the mirror catches up before the
-		// response, so a client reads its own batch from this instance
-		sink = mirroredSink{ingest.NewSink(pool, nil), a.mirror, log}
-		dbStats = pool.Stat
-		a.probe = db.NewProbe(pool)
-		ingestOn := live.ParseTokens(cfg.IngestToken...).Enabled()
-		readyErr = func(ctx context.Context) error {
-			h, err := a.probe.Check(ctx)
-			if err != nil {
-				return &server.ReadyError{Reason: "database unreachable", Err: err}
-			}
-			if h.ReadOnly && ingestOn {
-				// this instance takes writes (POST /api/ingest) and cannot
-				return &server.ReadyError{Reason: "database is read-only"}
-			}
-			return nil
-		}
+		b, err = newPostGIS(ctx, cfg, cat, ref, log)
 	}
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Mode: b.mode, cfg: cfg, b: b, log: log}
 	// Loading leaves garbage (row batches, sort buffers) several times the
 	// size of the store; give it back to the system once, so that resident
 	// memory is what the store holds.
 	debug.FreeOSMemory()
-	if len(zones) > 0 {
-		town = zones[0].Point
-	}
-	gaz := tiles.NewGazetteer(places)
-	priv, err := tiles.NewPrivacy(orDefault(cfg.K, tiles.DefaultK), secret, orDefault(cfg.NoiseD, tiles.DefaultNoiseD), orDefault(cfg.NoiseGrowth, tiles.DefaultNoiseGrowth))
+	priv, err := tiles.NewPrivacy(orDefault(cfg.K, tiles.DefaultK), b.secret, orDefault(cfg.NoiseD, tiles.DefaultNoiseD), orDefault(cfg.NoiseGrowth, tiles.DefaultNoiseGrowth))
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
 	a.priv = priv
-	engine := tiles.NewEngine(src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: town})
-	resolver := refdata.Resolver{Catalog: cat, Zones: zones}
-	a.sink = sink
-	a.Hub = live.NewHub(live.Config{Source: src, Zones: zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
-	statsSvc := stats.New(stats.Config{Source: src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
+	gaz := tiles.NewGazetteer(b.places)
+	engine := tiles.NewEngine(b.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: b.town})
+	resolver := refdata.Resolver{Catalog: cat, Zones: b.zones}
+	a.Hub = live.NewHub(live.Config{Source: b.src, Zones: b.zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
+	if b.demo != nil {
+		b.demo.poke = a.Hub.Poke
+	}
+	statsSvc := stats.New(stats.Config{Source: b.src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
 	routes := []interface{ Register(*echo.Echo) }{
 		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver},
 		&server.LiveAPI{Hub: a.Hub},
 		&server.IngestAPI{
-			Tokens: live.ParseTokens(cfg.IngestToken...), Sink: sink, Decode: presence.Decode,
-			MaxBytes: cfg.IngestMaxBytes, Version: src.Version, Poke: a.Hub.Poke,
+			Tokens: server.ParseTokens(cfg.IngestToken...), Sink: b.sink, Decode: presence.Decode,
+			MaxBytes: cfg.IngestMaxBytes, Version: b.src.Version, Poke: a.Hub.Poke,
 		},
 	}
 	a.Server = server.New(server.Config{
 		Engine:  engine,
-		Version: src.Version,
-		Ready:   a.readiness(readyErr),
+		Version: b.src.Version,
+		Ready:   a.readiness,
 		Bounds: func() (orb.Bound, bool) {
 			// zoom-12 tiles of at least k people, never the records' own extent
-			r, ok, err := engine.Extent(context.Background(), mem.Bounds())
+			r, ok, err := engine.Extent(context.Background(), b.mem.Bounds())
 			if err != nil || !ok {
 				return orb.Bound{}, false
 			}
 			return worldBound(r)
 		},
+		Center:            b.town,
 		Loc:               loc,
 		Resolver:          resolver,
 		Static:            static.FS,
@@ -261,13 +193,22 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		CacheBytes:        cfg.CacheBytes,
 		BasemapURL:        cfg.BasemapURL,
 		Log:               log,
-		DBStats:           dbStats,
+		Collectors:        b.collectors,
 		Routes:            routes,
 		MaxConns:          cfg.MaxConns,
 		MaxConnsPerClient: cfg.MaxConnsPerClient,
 	})
 	a.ready.Store(true)
 	return a, nil
+}
+
+// townOf is where flows of records outside every zone end: the first
+// zone's point (the town centre), or the demo town's without zones.
+func townOf(zones []tiles.Place) orb.Point {
+	if len(zones) > 0 {
+		return zones[0].Point
+	}
+	return demo.Town()
 }
 
 func orDefault[T int64 | float64](v, def T) T {
@@ -277,151 +218,19 @@ func orDefault[T int64 | float64](v, def T) T {
 	return v
 }
 
-// demoSecret keys the noise of the embedded demo: derived from its seed, so
-// that the same demo publishes the same figures after every restart. (With
-// PostGIS the secret is the database's, made by `flowtiles migrate`.)
-func demoSecret(seed uint64) []byte {
-	sum := sha256.Sum256(fmt.Appendf(nil, "flowtiles embedded demo %d", seed))
-	return sum[:]
+func (a *App) readiness(ctx context.Context) error {
+	if !a.ready.Load() {
+		return &server.ReadyError{Reason: "data not loaded yet"}
+	}
+	if a.b.ready != nil {
+		return a.b.ready(ctx)
+	}
+	return nil
 }
 
-func (a *App) readiness(db func(context.Context) error) func(context.Context) error {
-	return func(ctx context.Context) error {
-		if !a.ready.Load() {
-			return &server.ReadyError{Reason: "data not loaded yet"}
-		}
-		if db != nil {
-			return db(ctx)
-		}
-		return nil
-	}
-}
-
-// mirroredSink stores posted batches in PostGIS and then loads them into
-// this instance's memory at once, so that the response's data version and
-// this server's tiles include the batch (other instances get it through
-// NOTIFY). A failed catch-up is left to the mirror's Follow: the batch is
-// committed either way.
-type mirroredSink struct {
-	*ingest.Sink
-	mirror *pgstore.Mirror
-	log    *slog.Logger
-}
-
-func (s mirroredSink) Store(ctx context.Context, id live.BatchID, recs []presence.Record) (bool, error) {
-	dup, err := s.Sink.Store(ctx, id, recs)
-	if err != nil {
-		return dup, err
-	}
-	if err := s.mirror.CatchUp(ctx); err != nil {
-		s.log.Warn("stored batch not yet in memory; the mirror will catch up", "err", err)
-	}
-	return dup, nil
-}
-
-// loadDemo generates the demo data into mem. The generator's output is
-// handed over in chunks to a second goroutine that turns records into rows
-// and adds them, so that generating and indexing overlap (the embedded
-// start must take under 2 s). With a non-zero replayFrom, records observed
-// after it are returned instead, in time order, to be replayed later.
-func loadDemo(mem *memstore.Store, zones []tiles.Place, dc demo.Config, replayFrom time.Time) (int, []presence.Record, error) {
-	const chunk = 8192
-	zindex := tiles.NewZoneIndex(zones)
-	chunks := make(chan []presence.Record, 8)
-	done := make(chan error, 1)
-	n := 0
-	go func() {
-		b := mem.NewBuilder()
-		var rowErr error
-		for recs := range chunks {
-			for i := range recs {
-				if rowErr != nil {
-					break
-				}
-				row, err := mem.RowOfIndexed(&recs[i], zindex)
-				if err != nil {
-					rowErr = err
-					break
-				}
-				b.Add(row)
-				n++
-			}
-		}
-		if rowErr == nil {
-			b.Commit()
-		}
-		done <- rowErr
-	}()
-	buf := make([]presence.Record, 0, chunk)
-	var pending []presence.Record
-	genErr := demo.Generate(dc, func(r presence.Record) error {
-		if !replayFrom.IsZero() && r.ObservedAt.After(replayFrom) {
-			pending = append(pending, r)
-			return nil
-		}
-		buf = append(buf, r)
-		if len(buf) == chunk {
-			chunks <- buf
-			buf = make([]presence.Record, 0, chunk)
-		}
-		return nil
-	})
-	if len(buf) > 0 {
-		chunks <- buf
-	}
-	close(chunks)
-	if err := errors.Join(genErr, <-done); err != nil {
-		return 0, nil, err
-	}
-	slices.SortStableFunc(pending, func(x, y presence.Record) int { return x.ObservedAt.Compare(y.ObservedAt) })
-	return n, pending, nil
-}
-
-// replay stores the pending demo records whose time has come, every tick,
-// as a posted batch would be, until none is left or ctx ends.
-func (a *App) replay(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for len(a.pending) > 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			i := 0
-			for i < len(a.pending) && !a.pending[i].ObservedAt.After(now) {
-				i++
-			}
-			if i == 0 {
-				continue
-			}
-			// not a body's sha256: names the replayed records
-			id := live.BatchID{Checksum: fmt.Sprintf("demo-replay-%d-%d", a.pending[0].ObservedAt.UnixNano(), i)}
-			if _, err := a.sink.Store(ctx, id, a.pending[:i]); err != nil {
-				a.log.Warn("demo replay", "err", err)
-				continue
-			}
-			a.pending = a.pending[i:]
-			a.Hub.Poke()
-		}
-	}
-}
-
-// Handler is the HTTP handler (for tests).
+// Handler is the HTTP handler, for tests that need no background work:
+// without Serve, no live events are computed and no batch is followed.
 func (a *App) Handler() http.Handler { return a.Server.Handler() }
-
-// Background starts what runs beside the HTTP server until ctx ends: the
-// live hub and, with PostGIS, the mirror following new batches.
-func (a *App) Background(ctx context.Context) {
-	go a.Hub.Run(ctx) //nolint:errcheck // ends with ctx
-	if len(a.pending) > 0 {
-		go a.replay(ctx, time.Second)
-	}
-	if a.mirror != nil {
-		go a.mirror.Follow(ctx, a.log, func() {
-			a.log.Warn("reference areas or zones changed in the database; restart flowtiles to use them")
-		})
-	}
-}
 
 // Run serves on listen (and /metrics on Config.MetricsListen when it is an
 // address) until ctx ends. ready, if not nil, is called with the address
@@ -429,12 +238,14 @@ func (a *App) Background(ctx context.Context) {
 func (a *App) Run(ctx context.Context, listen string, ready func(net.Addr)) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
+		a.Close()
 		return fmt.Errorf("listening on %s: %w", listen, err)
 	}
 	var mln net.Listener
 	if m := a.cfg.MetricsListen; m != "" && m != MetricsOnMain {
 		if mln, err = net.Listen("tcp", m); err != nil {
 			ln.Close()
+			a.Close()
 			return fmt.Errorf("listening on %s (--metrics-listen): %w", m, err)
 		}
 	}
@@ -444,26 +255,31 @@ func (a *App) Run(ctx context.Context, listen string, ready func(net.Addr)) erro
 	return a.Serve(ctx, ln, mln)
 }
 
-// Serve is Run on listeners the caller opened; metrics may be nil.
+// Serve runs everything in one group until ctx ends or one of them fails:
+// the live hub, the backend's tasks (the mirror following new batches, the
+// demo's replay), the HTTP server on ln and, when metrics is not nil,
+// /metrics on it. It then shuts the servers down, waits for every
+// goroutine, and releases the backend (the database pool last).
 func (a *App) Serve(ctx context.Context, ln, metrics net.Listener) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	a.Background(ctx)
-	errc := make(chan error, 1)
-	if metrics != nil {
-		go func() {
-			err := a.Server.ServeMetrics(ctx, metrics)
-			if err != nil {
-				cancel() // the main listener stops too
-			}
-			errc <- err
-		}()
-	} else {
-		errc <- nil
+	defer a.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return quiet(a.Hub.Run(gctx)) })
+	for _, task := range a.b.tasks {
+		g.Go(func() error { return quiet(task(gctx)) })
 	}
-	err := a.Server.Serve(ctx, ln)
-	cancel()
-	return errors.Join(err, <-errc)
+	if metrics != nil {
+		g.Go(func() error { return a.Server.ServeMetrics(gctx, metrics) })
+	}
+	g.Go(func() error { return a.Server.Serve(gctx, ln) })
+	return g.Wait()
+}
+
+// quiet is err without the context's end, which is how tasks stop.
+func quiet(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
 }
 
 // BaseURL is the URL a browser on this machine opens for a listening
@@ -479,47 +295,13 @@ func BaseURL(addr net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
-// Close releases the database pool.
+// Close releases what the backend holds (the database pool). Serve calls
+// it; call it only for an App that is never served.
 func (a *App) Close() {
-	if a.probe != nil {
-		a.probe.Close()
+	if a.b != nil && a.b.close != nil {
+		a.b.close()
+		a.b.close = nil
 	}
-	if a.pool != nil {
-		a.pool.Close()
-	}
-}
-
-// mergePlaces uses the database's reference areas where it has them and the
-// embedded ones for levels it lacks; zones come from the database only.
-func mergePlaces(embedded, fromDB []tiles.Place, log *slog.Logger) (places, zones []tiles.Place) {
-	have := map[tiles.Level]int{}
-	for _, p := range fromDB {
-		have[p.Level]++
-	}
-	for _, p := range embedded {
-		if p.Level != tiles.LevelZone && have[p.Level] == 0 {
-			places = append(places, p)
-		}
-	}
-	for _, p := range fromDB {
-		places = append(places, p)
-		if p.Level == tiles.LevelZone {
-			zones = append(zones, p)
-		}
-	}
-	var missing []string
-	for _, l := range []tiles.Level{tiles.LevelMunicipality, tiles.LevelCountry} {
-		if have[l] == 0 {
-			missing = append(missing, l.String())
-		}
-	}
-	if len(missing) > 0 {
-		log.Info("using embedded reference areas where the database has none (flowtiles areas import)", "levels", strings.Join(missing, ","))
-	}
-	if len(zones) == 0 {
-		log.Warn("no zones in the database: the zones layer and per-zone live figures are empty (flowtiles areas import --kind zones FILE)")
-	}
-	return places, zones
 }
 
 func worldBound(r tiles.Rect) (orb.Bound, bool) {

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,7 +22,12 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-func start(t *testing.T, cfg Config) (*App, *httptest.Server) {
+// served is an App serving on a local port.
+type served struct{ URL string }
+
+// start builds an App and serves it (hub, background tasks, HTTP) until the
+// test ends; the cleanup waits for every goroutine to return.
+func start(t *testing.T, cfg Config) (*App, served) {
 	t.Helper()
 	if cfg.TimeZone == "" {
 		cfg.TimeZone = "Europe/Rome"
@@ -33,15 +38,21 @@ func start(t *testing.T, cfg Config) (*App, *httptest.Server) {
 		cancel()
 		t.Fatal(err)
 	}
-	a.Background(ctx)
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		cancel()
 		a.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
 	})
-	return a, srv
+	return a, served{URL: "http://" + ln.Addr().String()}
 }
 
 func get(t *testing.T, url string) (int, []byte) {
@@ -271,7 +282,7 @@ func geoJSON(p tiles.Place) string {
 func TestEmbeddedDemoIsLive(t *testing.T) {
 	a, srv := start(t, Config{DemoRecords: 60000, DemoSeed: 3, LiveInterval: time.Second})
 	now := time.Now()
-	for _, r := range a.pending {
+	for _, r := range a.b.demo.pending {
 		if r.ObservedAt.Before(now.Add(-5 * time.Second)) {
 			t.Fatalf("a pending record at %v, before the start", r.ObservedAt)
 		}
@@ -290,8 +301,8 @@ func TestEmbeddedDemoIsLive(t *testing.T) {
 	// The replay, on a demo of fixed (past) months: 30 people due now are
 	// added and announced.
 	b, bsrv := start(t, Config{DemoRecords: 20000, DemoSeed: 3, LiveInterval: time.Second, DemoStart: time.Date(2025, 1, 1, 0, 0, 0, 0, loc)})
-	if len(b.pending) != 0 {
-		t.Fatalf("%d pending records with a fixed demo start", len(b.pending))
+	if len(b.b.demo.pending) != 0 {
+		t.Fatalf("%d pending records with a fixed demo start", len(b.b.demo.pending))
 	}
 	today := now.In(loc).Format(time.DateOnly)
 	if v := visitors(t, bsrv.URL+zone+"&from="+today); v > 0 {
@@ -299,14 +310,15 @@ func TestEmbeddedDemoIsLive(t *testing.T) {
 	}
 	z := demo.Zones()[0].Point
 	for i := range 30 {
-		b.pending = append(b.pending, presence.Record{ObservedAt: now.Add(time.Duration(i) * time.Millisecond).Truncate(time.Second),
+		b.b.demo.pending = append(b.b.demo.pending, presence.Record{ObservedAt: now.Add(time.Duration(i) * time.Millisecond).Truncate(time.Second),
 			Lon: z[0], Lat: z[1], Weight: 1, Visitor: presence.VisitorHash(fmt.Sprintf("replay-%d", i))})
 	}
-	want := published(b, b.pending)
+	want := published(b, b.b.demo.pending)
 	v0 := dataVersion(t, bsrv.URL)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go b.replay(ctx, 100*time.Millisecond)
+	b.b.demo.every = 100 * time.Millisecond
+	go b.b.demo.run(ctx) // (error ignored) ends with ctx
 	deadline := time.Now().Add(10 * time.Second)
 	for visitors(t, bsrv.URL+zone+"&from="+today) != want {
 		if time.Now().After(deadline) {

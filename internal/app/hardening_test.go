@@ -16,9 +16,9 @@ import (
 	"github.com/flowtiles/flowtiles/internal/testdb"
 )
 
-// newPostGIS builds an app on a fresh database without starting its
+// newPostGISApp builds an app on a fresh database without starting its
 // background work (the mirror's LISTEN would hold a pool connection).
-func newPostGIS(t *testing.T, url string, cfg Config) (*App, *httptest.Server) {
+func newPostGISApp(t *testing.T, url string, cfg Config) (*App, *httptest.Server) {
 	t.Helper()
 	cfg.DatabaseURL = url
 	if cfg.TimeZone == "" {
@@ -41,14 +41,14 @@ func newPostGIS(t *testing.T, url string, cfg Config) (*App, *httptest.Server) {
 // every connection is busy is not an outage.
 func TestReadyWhilePoolBusy(t *testing.T) {
 	_, url := testdb.Create(t)
-	a, srv := newPostGIS(t, url, Config{})
+	a, srv := newPostGISApp(t, url, Config{})
 	if code, body := get(t, srv.URL+"/readyz"); code != 200 {
 		t.Fatalf("readyz: %d %s", code, body)
 	}
 	ctx := context.Background()
 	var held []*pgxpool.Conn
-	for range a.pool.Stat().MaxConns() {
-		c, err := a.pool.Acquire(ctx)
+	for range a.b.pool.Stat().MaxConns() {
+		c, err := a.b.pool.Acquire(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,9 +95,9 @@ func TestReadOnlyDatabase(t *testing.T) {
 	if _, err := admin.Exec(ctx, "ALTER DATABASE "+ident+" SET default_transaction_read_only = on"); err != nil {
 		t.Fatal(err)
 	}
-	_, srv := newPostGIS(t, url, Config{NoMigrate: true, IngestToken: []string{"secret"}})
+	_, srv := newPostGISApp(t, url, Config{NoMigrate: true, IngestToken: []string{"secret"}})
 	code, body := get(t, srv.URL+"/readyz")
-	if code != 503 || string(body) != `{"error":"database is read-only","status":"unavailable"}`+"\n" {
+	if code != 503 || string(body) != `{"error":"database is read-only"}`+"\n" {
 		t.Errorf("readyz on a read-only database: %d %s", code, body)
 	}
 	code, h, b := postCSV(t, srv.URL)
@@ -154,7 +154,6 @@ func TestMetricsListen(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Error(err)
 			}
-			a.Close()
 		})
 		return "http://" + ln.Addr().String(), metricsURL
 	}

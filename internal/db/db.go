@@ -6,15 +6,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jackc/puddle/v2"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/flowtiles/flowtiles/migrations"
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // Open connects to url and checks the connection within timeout. The pool
@@ -109,4 +114,51 @@ func SchemaError(err error) error {
 func ReadOnly(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "25006" // read_only_sql_transaction
+}
+
+// Unavailable reports whether err is an outage rather than a fault of the
+// statement: it is the one place that knows SQLSTATE classes. Outages are
+// failed connections (whatever the server said while connecting, such as
+// "the database system is starting up"), lost ones (network errors, an
+// unexpected end of the stream, a closed pool), and the classes 08
+// (connection exception), 53 (insufficient resources), 57 (operator
+// intervention: shutdown, a statement timeout), 25006 (read-only) and
+// 55000 (object not in prerequisite state: a standby refusing LISTEN or
+// writes). Any other SQL error is a bug of ours.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		c := pe.Code
+		return strings.HasPrefix(c, "08") || strings.HasPrefix(c, "53") || strings.HasPrefix(c, "57") || c == "25006" || c == "55000"
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, puddle.ErrClosedPool) || pgconn.Timeout(err)
+}
+
+// Wrap classifies a database error for the stores: nil stays nil; the
+// request's own end (ctx) stays ctx.Err(); an outage wraps
+// tiles.ErrUnavailable (tiles.ErrReadOnly for a read-only database); any
+// other error is wrapped as it is, a bug to log. what says what was being
+// done; no SQL text reaches a client either way (the server answers 500 or
+// 503 with words of its own).
+func Wrap(ctx context.Context, what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	case ReadOnly(err):
+		return fmt.Errorf("%s: %w: %w", what, tiles.ErrReadOnly, err)
+	case Unavailable(err):
+		return fmt.Errorf("%s: %w: %w", what, tiles.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

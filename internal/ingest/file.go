@@ -378,7 +378,7 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 	if err != nil {
 		return fmt.Errorf("loading %s: %w", path, err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit, a no-op
+	defer tx.Rollback(context.WithoutCancel(ctx)) // (error ignored) after Commit, a no-op
 	id, ok, err := claim(ctx, tx, b)
 	if err != nil {
 		return err

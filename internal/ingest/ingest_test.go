@@ -17,13 +17,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkt"
 
 	"github.com/flowtiles/flowtiles/internal/db"
-	"github.com/flowtiles/flowtiles/internal/live"
-	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/internal/demo"
 	"github.com/flowtiles/flowtiles/internal/presence"
-	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -533,19 +532,15 @@ func storedRows(t *testing.T, pool *pgxpool.Pool) map[stored]int {
 	return got
 }
 
-// memRows is the same multiset as memstore computes it.
+// memRows is the same multiset as the memory store computes it.
 func memRows(t *testing.T, recs []presence.Record, zones []tiles.Place) map[stored]int {
 	t.Helper()
-	mem := memstore.New(refdata.Italy())
 	want := map[stored]int{}
 	masks := 0
-	for i := range recs {
-		row, err := mem.RowOf(&recs[i], zones)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want[stored{row.X, row.Y, row.Zones}]++
-		if row.Zones != 0 {
+	for _, r := range recs {
+		w, z := r.World(), tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})
+		want[stored{w.X, w.Y, z}]++
+		if z != 0 {
 			masks++
 		}
 	}
@@ -574,7 +569,7 @@ func TestZoneMaskMatchesMemstore(t *testing.T) {
 	zones := sourcetest.Zones()
 	insertZones(t, pool, zones)
 	recs := sourcetest.Records(sourcetest.Seed(t), 4000)
-	b, err := live.NDJSON(recs)
+	b, err := demo.NDJSON(recs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,8 +595,8 @@ func TestSink(t *testing.T) {
 		weight += int64(r.Weight)
 	}
 	// nil zones: the sink reads the zone table.
-	s := NewSink(pool, nil)
-	dup, err := s.Store(ctx, live.BatchID{Checksum: "sum-1", Scope: "s", Key: "batch-1"}, recs)
+	s := NewPGSink(pool, nil)
+	dup, err := s.Store(ctx, presence.BatchID{Checksum: "sum-1", Scope: "s", Key: "batch-1"}, recs)
 	if err != nil || dup {
 		t.Fatalf("first store: %v %v", dup, err)
 	}
@@ -611,7 +606,7 @@ func TestSink(t *testing.T) {
 	}
 	sameRows(t, storedRows(t, pool), memRows(t, recs, zones))
 	// The same key and checksum again (a retry): nothing written.
-	if dup, err := s.Store(ctx, live.BatchID{Checksum: "sum-1", Scope: "s", Key: "batch-1"}, recs); err != nil || !dup {
+	if dup, err := s.Store(ctx, presence.BatchID{Checksum: "sum-1", Scope: "s", Key: "batch-1"}, recs); err != nil || !dup {
 		t.Fatalf("same key: %v %v", dup, err)
 	}
 	// The same key from several requests at once: stored once.
@@ -620,7 +615,7 @@ func TestSink(t *testing.T) {
 	errs := make([]error, 6)
 	for i := range dups {
 		wg.Go(func() {
-			dups[i], errs[i] = NewSink(pool, zones).Store(ctx, live.BatchID{Checksum: "sum-2"}, recs[:100])
+			dups[i], errs[i] = NewPGSink(pool, zones).Store(ctx, presence.BatchID{Checksum: "sum-2"}, recs[:100])
 		})
 	}
 	wg.Wait()
@@ -650,7 +645,7 @@ func TestSink(t *testing.T) {
 	// A cancelled request stores nothing.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.Store(cctx, live.BatchID{Checksum: "sum-3"}, recs); err == nil {
+	if _, err := s.Store(cctx, presence.BatchID{Checksum: "sum-3"}, recs); err == nil {
 		t.Error("cancelled store: no error")
 	}
 	if got := count(t, pool); got != want {
@@ -670,7 +665,7 @@ func TestSinkNotifies(t *testing.T) {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := NewSink(pool, nil).Store(ctx, live.BatchID{Checksum: "k"}, sourcetest.Records(1, 10)); err != nil {
+	if _, err := NewPGSink(pool, nil).Store(ctx, presence.BatchID{Checksum: "k"}, sourcetest.Records(1, 10)); err != nil {
 		t.Fatal(err)
 	}
 	nctx, cancel := context.WithTimeout(ctx, 5*time.Second)

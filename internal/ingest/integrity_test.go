@@ -18,7 +18,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/internal/testdb"
@@ -40,8 +39,8 @@ func TestKeyNeverCollidesWithFileChecksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	posted := sourcetest.Records(sourcetest.Seed(t), 20)
-	id := live.BatchID{Checksum: sha256Hex([]byte("the posted body")), Scope: "token:feed", Key: sha256Hex(raw)}
-	if dup, err := NewSink(pool, nil).Store(ctx, id, posted); err != nil || dup {
+	id := presence.BatchID{Checksum: sha256Hex([]byte("the posted body")), Scope: "token:feed", Key: sha256Hex(raw)}
+	if dup, err := NewPGSink(pool, nil).Store(ctx, id, posted); err != nil || dup {
 		t.Fatalf("post: %v %v", dup, err)
 	}
 	res, err := (&Loader{Pool: pool}).LoadFile(ctx, file, Options{})
@@ -52,7 +51,7 @@ func TestKeyNeverCollidesWithFileChecksum(t *testing.T) {
 		t.Fatalf("%+v, want 20 posted + 6 loaded rows in 2 batches", got)
 	}
 	// The same bytes posted (any key) are the file's batch: not stored again.
-	if dup, err := NewSink(pool, nil).Store(ctx, live.BatchID{Checksum: res.Checksum, Scope: "token:feed", Key: "other"}, posted[:6]); err != nil || !dup {
+	if dup, err := NewPGSink(pool, nil).Store(ctx, presence.BatchID{Checksum: res.Checksum, Scope: "token:feed", Key: "other"}, posted[:6]); err != nil || !dup {
 		t.Fatalf("the file's bytes posted: %v %v", dup, err)
 	}
 }
@@ -62,26 +61,26 @@ func TestKeyNeverCollidesWithFileChecksum(t *testing.T) {
 func TestKeyBoundToBody(t *testing.T) {
 	pool := testdb.New(t)
 	ctx := context.Background()
-	s := NewSink(pool, nil)
+	s := NewPGSink(pool, nil)
 	a, b := sourcetest.Records(1, 30), sourcetest.Records(2, 40)
 	sumA, sumB := sha256Hex([]byte("A")), sha256Hex([]byte("B"))
-	if dup, err := s.Store(ctx, live.BatchID{Checksum: sumA, Scope: "token:1", Key: "k"}, a); err != nil || dup {
+	if dup, err := s.Store(ctx, presence.BatchID{Checksum: sumA, Scope: "token:1", Key: "k"}, a); err != nil || dup {
 		t.Fatal(dup, err)
 	}
-	var ke *live.KeyConflictError
-	if _, err := s.Store(ctx, live.BatchID{Checksum: sumB, Scope: "token:1", Key: "k"}, b); !errors.As(err, &ke) {
+	var ke *presence.KeyConflictError
+	if _, err := s.Store(ctx, presence.BatchID{Checksum: sumB, Scope: "token:1", Key: "k"}, b); !errors.As(err, &ke) {
 		t.Fatalf("same key, other body: %v", err)
 	}
-	if dup, err := s.Store(ctx, live.BatchID{Checksum: sumA, Scope: "token:1", Key: "k"}, a); err != nil || !dup {
+	if dup, err := s.Store(ctx, presence.BatchID{Checksum: sumA, Scope: "token:1", Key: "k"}, a); err != nil || !dup {
 		t.Fatalf("retry: %v %v", dup, err)
 	}
 	for _, key := range []string{"k2", "k3", ""} {
-		if dup, err := s.Store(ctx, live.BatchID{Checksum: sumA, Scope: "token:1", Key: key}, a); err != nil || !dup {
+		if dup, err := s.Store(ctx, presence.BatchID{Checksum: sumA, Scope: "token:1", Key: key}, a); err != nil || !dup {
 			t.Fatalf("body A under key %q: %v %v", key, dup, err)
 		}
 	}
 	// another token's "k" is its own
-	if dup, err := s.Store(ctx, live.BatchID{Checksum: sumB, Scope: "token:2", Key: "k"}, b); err != nil || dup {
+	if dup, err := s.Store(ctx, presence.BatchID{Checksum: sumB, Scope: "token:2", Key: "k"}, b); err != nil || dup {
 		t.Fatalf("another scope: %v %v", dup, err)
 	}
 	if got := count(t, pool); got.rows != 70 || got.committed != 2 {
@@ -94,7 +93,7 @@ func TestKeyBoundToBody(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			recs := sourcetest.Records(uint64(10+i), 5)
-			_, errs[i] = NewSink(pool, nil).Store(ctx, live.BatchID{Checksum: sha256Hex(fmt.Append(nil, i)), Scope: "token:3", Key: "race"}, recs)
+			_, errs[i] = NewPGSink(pool, nil).Store(ctx, presence.BatchID{Checksum: sha256Hex(fmt.Append(nil, i)), Scope: "token:3", Key: "race"}, recs)
 		})
 	}
 	wg.Wait()

@@ -9,34 +9,33 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowtiles/flowtiles/internal/areas"
-	"github.com/flowtiles/flowtiles/internal/live"
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// Sink stores batches posted to POST /api/ingest in PostGIS, each as one
+// PGSink stores batches posted to POST /api/ingest in PostGIS, each as one
 // ingest_batch (source "api", checksum = the SHA-256 of the body, as a file
 // has it) in one transaction, so the same bytes are stored once however
 // often, however concurrently and under whatever key they are posted, and
 // a file of the same bytes is "already loaded". A client's Idempotency-Key
 // is kept in ingest_key, scoped by who posted and bound to the checksum of
 // its first use.
-type Sink struct {
+type PGSink struct {
 	pool  *pgxpool.Pool
 	zones []tiles.Place
 }
 
-var _ live.Sink = (*Sink)(nil)
-
-// NewSink returns a sink into pool. zones give records their zone masks;
+// NewPGSink returns a sink into pool. zones give records their zone masks;
 // with nil zones each batch reads the zone table in its transaction, which
 // also follows zones re-imported while the server runs.
-func NewSink(pool *pgxpool.Pool, zones []tiles.Place) *Sink {
-	return &Sink{pool: pool, zones: zones}
+func NewPGSink(pool *pgxpool.Pool, zones []tiles.Place) *PGSink {
+	return &PGSink{pool: pool, zones: zones}
 }
 
-// Store implements live.Sink. recs are only read.
-func (s *Sink) Store(ctx context.Context, bid live.BatchID, recs []presence.Record) (duplicate bool, err error) {
+// Store stores a batch (it implements server.Sink). recs are only read.
+func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presence.Record) (duplicate bool, err error) {
+	defer func() { err = db.Wrap(ctx, "storing a posted batch", err) }() // outages: tiles.ErrUnavailable
 	b := &batchRow{source: "api", checksum: bid.Checksum, started: time.Now()}
 	var sp span
 	for i := range recs {
@@ -50,7 +49,7 @@ func (s *Sink) Store(ctx context.Context, bid live.BatchID, recs []presence.Reco
 	if err != nil {
 		return false, fmt.Errorf("ingest batch: %w", err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // after Commit, a no-op
+	defer tx.Rollback(context.WithoutCancel(ctx)) // (error ignored) after Commit, a no-op
 	if bid.Key != "" {
 		seen, err := bindKey(ctx, tx, bid)
 		if err != nil || seen {
@@ -96,9 +95,9 @@ func (s *Sink) Store(ctx context.Context, bid live.BatchID, recs []presence.Reco
 // bindKey records the batch's idempotency key in its scope, bound to its
 // checksum. seen: the key was used before for the same checksum (a retry;
 // nothing to store). A key used before for another checksum is a
-// *live.KeyConflictError. A concurrent first use of the same key waits
+// *presence.KeyConflictError. A concurrent first use of the same key waits
 // here until the other transaction ends.
-func bindKey(ctx context.Context, tx pgx.Tx, bid live.BatchID) (seen bool, err error) {
+func bindKey(ctx context.Context, tx pgx.Tx, bid presence.BatchID) (seen bool, err error) {
 	tag, err := tx.Exec(ctx, `INSERT INTO ingest_key (scope, key, checksum) VALUES ($1, $2, $3)
 		ON CONFLICT (scope, key) DO NOTHING`, bid.Scope, bid.Key, bid.Checksum)
 	if err != nil {
@@ -112,7 +111,7 @@ func bindKey(ctx context.Context, tx pgx.Tx, bid live.BatchID) (seen bool, err e
 		return false, fmt.Errorf("reading the idempotency key: %w", err)
 	}
 	if sum != bid.Checksum {
-		return false, &live.KeyConflictError{Key: bid.Key}
+		return false, &presence.KeyConflictError{Key: bid.Key}
 	}
 	return true, nil
 }

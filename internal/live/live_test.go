@@ -3,7 +3,6 @@ package live
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,7 +30,7 @@ func people(prefix string, n int, p orb.Point, at time.Time) []presence.Record {
 
 func load(t testing.TB, s *memstore.Store, recs []presence.Record) {
 	t.Helper()
-	if _, err := NewMemorySink(s, sourcetest.Zones()).Store(context.Background(), BatchID{Checksum: fmt.Sprint(time.Now().UnixNano())}, recs); err != nil {
+	if err := s.Add(recs, tiles.NewZoneIndex(sourcetest.Zones())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -259,120 +258,5 @@ func TestVersionChangeReachesClients(t *testing.T) {
 	}
 	if _, err := c.Next(context.Background(), nil); err != ErrClosed {
 		t.Errorf("client after the hub stopped: %v", err)
-	}
-}
-
-func TestTokens(t *testing.T) {
-	tok := ParseTokens("s3cret, other ,", "")
-	if !tok.Enabled() || ParseTokens("", " , ").Enabled() {
-		t.Fatal("Enabled")
-	}
-	for h, want := range map[string]bool{
-		"Bearer s3cret": true, "bearer other": true, "Bearer  s3cret ": true,
-		"Bearer s3cre": false, "Bearer s3cret1": false, "Basic s3cret": false, "s3cret": false, "": false, "Bearer ": false,
-	} {
-		if got := tok.Allow(h); got != want {
-			t.Errorf("Allow(%q) = %v", h, got)
-		}
-	}
-	if (Tokens{}).Allow("Bearer ") {
-		t.Error("no tokens must allow nobody")
-	}
-}
-
-func TestMemorySink(t *testing.T) {
-	s := memstore.New(refdata.Italy())
-	sink := NewMemorySink(s, sourcetest.Zones())
-	ctx := context.Background()
-	recs := people("a", 5, centro, now)
-	dup, err := sink.Store(ctx, BatchID{Checksum: "sum1"}, recs)
-	if err != nil || dup {
-		t.Fatal(dup, err)
-	}
-	if dup, err = sink.Store(ctx, BatchID{Checksum: "sum1"}, recs); err != nil || !dup {
-		t.Fatalf("second post: dup %v, err %v", dup, err)
-	}
-	if n := s.Stats().Rows; n != 5 {
-		t.Errorf("rows %d, want 5 (the batch counted once)", n)
-	}
-	// A record the store cannot take: nothing of the batch is written.
-	bad := people("b", 3, centro, now)
-	bad[2].Origin = "999999"
-	_, err = sink.Store(ctx, BatchID{Checksum: "sum2"}, bad)
-	if re, ok := err.(*RecordError); !ok || re.Index != 2 {
-		t.Errorf("bad origin: %v", err)
-	}
-	if n := s.Stats().Rows; n != 5 {
-		t.Errorf("rows %d after a rejected batch", n)
-	}
-	// Concurrent posts of one batch store it once.
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := sink.Store(ctx, BatchID{Checksum: "sum3"}, people("c", 2, centro, now)); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if n := s.Stats().Rows; n != 7 {
-		t.Errorf("rows %d after 8 concurrent posts of a 2-record batch", n)
-	}
-}
-
-// Idempotency keys are scoped by who posts and bound to the content of
-// their first use; a key never lets the same content in twice.
-func TestMemorySinkKeys(t *testing.T) {
-	s := memstore.New(refdata.Italy())
-	sink := NewMemorySink(s, sourcetest.Zones())
-	ctx := context.Background()
-	a, b := people("a", 3, centro, now), people("b", 4, centro, now)
-	store := func(id BatchID, recs []presence.Record) (bool, error) {
-		t.Helper()
-		return sink.Store(ctx, id, recs)
-	}
-	if dup, err := store(BatchID{Checksum: "A", Scope: "s1", Key: "k"}, a); err != nil || dup {
-		t.Fatal(dup, err)
-	}
-	// the same key and content: a retry
-	if dup, err := store(BatchID{Checksum: "A", Scope: "s1", Key: "k"}, a); err != nil || !dup {
-		t.Fatalf("retry: %v %v", dup, err)
-	}
-	// the same key, other content: refused, nothing stored
-	var ke *KeyConflictError
-	if _, err := store(BatchID{Checksum: "B", Scope: "s1", Key: "k"}, b); !errors.As(err, &ke) || ke.Key != "k" {
-		t.Fatalf("reused key: %v", err)
-	}
-	// the same content under other keys, or none: stored once
-	for _, id := range []BatchID{{Checksum: "A", Scope: "s1", Key: "k2"}, {Checksum: "A", Scope: "s2", Key: "k"}, {Checksum: "A"}} {
-		if dup, err := store(id, a); err != nil || !dup {
-			t.Fatalf("%+v: %v %v", id, dup, err)
-		}
-	}
-	// a key is bound by its first use even when that was a duplicate
-	if _, err := store(BatchID{Checksum: "B", Scope: "s2", Key: "k"}, b); !errors.As(err, &ke) {
-		t.Fatalf("s2's k, bound to A, with B: %v", err)
-	}
-	// the key of another scope is another key
-	if dup, err := store(BatchID{Checksum: "B", Scope: "s3", Key: "k"}, b); err != nil || dup {
-		t.Fatalf("a third scope's k: %v %v", dup, err)
-	}
-	if n := s.Stats().Rows; n != 7 {
-		t.Errorf("rows %d, want 3+4", n)
-	}
-}
-
-func TestTokenScopes(t *testing.T) {
-	tok := ParseTokens("alpha-secret,beta-secret")
-	a, okA := tok.Scope("Bearer alpha-secret")
-	b, okB := tok.Scope("bearer  beta-secret")
-	a2, _ := tok.Scope("Bearer alpha-secret")
-	if !okA || !okB || a == b || a != a2 || !strings.HasPrefix(a, "token:") || strings.Contains(a, "alpha") {
-		t.Fatalf("scopes %q %q %q", a, b, a2)
-	}
-	if _, ok := tok.Scope("Bearer gamma"); ok {
-		t.Error("unknown token has a scope")
 	}
 }

@@ -74,18 +74,47 @@ func atoi(s string) int64 {
 	return v
 }
 
-// RowOf converts a validated record to a Row, with its zone mask computed
-// against zones. Loaders of many records use RowOfIndexed.
-func (s *Store) RowOf(r *presence.Record, zones []tiles.Place) (Row, error) {
-	row, err := s.RowOfIndexed(r, nil)
-	if err == nil && len(zones) > 0 {
-		row.Zones = tiles.ZoneMask(zones, pointOf(r))
-	}
-	return row, err
+// OriginError is a record whose origin code the store's catalog does not
+// know (the record passed the data contract's validation).
+type OriginError struct {
+	Index int // 0-based position in the records added
+	Code  string
 }
 
-// RowOfIndexed is RowOf with the zones indexed once (nil: no zones).
-func (s *Store) RowOfIndexed(r *presence.Record, zones *tiles.ZoneIndex) (Row, error) {
+func (e *OriginError) Error() string {
+	return fmt.Sprintf("record %d: unknown origin code %q", e.Index+1, e.Code)
+}
+
+// Add adds validated records as one batch and publishes them, all or none:
+// a record the store cannot hold (an *OriginError) adds nothing. zones give
+// the records their zone masks (nil: none). It is the one way records,
+// rather than rows mirrored from PostGIS, enter a store.
+func (s *Store) Add(recs []presence.Record, zones *tiles.ZoneIndex) error {
+	b := s.NewBuilder()
+	if err := b.AddRecords(recs, zones); err != nil {
+		return err
+	}
+	b.Commit()
+	return nil
+}
+
+// AddRecords adds validated records to the batch, with zone masks from
+// zones (nil: none). On a record it cannot hold it returns an
+// *OriginError, and the batch keeps only the records before it.
+func (b *Builder) AddRecords(recs []presence.Record, zones *tiles.ZoneIndex) error {
+	for i := range recs {
+		row, err := b.s.rowOf(&recs[i], zones)
+		if err != nil {
+			err.(*OriginError).Index = i
+			return err
+		}
+		b.Add(row)
+	}
+	return nil
+}
+
+// rowOf converts a validated record to a Row.
+func (s *Store) rowOf(r *presence.Record, zones *tiles.ZoneIndex) (Row, error) {
 	w := r.World()
 	row := Row{
 		T: uint32(r.ObservedAt.Unix()), X: w.X, Y: w.Y, Weight: r.Weight, Visitor: r.Visitor,
@@ -95,7 +124,7 @@ func (s *Store) RowOfIndexed(r *presence.Record, zones *tiles.ZoneIndex) (Row, e
 	if r.Origin != "" {
 		i := s.cat.Index(r.Origin)
 		if i < 0 {
-			return Row{}, fmt.Errorf("unknown origin code %q", r.Origin)
+			return Row{}, &OriginError{Code: r.Origin}
 		}
 		row.Origin = uint16(i + 1)
 	}

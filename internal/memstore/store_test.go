@@ -14,16 +14,11 @@ func load(t testing.TB, records []presence.Record, zones []tiles.Place, batches 
 	t.Helper()
 	s := New(refdata.Italy())
 	per := (len(records) + batches - 1) / batches
+	zi := tiles.NewZoneIndex(zones)
 	for i := 0; i < len(records); i += per {
-		b := s.NewBuilder()
-		for j := i; j < min(i+per, len(records)); j++ {
-			row, err := s.RowOf(&records[j], zones)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b.Add(row)
+		if err := s.Add(records[i:min(i+per, len(records))], zi); err != nil {
+			t.Fatal(err)
 		}
-		b.Commit()
 	}
 	return s
 }

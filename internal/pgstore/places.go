@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/wkbgeom"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -26,7 +27,7 @@ func (s *Store) Places(ctx context.Context) ([]tiles.Place, error) {
 	for _, q := range queries {
 		rows, err := s.pool.Query(ctx, q.sql)
 		if err != nil {
-			return nil, wrap(ctx, "reading "+q.level.String()+" areas", err)
+			return nil, db.Wrap(ctx, "reading "+q.level.String()+" areas", err)
 		}
 		for rows.Next() {
 			var (
@@ -36,7 +37,7 @@ func (s *Store) Places(ctx context.Context) ([]tiles.Place, error) {
 			)
 			if err := rows.Scan(&code, &name, &pop, &shape, &pt); err != nil {
 				rows.Close()
-				return nil, wrap(ctx, "reading "+q.level.String()+" areas", err)
+				return nil, db.Wrap(ctx, "reading "+q.level.String()+" areas", err)
 			}
 			p := tiles.Place{Level: q.level, Code: code, Name: name, Population: pop}
 			if p.Shape, err = wkbgeom.MultiPolygon(shape); err != nil {
@@ -65,7 +66,7 @@ func (s *Store) Places(ctx context.Context) ([]tiles.Place, error) {
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, wrap(ctx, "reading "+q.level.String()+" areas", err)
+			return nil, db.Wrap(ctx, "reading "+q.level.String()+" areas", err)
 		}
 	}
 	return out, nil

@@ -1,19 +1,17 @@
 // Package pgstore is the PostGIS tiles.Source: the same aggregates as the
 // in-memory store, computed in the database with parameterised SQL over
-// the presence table (see migrations/). It also loads presence into the
-// in-memory store and follows new batches with LISTEN/NOTIFY (loader.go).
+// the presence table (see migrations/), and the reference areas stored
+// there. The mirror package keeps memory equal to it.
 package pgstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -21,51 +19,17 @@ import (
 var (
 	_ tiles.Source      = (*Store)(nil)
 	_ tiles.VisitSource = (*Store)(nil)
-	_ tiles.Versioned   = (*Store)(nil)
 )
 
 // Store answers tiles.Source queries from PostGIS.
 type Store struct {
-	pool    *pgxpool.Pool
-	cat     *refdata.Catalog
-	version atomic.Uint64
+	pool *pgxpool.Pool
+	cat  *refdata.Catalog
 }
 
 // New returns a store over pool.
 func New(pool *pgxpool.Pool, cat *refdata.Catalog) *Store {
 	return &Store{pool: pool, cat: cat}
-}
-
-// Version implements tiles.Versioned: it advances whenever a Mirror of
-// this store sees new batches.
-func (s *Store) Version() uint64 { return s.version.Load() }
-
-// UnavailableError means the database could not be reached or failed for
-// reasons that are not the query's fault: clients may retry.
-type UnavailableError struct{ Err error }
-
-func (e *UnavailableError) Error() string { return "database unavailable: " + e.Err.Error() }
-func (e *UnavailableError) Unwrap() error { return e.Err }
-
-// wrap classifies a database error: the request's own cancellation stays
-// as it is; anything else becomes an UnavailableError that never shows SQL.
-func wrap(ctx context.Context, what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", what, ctx.Err())
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) { // whatever the server said while connecting
-		return &UnavailableError{Err: fmt.Errorf("%s: %w", what, err)}
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code != "55000" && !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "53") {
-		// a genuine SQL error is a bug of ours, not an outage
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return &UnavailableError{Err: fmt.Errorf("%s: %w", what, err)}
 }
 
 // Aggregate implements tiles.Source.
@@ -108,7 +72,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		measures("cm", "km"), measures("cr", "kr"), keys[0], keys[1], narrow, strings.Join(b.joins, " "), cond)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
-		return wrap(ctx, "aggregating presence", err)
+		return db.Wrap(ctx, "aggregating presence", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -118,7 +82,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		)
 		if err := rows.Scan(&g.Key[0], &g.Key[1], &g.Count, &g.Visitors, &g.Anonymous, &keys[0], &keys[1],
 			&g.Rest.Count, &g.Rest.Visitors, &g.Rest.Anonymous, &keys[2], &keys[3]); err != nil {
-			return wrap(ctx, "reading aggregates", err)
+			return db.Wrap(ctx, "reading aggregates", err)
 		}
 		g.CountKey, g.PeopleKey = uint32(keys[0]), uint32(keys[1])
 		g.Rest.CountKey, g.Rest.PeopleKey = uint32(keys[2]), uint32(keys[3])
@@ -129,7 +93,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 			return err
 		}
 	}
-	return wrap(ctx, "aggregating presence", rows.Err())
+	return db.Wrap(ctx, "aggregating presence", rows.Err())
 }
 
 // Visits implements tiles.VisitSource.
@@ -149,7 +113,7 @@ ORDER BY s.visitor, s.day, s.observed_at, s.o, s.n, s.a, s.g,
     CASE s.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, tz, base, narrow)
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
-		return wrap(ctx, "listing visits", err)
+		return db.Wrap(ctx, "listing visits", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -159,7 +123,7 @@ ORDER BY s.visitor, s.day, s.observed_at, s.o, s.n, s.a, s.g,
 			origin, nat, a, g, sp string
 		)
 		if err := rows.Scan(&visitor, &v.Day, &v.First, &v.Last, &v.Presences, &origin, &nat, &a, &g, &sp); err != nil {
-			return wrap(ctx, "reading visits", err)
+			return db.Wrap(ctx, "reading visits", err)
 		}
 		v.Visitor = uint64(visitor)
 		v.Key = tiles.VisitorKey(visitor)
@@ -181,5 +145,5 @@ ORDER BY s.visitor, s.day, s.observed_at, s.o, s.n, s.a, s.g,
 			return err
 		}
 	}
-	return wrap(ctx, "listing visits", rows.Err())
+	return db.Wrap(ctx, "listing visits", rows.Err())
 }

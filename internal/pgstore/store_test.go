@@ -1,105 +1,21 @@
 package pgstore
 
 import (
-	"context"
-	"encoding/binary"
-	"math"
-	"strconv"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/paulmach/orb"
-
-	"github.com/flowtiles/flowtiles/internal/memstore"
-	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/internal/testdb"
-	"github.com/flowtiles/flowtiles/tiles"
 )
-
-// insert writes records as one committed batch, the way ingest does, but
-// without its file handling: what these tests need is rows in the table.
-func insert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones []tiles.Place) int64 {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	var batch int64
-	if err := tx.QueryRow(ctx, `INSERT INTO ingest_batch (source, checksum, status, started_at, rows_loaded)
-		VALUES ('test', md5(random()::text), 'committed', now(), $1) RETURNING id`, len(records)).Scan(&batch); err != nil {
-		t.Fatal(err)
-	}
-	months := map[string]bool{}
-	for _, r := range records {
-		m := r.ObservedAt.UTC().Format("2006-01")
-		if !months[m] {
-			months[m] = true
-			if _, err := tx.Exec(ctx, "SELECT presence_ensure_partition($1)", r.ObservedAt); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	text := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
-	rows := make([][]any, len(records))
-	for i, r := range records {
-		w := r.World()
-		var visitor any
-		if r.Visitor != 0 {
-			visitor = r.Visitor
-		}
-		rows[i] = []any{r.ObservedAt, ewkb(r.Lon, r.Lat), int64(w.X), int64(w.Y), int32(r.Weight), visitor,
-			text(r.Age.String()), text(r.Gender.String()), text(r.Nationality.String()), text(r.Origin), text(r.Spend.String()),
-			int32(tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})), batch, int32(tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor))}
-	}
-	cols := []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender", "nationality", "origin_code", "spend_class", "zones", "batch_id", "rkey"}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"presence"}, cols, pgx.CopyFromRows(rows)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT pg_notify('flowtiles_batches', $1)", strconv.FormatInt(batch, 10)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return batch
-}
-
-func ewkb(lon, lat float64) []byte {
-	b := make([]byte, 0, 25)
-	b = append(b, 1)
-	b = binary.LittleEndian.AppendUint32(b, 0x20000001) // point with SRID
-	b = binary.LittleEndian.AppendUint32(b, 4326)
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lon))
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(lat))
-}
 
 func TestConformance(t *testing.T) {
 	db := testdb.New(t)
 	records := sourcetest.Records(sourcetest.Seed(t), 6000)
 	zones := sourcetest.Zones()
-	insert(t, db, records[:4000], zones)
-	insert(t, db, records[4000:], zones)
+	testdb.Insert(t, db, records[:4000], zones)
+	testdb.Insert(t, db, records[4000:], zones)
 	s := New(db, refdata.Italy())
 	sourcetest.Check(t, s, records, zones)
 	sourcetest.CheckVisits(t, s, records, zones)
 
-	// Loaded into memory, the same data answers the same.
-	mem := memstore.New(refdata.Italy())
-	m := s.NewMirror(mem, time.Time{})
-	n, err := m.Load(context.Background())
-	if err != nil || n != int64(len(records)) {
-		t.Fatalf("mirror load: %d rows, %v", n, err)
-	}
-	sourcetest.Check(t, mem, records, zones)
 }

@@ -51,18 +51,12 @@ func TestMemoryAndPostGISGiveIdenticalTiles(t *testing.T) {
 	pool := testdb.New(t)
 	records := sourcetest.Records(sourcetest.Seed(t), 5000)
 	zones := sourcetest.Zones()
-	insert(t, pool, records, zones)
+	testdb.Insert(t, pool, records, zones)
 
 	mem := memstore.New(refdata.Italy())
-	b := mem.NewBuilder()
-	for i := range records {
-		row, err := mem.RowOf(&records[i], zones)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Add(row)
+	if err := mem.Add(records, tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
 	}
-	b.Commit()
 	gaz := tiles.NewGazetteer(places())
 	// perturbed figures: both stores must give every group the same keys
 	cfg := tiles.Config{Privacy: sourcetest.Privacy(t, 5), Loc: sourcetest.Rome, Town: sourcetest.Centre}

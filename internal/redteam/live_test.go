@@ -28,7 +28,6 @@ import (
 // test's hands.
 type liveFeed struct {
 	store  *memstore.Store
-	sink   *live.MemorySink
 	clock  atomic.Int64 // Unix nanoseconds
 	events chan snapshot
 }
@@ -68,11 +67,10 @@ func newLiveFeed(t *testing.T) *liveFeed {
 		t.Fatal(err)
 	}
 	f := &liveFeed{store: memstore.New(refdata.Italy()), events: make(chan snapshot, 256)}
-	f.sink = live.NewMemorySink(f.store, demo.Zones())
 	hub := live.NewHub(live.Config{Source: f.store, Zones: demo.Zones(), Privacy: priv, Loc: rome,
 		Interval: 20 * time.Millisecond, Now: func() time.Time { return time.Unix(0, f.clock.Load()) }})
 	ctx, cancel := context.WithCancel(context.Background())
-	go hub.Run(ctx) //nolint:errcheck // ends with ctx
+	go hub.Run(ctx) // (error ignored) ends with ctx
 	e := echo.New()
 	(&server.LiveAPI{Hub: hub}).Register(e)
 	srv := httptest.NewServer(e)
@@ -133,7 +131,7 @@ func (f *liveFeed) at(t *testing.T, now time.Time, end time.Time) snapshot {
 
 func (f *liveFeed) add(t *testing.T, recs []presence.Record) {
 	t.Helper()
-	if _, err := f.sink.Store(context.Background(), live.BatchID{Checksum: fmt.Sprint(time.Now().UnixNano())}, recs); err != nil {
+	if err := f.store.Add(recs, tiles.NewZoneIndex(demo.Zones())); err != nil {
 		t.Fatal(err)
 	}
 }

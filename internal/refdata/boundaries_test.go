@@ -159,8 +159,8 @@ func TestDecodePlacesRejectsDamage(t *testing.T) {
 	for _, cut := range []int{0, 5, len(placesMagic) + 1, len(raw) / 3, len(raw) - 1} {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
-		zw.Write(raw[:cut]) //nolint:errcheck // bytes.Buffer
-		zw.Close()          //nolint:errcheck // bytes.Buffer
+		zw.Write(raw[:cut]) // (error ignored) bytes.Buffer
+		zw.Close()          // (error ignored) bytes.Buffer
 		if _, err := decodePlaces(buf.Bytes()); err == nil {
 			t.Errorf("cut at %d of %d: no error", cut, len(raw))
 		}

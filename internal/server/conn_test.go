@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/flowtiles/flowtiles/internal/ingest"
 	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/memstore"
 	"github.com/flowtiles/flowtiles/internal/presence"
@@ -68,7 +69,7 @@ func newServedEnv(t testing.TB, mod func(*Config)) *servedEnv {
 		Metrics:  prometheus.NewRegistry(),
 		Routes: []interface{ Register(*echo.Echo) }{
 			&LiveAPI{Hub: hub},
-			&IngestAPI{Tokens: live.ParseTokens(testToken), Sink: live.NewMemorySink(store, zones), Decode: presence.Decode,
+			&IngestAPI{Tokens: ParseTokens(testToken), Sink: ingest.NewMemorySink(store, zones), Decode: presence.Decode,
 				MaxBytes: 1 << 20, Version: store.Version, Poke: hub.Poke},
 		},
 	}

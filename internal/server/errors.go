@@ -8,11 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
-	"github.com/flowtiles/flowtiles/internal/db"
-	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -20,10 +17,29 @@ import (
 // went away before the answer: nobody reads the response.
 const statusClientClosed = 499
 
-// errorBody is the JSON body of every error response.
+// errorBody is the JSON body of every error response: what went wrong,
+// the parameter (or header) at fault, and for rejected records the first
+// row errors and how many there were.
 type errorBody struct {
-	Error string `json:"error"`
-	Param string `json:"param,omitempty"`
+	Error      string   `json:"error"`
+	Param      string   `json:"param,omitempty"`
+	Errors     []string `json:"errors,omitempty"`
+	ErrorCount int      `json:"error_count,omitempty"`
+}
+
+// apiError is an error response a handler decided on: its status and body,
+// written by the central error handler like every other.
+type apiError struct {
+	status int
+	body   errorBody
+}
+
+func (e *apiError) Error() string { return e.body.Error }
+
+// failWith returns the apiError of status with msg about param ("" when
+// no parameter is at fault).
+func failWith(status int, param, msg string) error {
+	return &apiError{status: status, body: errorBody{Error: msg, Param: param}}
 }
 
 // handleError is the central HTTP error handler. It maps typed errors to
@@ -59,29 +75,28 @@ func (s *Server) handleError(err error, c echo.Context) {
 
 func (s *Server) classify(err error, c echo.Context) (int, errorBody) {
 	var (
+		ae *apiError
 		te *tiles.TileError
 		fe *tiles.FilterError
 		le *tiles.LayerError
-		ue *pgstore.UnavailableError
-		ce *pgconn.ConnectError
 		he *echo.HTTPError
 	)
 	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.body
 	case errors.As(err, &te):
-		return http.StatusBadRequest, errorBody{te.Error(), te.Field}
+		return http.StatusBadRequest, errorBody{Error: te.Error(), Param: te.Field}
 	case errors.As(err, &fe):
-		return http.StatusBadRequest, errorBody{fe.Error(), fe.Param}
+		return http.StatusBadRequest, errorBody{Error: fe.Error(), Param: fe.Param}
 	case errors.As(err, &le):
 		return http.StatusNotFound, errorBody{Error: le.Error()}
-	case errors.As(err, &ue), errors.As(err, &ce):
-		// A failed connection is an outage whatever the server said
-		// (pgstore classifies "database does not allow connections",
-		// SQLSTATE 55000, as a query error).
-		s.log.Warn("database unavailable", "uri", c.Request().RequestURI, "err", err)
-		return http.StatusServiceUnavailable, errorBody{Error: "the database is unavailable: retry shortly"}
-	case db.ReadOnly(err):
+	case errors.Is(err, tiles.ErrReadOnly):
 		s.log.Warn("database is read-only", "uri", c.Request().RequestURI, "err", err)
 		return http.StatusServiceUnavailable, errorBody{Error: "the database is read-only: retry later"}
+	case errors.Is(err, tiles.ErrUnavailable):
+		// stores classify outages (db.Wrap): no SQL reaches the client
+		s.log.Warn("database unavailable", "uri", c.Request().RequestURI, "err", err)
+		return http.StatusServiceUnavailable, errorBody{Error: "the database is unavailable: retry shortly"}
 	case errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn("request timed out", "uri", c.Request().RequestURI, "err", err)
 		return http.StatusServiceUnavailable, errorBody{Error: "the request took too long: retry shortly"}

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 )
@@ -249,8 +250,9 @@ func TestIngestErrorsAreBounded(t *testing.T) {
 func TestReadOnlyDatabaseIs503(t *testing.T) {
 	env := newTileEnv(t, func(c *Config) {
 		c.Routes = append(c.Routes, routeFunc(func(e *echo.Echo) {
-			e.POST("/write", func(echo.Context) error {
-				return fmt.Errorf("storing: %w", &pgconn.PgError{Code: "25006", Message: "cannot execute INSERT in a read-only transaction"})
+			e.POST("/write", func(c echo.Context) error {
+				// as a store reports it (db.Wrap classifies the SQLSTATE)
+				return db.Wrap(c.Request().Context(), "storing", &pgconn.PgError{Code: "25006", Message: "cannot execute INSERT in a read-only transaction"})
 			})
 		}))
 	})

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -26,12 +26,23 @@ import (
 // for anything else.
 type RecordDecoder func(format string, body io.Reader) (presence.Decoded, error)
 
+// Sink stores batches of validated records, all or nothing:
+// ingest.PGSink (PostGIS) and ingest.MemorySink (the embedded store)
+// implement it. It returns duplicate=true, and writes nothing, when a
+// batch with the same checksum was stored before (under any key, or as a
+// file), or when id.Key was used in id.Scope for the same checksum; a key
+// used in its scope for another checksum is a *presence.KeyConflictError,
+// a record it cannot hold a *presence.RecordError.
+type Sink interface {
+	Store(ctx context.Context, id presence.BatchID, recs []presence.Record) (duplicate bool, err error)
+}
+
 // IngestAPI serves POST /api/ingest (docs/API.md): records from counters
 // and feeds, authenticated by bearer token, validated whole, stored as one
 // batch, counted once however often they are posted.
 type IngestAPI struct {
-	Tokens live.Tokens // none: the endpoint is off
-	Sink   live.Sink
+	Tokens Tokens // none: the endpoint is off
+	Sink   Sink
 	Decode RecordDecoder
 	// MaxBytes bounds a body, and a gzip body once decompressed (default
 	// 16 MiB).
@@ -64,14 +75,6 @@ var ingestFormats = map[string]string{
 	"application/jsonl":    "ndjson",
 }
 
-func jsonParamError(c echo.Context, status int, param, msg string) error {
-	body := map[string]string{"error": msg}
-	if param != "" {
-		body["param"] = param
-	}
-	return c.JSON(status, body)
-}
-
 // handle answers everything it can before reading the body (off, token,
 // content type and encoding, key, declared length), so that a stranger's
 // request is refused at once; the connection of a request whose body is not
@@ -79,17 +82,17 @@ func jsonParamError(c echo.Context, status int, param, msg string) error {
 func (a *IngestAPI) handle(c echo.Context) error {
 	r := c.Request()
 	if !a.Tokens.Enabled() {
-		return jsonParamError(c, http.StatusNotFound, "", "ingest is off: no --ingest-token configured")
+		return failWith(http.StatusNotFound, "", "ingest is off: no --ingest-token configured")
 	}
 	scope, ok := a.Tokens.Scope(r.Header.Get(echo.HeaderAuthorization))
 	if !ok {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flowtiles ingest"`)
-		return jsonParamError(c, http.StatusUnauthorized, "", "missing or invalid bearer token")
+		return failWith(http.StatusUnauthorized, "", "missing or invalid bearer token")
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	format, ok := ingestFormats[mt]
 	if !ok {
-		return jsonParamError(c, http.StatusUnsupportedMediaType, "Content-Type",
+		return failWith(http.StatusUnsupportedMediaType, "Content-Type",
 			fmt.Sprintf("unsupported content type %s (want text/csv or application/x-ndjson)", tiles.Quote(mt)))
 	}
 	gz := false
@@ -98,57 +101,57 @@ func (a *IngestAPI) handle(c echo.Context) error {
 	case "gzip", "x-gzip":
 		gz = true
 	default:
-		return jsonParamError(c, http.StatusUnsupportedMediaType, "Content-Encoding",
+		return failWith(http.StatusUnsupportedMediaType, "Content-Encoding",
 			fmt.Sprintf("unsupported content encoding %s (want gzip, or none)", tiles.Quote(enc)))
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxKeyLength {
-		return jsonParamError(c, http.StatusBadRequest, "Idempotency-Key", fmt.Sprintf("the idempotency key is over %d characters", maxKeyLength))
+		return failWith(http.StatusBadRequest, "Idempotency-Key", fmt.Sprintf("the idempotency key is over %d characters", maxKeyLength))
 	}
 	limit := a.MaxBytes
 	if limit <= 0 {
 		limit = DefaultIngestMaxBytes
 	}
 	if r.ContentLength > limit {
-		return jsonParamError(c, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body over %d bytes", limit))
+		return failWith(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("body over %d bytes", limit))
 	}
 	body, status, msg := readBody(c, limit, gz)
 	if status != 0 {
-		return jsonParamError(c, status, "", msg)
+		return failWith(status, "", msg)
 	}
 	// The body was read whole: the connection may serve further requests.
 	c.Response().Header().Del(echo.HeaderConnection)
 	sum := sha256.Sum256(body)
-	id := live.BatchID{Checksum: hex.EncodeToString(sum[:]), Scope: scope, Key: key}
+	id := presence.BatchID{Checksum: hex.EncodeToString(sum[:]), Scope: scope, Key: key}
 	batch := key
 	if batch == "" {
 		batch = "sha256:" + id.Checksum
 	}
 	dec, err := a.Decode(format, bytes.NewReader(body))
 	if err != nil {
-		return c.JSON(http.StatusBadRequest, map[string]any{"error": err.Error(), "errors": []string{err.Error()}, "error_count": 1})
+		return &apiError{http.StatusBadRequest, errorBody{Error: err.Error(), Errors: []string{err.Error()}, ErrorCount: 1}}
 	}
 	if dec.ErrorCount > 0 {
-		return c.JSON(http.StatusBadRequest, map[string]any{
-			"error":       fmt.Sprintf("%d invalid records: nothing stored", dec.ErrorCount),
-			"errors":      dec.Errors[:min(len(dec.Errors), maxListedErrors)],
-			"error_count": dec.ErrorCount,
-		})
+		return &apiError{http.StatusBadRequest, errorBody{
+			Error:      fmt.Sprintf("%d invalid records: nothing stored", dec.ErrorCount),
+			Errors:     dec.Errors[:min(len(dec.Errors), maxListedErrors)],
+			ErrorCount: dec.ErrorCount,
+		}}
 	}
 	recs := dec.Records
 	if len(recs) == 0 {
-		return c.JSON(http.StatusBadRequest, map[string]any{"error": "no records", "errors": []string{}, "error_count": 0})
+		return failWith(http.StatusBadRequest, "", "no records")
 	}
 	dup, err := a.Sink.Store(r.Context(), id, recs)
 	var (
-		re *live.RecordError
-		ke *live.KeyConflictError
+		re *presence.RecordError
+		ke *presence.KeyConflictError
 	)
 	switch {
 	case errors.As(err, &re):
-		return c.JSON(http.StatusBadRequest, map[string]any{"error": "1 invalid record: nothing stored", "errors": []string{re.Error()}, "error_count": 1})
+		return &apiError{http.StatusBadRequest, errorBody{Error: "1 invalid record: nothing stored", Errors: []string{re.Error()}, ErrorCount: 1}}
 	case errors.As(err, &ke):
-		return jsonParamError(c, http.StatusConflict, "Idempotency-Key", ke.Error())
+		return failWith(http.StatusConflict, "Idempotency-Key", ke.Error())
 	case err != nil:
 		return fmt.Errorf("storing an ingest batch: %w", err)
 	}

@@ -39,10 +39,9 @@ func (a *LiveAPI) handle(c echo.Context) error {
 	client, err := a.Hub.Subscribe()
 	switch {
 	case errors.Is(err, live.ErrTooManyClients):
-		c.Response().Header().Set("Retry-After", "30")
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "too many live clients: retry later"})
+		return failWith(http.StatusServiceUnavailable, "", "too many live clients: retry later")
 	case err != nil:
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"error": "the live feed is shutting down"})
+		return failWith(http.StatusServiceUnavailable, "", "the live feed is shutting down")
 	}
 	defer a.Hub.Unsubscribe(client)
 	timeout := a.WriteTimeout

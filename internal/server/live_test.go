@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowtiles/flowtiles/internal/ingest"
 	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/memstore"
 	"github.com/flowtiles/flowtiles/internal/refdata"
@@ -42,7 +43,7 @@ func newLiveEnv(t testing.TB, writeTimeout time.Duration, tokens string) *liveEn
 	e := echo.New()
 	e.HTTPErrorHandler = statsTestErrors
 	(&LiveAPI{Hub: hub, WriteTimeout: writeTimeout}).Register(e)
-	(&IngestAPI{Tokens: live.ParseTokens(tokens), Sink: live.NewMemorySink(s, zones), Decode: testDecode, MaxBytes: 1 << 16,
+	(&IngestAPI{Tokens: ParseTokens(tokens), Sink: ingest.NewMemorySink(s, zones), Decode: testDecode, MaxBytes: 1 << 16,
 		Version: s.Version, Poke: hub.Poke}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(func() {

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -93,8 +92,7 @@ func (s *Server) readyz(c echo.Context) error {
 				reason = "readiness check timed out"
 			}
 			s.log.Warn("not ready", "reason", reason, "err", err)
-			h.Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": reason})
+			return failWith(http.StatusServiceUnavailable, "", reason)
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
@@ -151,7 +149,7 @@ func (s *Server) style(c echo.Context) error {
 		}
 	}
 	if b, ok := s.bounds(); ok {
-		ctr := b.Center()
+		ctr := s.center(b)
 		doc["center"] = []float64{ctr[0], ctr[1]}
 	}
 	if s.cfg.BasemapURL != "" {

@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,72 +16,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/paulmach/orb"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/pgstore"
-	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/tiles"
 )
-
-// pgInsert loads records into the presence table as one committed batch
-// (as internal/pgstore's tests do).
-func pgInsert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones []tiles.Place) {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	var batch int64
-	if err := tx.QueryRow(ctx, `INSERT INTO ingest_batch (source, checksum, status, started_at, rows_loaded)
-		VALUES ('test', md5(random()::text), 'committed', now(), $1) RETURNING id`, len(records)).Scan(&batch); err != nil {
-		t.Fatal(err)
-	}
-	months := map[string]bool{}
-	for _, r := range records {
-		if m := r.ObservedAt.UTC().Format("2006-01"); !months[m] {
-			months[m] = true
-			if _, err := tx.Exec(ctx, "SELECT presence_ensure_partition($1)", r.ObservedAt); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	text := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
-	rows := make([][]any, len(records))
-	for i, r := range records {
-		w := r.World()
-		var visitor any
-		if r.Visitor != 0 {
-			visitor = r.Visitor
-		}
-		pt := make([]byte, 0, 25)
-		pt = append(pt, 1)
-		pt = binary.LittleEndian.AppendUint32(pt, 0x20000001) // point with SRID
-		pt = binary.LittleEndian.AppendUint32(pt, 4326)
-		pt = binary.LittleEndian.AppendUint64(pt, math.Float64bits(r.Lon))
-		pt = binary.LittleEndian.AppendUint64(pt, math.Float64bits(r.Lat))
-		rows[i] = []any{r.ObservedAt, pt, int64(w.X), int64(w.Y), int32(r.Weight), visitor,
-			text(r.Age.String()), text(r.Gender.String()), text(r.Nationality.String()), text(r.Origin), text(r.Spend.String()),
-			int32(tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})), batch, int32(tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor))}
-	}
-	cols := []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender", "nationality", "origin_code", "spend_class", "zones", "batch_id", "rkey"}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"presence"}, cols, pgx.CopyFromRows(rows)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // tcpProxy forwards connections to a database server; stopping it closes
 // the listener and every connection, as a database going down does, and
@@ -169,7 +110,7 @@ func TestPostGISOutage(t *testing.T) {
 	}
 	defer direct.Close()
 	zones := sourcetest.Zones()
-	pgInsert(t, direct, sourcetest.Records(sourcetest.Seed(t), 2000), zones)
+	testdb.Insert(t, direct, sourcetest.Records(sourcetest.Seed(t), 2000), zones)
 
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
@@ -190,13 +131,13 @@ func TestPostGISOutage(t *testing.T) {
 	places := tiles.NewGazetteer(zones)
 	reg := prometheus.NewRegistry()
 	srv := New(Config{
-		Engine:   tiles.NewEngine(store, places, tiles.Config{Privacy: tiles.UnperturbedForTests(1), Loc: sourcetest.Rome, Town: sourcetest.Centre}),
-		Version:  store.Version,
-		Resolver: statsResolver{places},
-		Ready:    func(ctx context.Context) error { return pool.Ping(ctx) },
-		DBStats:  pool.Stat,
-		Metrics:  reg,
-		Log:      discardLog(),
+		Engine:     tiles.NewEngine(store, places, tiles.Config{Privacy: tiles.UnperturbedForTests(1), Loc: sourcetest.Rome, Town: sourcetest.Centre}),
+		Version:    func() uint64 { return 1 },
+		Resolver:   statsResolver{places},
+		Ready:      func(ctx context.Context) error { return pool.Ping(ctx) },
+		Collectors: []prometheus.Collector{db.PoolCollector(pool)},
+		Metrics:    reg,
+		Log:        discardLog(),
 		// the old behaviour, asked for
 		MetricsOnMain: true,
 	})
@@ -269,7 +210,7 @@ func TestPostGISRefusesConnections(t *testing.T) {
 	}
 	defer pool.Close()
 	zones := sourcetest.Zones()
-	pgInsert(t, pool, sourcetest.Records(sourcetest.Seed(t), 500), zones)
+	testdb.Insert(t, pool, sourcetest.Records(sourcetest.Seed(t), 500), zones)
 	store := pgstore.New(pool, refdata.Italy())
 	places := tiles.NewGazetteer(zones)
 	srv := New(Config{

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/paulmach/orb"
@@ -38,8 +37,12 @@ type Config struct {
 	// Ready reports whether the server can answer (the database is
 	// reachable). Nil means always ready.
 	Ready func(ctx context.Context) error
-	// Bounds is the extent of the data, for TileJSON bounds and center.
+	// Bounds is where the data lies, for TileJSON bounds (and the centre
+	// without Center).
 	Bounds func() (orb.Bound, bool)
+	// Center is where maps open (the town centre), for TileJSON and
+	// styles; the zero point means the middle of Bounds.
+	Center orb.Point
 	// Loc is the town's time zone for the filters (the engine's when nil).
 	Loc *time.Location
 	// Resolver resolves the origin and zone filters.
@@ -74,8 +77,9 @@ type Config struct {
 	Log *slog.Logger
 	// Metrics is the registry behind /metrics (a new one when nil).
 	Metrics *prometheus.Registry
-	// DBStats reports the database pool (nil in embedded mode).
-	DBStats func() *pgxpool.Stat
+	// Collectors are more Prometheus series for /metrics, such as the
+	// database pool's (db.PoolCollector).
+	Collectors []prometheus.Collector
 	// Routes registers further endpoints (StatsAPI, LiveAPI, IngestAPI).
 	Routes []interface{ Register(*echo.Echo) }
 	// TileTimeout bounds the rendering of one tile (10 s when 0).
@@ -179,7 +183,7 @@ func New(cfg Config) *Server {
 		cfg.IdleTimeout = 60 * time.Second
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}}
-	s.metrics = newMetrics(cfg.Metrics, cfg.DBStats)
+	s.metrics = newMetrics(cfg.Metrics, cfg.Collectors)
 	s.cache = newTileCache(cfg.CacheBytes, s.metrics)
 
 	e := echo.New()

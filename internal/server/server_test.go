@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowtiles/flowtiles/internal/memstore"
-	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -83,16 +82,9 @@ func newTileEnv(t testing.TB, mod func(*Config)) *tileEnv {
 	t.Helper()
 	zones := sourcetest.Zones()
 	store := memstore.New(refdata.Italy())
-	b := store.NewBuilder()
-	recs := sourcetest.Records(sourcetest.Seed(t), 3000)
-	for i := range recs {
-		row, err := store.RowOf(&recs[i], zones)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Add(row)
+	if err := store.Add(sourcetest.Records(sourcetest.Seed(t), 3000), tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
 	}
-	b.Commit()
 	env := &tileEnv{src: &switchSource{Store: store}, reg: prometheus.NewRegistry(), logs: &bytes.Buffer{}}
 	places := tiles.NewGazetteer(zones)
 	engine := tiles.NewEngine(env.src, places, tiles.Config{Privacy: tiles.UnperturbedForTests(1), Loc: sourcetest.Rome, Town: sourcetest.Centre})
@@ -387,11 +379,13 @@ func TestTileErrors(t *testing.T) {
 		{"/styles/planner.json?gender=q", 400, "gender"},
 	}
 	for _, tc := range cases {
-		res, body := env.get(t, tc.path)
-		jsonError(t, res, body, tc.status, tc.param)
-		if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
-			t.Errorf("%s: error Cache-Control %q", tc.path, cc)
-		}
+		t.Run(tc.path, func(t *testing.T) {
+			res, body := env.get(t, tc.path)
+			jsonError(t, res, body, tc.status, tc.param)
+			if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("error Cache-Control %q", cc)
+			}
+		})
 	}
 	// HEAD gets the status without a body.
 	res, body := do(t, http.MethodHead, env.ts.URL+"/tiles/density/a/0/0.mvt")
@@ -430,11 +424,9 @@ func TestTileCacheMetrics(t *testing.T) {
 		t.Error("cache bytes not reported")
 	}
 	// A new data version misses the cache.
-	b := env.src.NewBuilder()
-	rec := sourcetest.Records(1, 1)[0]
-	row, _ := env.src.RowOf(&rec, sourcetest.Zones())
-	b.Add(row)
-	b.Commit()
+	if err := env.src.Add(sourcetest.Records(1, 1), tiles.NewZoneIndex(sourcetest.Zones())); err != nil {
+		t.Fatal(err)
+	}
 	env.get(t, u, "Accept-Encoding", "gzip")
 	if env.src.calls.Load() == calls {
 		t.Fatal("a new data version was answered from the cache")
@@ -671,7 +663,7 @@ func TestHealthAndReady(t *testing.T) {
 	var down error = &ReadyError{Reason: "database unreachable", Err: detail}
 	env.ready.Store(&down)
 	res, body := env.get(t, "/readyz")
-	if res.StatusCode != 503 || string(body) != `{"error":"database unreachable","status":"unavailable"}`+"\n" || res.Header.Get("Retry-After") == "" {
+	if res.StatusCode != 503 || string(body) != `{"error":"database unreachable"}`+"\n" || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("readyz down: %d %s", res.StatusCode, body)
 	}
 	if !strings.Contains(env.logs.String(), "10.0.0.7:5432") {
@@ -707,7 +699,7 @@ func TestSourceUnavailable(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatal(res.StatusCode)
 	}
-	env.src.failWith(&pgstore.UnavailableError{Err: errors.New("dial tcp 10.0.0.7:5432: connect: connection refused")})
+	env.src.failWith(fmt.Errorf("aggregating presence: %w: %w", tiles.ErrUnavailable, errors.New("dial tcp 10.0.0.7:5432: connect: connection refused")))
 	res, body := env.get(t, cached, "Accept-Encoding", "gzip")
 	if res.StatusCode != 200 || !bytes.Equal(body, want) {
 		t.Fatalf("cached tile during the outage: %d", res.StatusCode)

@@ -3,8 +3,8 @@ package server
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -48,17 +48,12 @@ func (r statsResolver) ZoneID(name string) (int, bool) {
 // statsTestErrors stands in for the central error handler: typed filter
 // errors are 400s naming the parameter.
 func statsTestErrors(err error, c echo.Context) {
-	var fe *tiles.FilterError
-	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &fe):
-		_ = c.JSON(http.StatusBadRequest, map[string]string{"error": fe.Error(), "param": fe.Param})
-	case errors.As(err, &he):
-		_ = c.JSON(he.Code, map[string]any{"error": he.Message})
-	default:
-		_ = c.JSON(http.StatusInternalServerError, map[string]string{"error": err.Error()})
-	}
+	errorsOnly.handleError(err, c)
 }
+
+// errorsOnly is a server that only answers errors: the central error
+// handler, for test routes registered on a bare Echo.
+var errorsOnly = &Server{log: slog.New(slog.DiscardHandler), cfg: Config{RetryAfter: time.Second}}
 
 // crowdAt returns n visitors each seen twice at p, 40 minutes apart,
 // starting at the given local time.
@@ -78,15 +73,9 @@ func newStatsEnv(t testing.TB, recs []presence.Record) *statsEnv {
 	t.Helper()
 	zones := sourcetest.Zones()
 	s := memstore.New(refdata.Italy())
-	b := s.NewBuilder()
-	for i := range recs {
-		row, err := s.RowOf(&recs[i], zones)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Add(row)
+	if err := s.Add(recs, tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
 	}
-	b.Commit()
 	places := tiles.NewGazetteer(zones)
 	e := echo.New()
 	e.HTTPErrorHandler = statsTestErrors

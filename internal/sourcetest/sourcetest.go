@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -344,31 +345,61 @@ func Collect(ctx context.Context, src tiles.Source, q tiles.Query) ([]tiles.Grou
 	return out, err
 }
 
+// Name is a short readable name of a query, for sub-tests.
+func Name(i int, q tiles.Query) string {
+	var by []string
+	for _, d := range q.By {
+		by = append(by, strconv.Itoa(int(d)))
+	}
+	f := q.Filter.Values()
+	f.Del("from")
+	f.Del("to")
+	name := fmt.Sprintf("%02d by=%s", i, strings.Join(by, "+"))
+	if len(f) > 0 {
+		name += " " + f.Encode()
+	}
+	if q.Area != (tiles.Rect{}) {
+		name += " area"
+	}
+	if q.AreaZones != 0 {
+		name += " in-zone"
+	}
+	if q.WithRest {
+		name += " rest"
+	}
+	return name
+}
+
 // Check runs every query of Queries on src, loaded with records and zones,
-// and compares the groups with Reference.
+// as a named sub-test each, and compares the groups with Reference. The
+// in-memory and the PostGIS store run the same body (a conformance suite).
 func Check(t *testing.T, src tiles.Source, records []presence.Record, zones []tiles.Place) {
 	t.Helper()
 	ctx := context.Background()
 	for i, q := range Queries(records) {
-		want := Reference(records, zones, q)
-		got, err := Collect(ctx, src, q)
-		if err != nil {
-			t.Fatalf("query %d (%v): %v", i, q.By, err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("query %d by %v filter %v rest %v: %d groups, want %d", i, q.By, q.Filter.Values().Encode(), q.WithRest, len(got), len(want))
-			for j := 0; j < max(len(got), len(want)) && j < 200; j++ {
-				var g, w tiles.Group
-				if j < len(got) {
-					g = got[j]
-				}
-				if j < len(want) {
-					w = want[j]
-				}
-				if g != w {
-					t.Logf("  #%d got %+v\n      want %+v", j, g, w)
-					break
-				}
+		t.Run(Name(i, q), func(t *testing.T) { checkQuery(t, ctx, src, records, zones, q) })
+	}
+}
+
+func checkQuery(t *testing.T, ctx context.Context, src tiles.Source, records []presence.Record, zones []tiles.Place, q tiles.Query) {
+	want := Reference(records, zones, q)
+	got, err := Collect(ctx, src, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%d groups, want %d", len(got), len(want))
+		for j := 0; j < max(len(got), len(want)) && j < 200; j++ {
+			var g, w tiles.Group
+			if j < len(got) {
+				g = got[j]
+			}
+			if j < len(want) {
+				w = want[j]
+			}
+			if g != w {
+				t.Logf("  #%d got %+v\n      want %+v", j, g, w)
+				break
 			}
 		}
 	}
@@ -452,7 +483,7 @@ func SortVisits(vs []tiles.Visit) {
 }
 
 // CheckVisits compares src's visits with ReferenceVisits for the queries
-// of Queries that group by nothing or by one dimension.
+// of Queries that group by nothing or by one dimension, a sub-test each.
 func CheckVisits(t *testing.T, src tiles.VisitSource, records []presence.Record, zones []tiles.Place) {
 	t.Helper()
 	ctx := context.Background()
@@ -460,23 +491,27 @@ func CheckVisits(t *testing.T, src tiles.VisitSource, records []presence.Record,
 		if len(q.By) > 1 || len(q.By) == 1 && q.By[0] != tiles.DimHour {
 			continue // visits ignore By: one query per filter and area is enough
 		}
-		want := ReferenceVisits(records, zones, q)
-		var got []tiles.Visit
-		if err := src.Visits(ctx, q, func(v tiles.Visit) error {
-			v.Visitor = 0
-			got = append(got, v)
-			return nil
-		}); err != nil {
-			t.Fatalf("visits %d: %v", i, err)
-		}
-		SortVisits(got)
-		if !slices.Equal(got, want) {
-			t.Errorf("visits %d filter %v: %d visits, want %d", i, q.Filter.Values().Encode(), len(got), len(want))
-			for j := 0; j < min(len(got), len(want)); j++ {
-				if got[j] != want[j] {
-					t.Logf("  #%d got %+v\n      want %+v", j, got[j], want[j])
-					break
-				}
+		t.Run(Name(i, q), func(t *testing.T) { checkVisits(t, ctx, src, records, zones, q) })
+	}
+}
+
+func checkVisits(t *testing.T, ctx context.Context, src tiles.VisitSource, records []presence.Record, zones []tiles.Place, q tiles.Query) {
+	want := ReferenceVisits(records, zones, q)
+	var got []tiles.Visit
+	if err := src.Visits(ctx, q, func(v tiles.Visit) error {
+		v.Visitor = 0
+		got = append(got, v)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	SortVisits(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("%d visits, want %d", len(got), len(want))
+		for j := 0; j < min(len(got), len(want)); j++ {
+			if got[j] != want[j] {
+				t.Logf("  #%d got %+v\n      want %+v", j, got[j], want[j])
+				break
 			}
 		}
 	}

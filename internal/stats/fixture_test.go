@@ -113,15 +113,9 @@ func newEnv(t testing.TB, k int64, recs []presence.Record, extra ...tiles.Place)
 	cat := refdata.Italy()
 	zones := sourcetest.Zones()
 	s := memstore.New(cat)
-	b := s.NewBuilder()
-	for i := range recs {
-		row, err := s.RowOf(&recs[i], zones)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.Add(row)
+	if err := s.Add(recs, tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
 	}
-	b.Commit()
 	places := tiles.NewGazetteer(append(append([]tiles.Place{}, zones...), extra...))
 	svc := New(Config{Source: s, Places: places, Catalog: cat, Privacy: tiles.UnperturbedForTests(k), Loc: sourcetest.Rome})
 	return &env{store: s, svc: svc, places: places, res: resolver{cat, places}, zones: zones}

@@ -6,8 +6,8 @@
 // checkout with other migrations (a second worktree) gets a template of its
 // own instead of sharing one migrated by different SQL.
 //
-// The server is DATABASE_URL when set, else the local PostgreSQL
-// (postgres://postgres@127.0.0.1:5432/postgres). Without a reachable server
+// The server is FLOWTILES_TEST_DATABASE_URL or DATABASE_URL when set, else
+// the local PostgreSQL (postgres://postgres@127.0.0.1:5432/postgres). Without a reachable server
 // with PostGIS the tests skip, unless FLOWTILES_TEST_STRICT=1 (scripts/test
 // sets it), in which case they fail: CI never passes by skipping.
 package testdb
@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -31,10 +32,14 @@ import (
 	"github.com/flowtiles/flowtiles/migrations"
 )
 
-// AdminURL is the server's maintenance database.
+// AdminURL is the server's maintenance database: FLOWTILES_TEST_DATABASE_URL
+// when set (tests on another server than the one DATABASE_URL names), else
+// DATABASE_URL, else the local PostgreSQL.
 func AdminURL() string {
-	if u := os.Getenv("DATABASE_URL"); u != "" {
-		return u
+	for _, env := range []string{"FLOWTILES_TEST_DATABASE_URL", "DATABASE_URL"} {
+		if u := os.Getenv(env); u != "" {
+			return u
+		}
 	}
 	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 }
@@ -79,6 +84,9 @@ func unavailable(t testing.TB, err error) {
 }
 
 func prepare(ctx context.Context) error {
+	if os.Getenv("FLOWTILES_NO_DB") == "1" {
+		return errors.New("FLOWTILES_NO_DB=1 (scripts/check): tests that need PostGIS are skipped")
+	}
 	admin, err := pgx.Connect(ctx, AdminURL())
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package pgstore
+package mirror
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/internal/testdb"
@@ -21,14 +22,15 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 	pool := testdb.New(t)
 	records := sourcetest.Records(sourcetest.Seed(t), 3000)
 	zones := sourcetest.Zones()
-	insert(t, pool, records[:1000], zones)
+	testdb.Insert(t, pool, records[:1000], zones)
 
-	s := New(pool, refdata.Italy())
+	s := pgstore.New(pool, refdata.Italy())
 	mem := memstore.New(refdata.Italy())
-	m := s.NewMirror(mem, time.Time{})
+	m := New(pool, refdata.Italy(), mem, time.Time{})
 	if _, err := m.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	v0 := m.Version()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	areas := make(chan struct{}, 1)
@@ -46,13 +48,16 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 	for _, r := range records {
 		want += int64(r.Weight)
 	}
-	insert(t, pool, records[1000:], zones)
+	testdb.Insert(t, pool, records[1000:], zones)
 	deadline := time.Now().Add(10 * time.Second)
 	for total(mem) != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("memory holds %d people after the second batch, want %d", total(mem), want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if m.Version() == v0 {
+		t.Error("the data version did not change with the batch")
 	}
 	if _, err := pool.Exec(context.Background(), "NOTIFY flowtiles_areas"); err != nil {
 		t.Fatal(err)
@@ -63,7 +68,15 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 		t.Fatal("no call after NOTIFY flowtiles_areas")
 	}
 
-	tiered := NewTiered(mem, s, sourcetest.Start.AddDate(0, 0, 10))
+	// memory holding only the records from the tenth day on
+	part := New(pool, refdata.Italy(), memstore.New(refdata.Italy()), sourcetest.Start.AddDate(0, 0, 10))
+	if _, err := part.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tiered := part.Source(s)
+	if tiered.Version() != part.Version() {
+		t.Error("the tiered source's version is not the mirror's")
+	}
 	recent := tiles.Filter{}
 	recent.From = sourcetest.Start.AddDate(0, 0, 12)
 	for _, f := range []tiles.Filter{tiles.Filter{}, recent} {
@@ -75,4 +88,20 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 			t.Errorf("filter %+v: tiered %d, PostGIS %d", f, a, b)
 		}
 	}
+}
+
+// Loaded into memory, the data of PostGIS answers exactly as PostGIS does
+// (the conformance suite of tiles.Source, on both).
+func TestMirrorConformance(t *testing.T) {
+	pool := testdb.New(t)
+	records := sourcetest.Records(sourcetest.Seed(t), 6000)
+	zones := sourcetest.Zones()
+	testdb.Insert(t, pool, records[:4000], zones)
+	testdb.Insert(t, pool, records[4000:], zones)
+	mem := memstore.New(refdata.Italy())
+	n, err := New(pool, refdata.Italy(), mem, time.Time{}).Load(context.Background())
+	if err != nil || n != int64(len(records)) {
+		t.Fatalf("mirror load: %d rows, %v", n, err)
+	}
+	sourcetest.Check(t, mem, records, zones)
 }

@@ -1,12 +1,15 @@
-package pgstore
+package mirror
 
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -19,27 +22,26 @@ var (
 // Tiered answers from memory the queries whose time window memory holds
 // entirely, and from PostGIS the others (older months beyond the memory
 // budget). Both give identical answers for identical data; memory is just
-// faster.
+// faster. Its data version is the mirror's.
 type Tiered struct {
-	Mem *memstore.Store
-	DB  *Store
+	Mem    *memstore.Store
+	DB     *pgstore.Store
+	mirror *Mirror
 	// since is the Unix time from which memory holds every record (0: all).
-	since atomic.Int64
+	since int64
 }
 
-// NewTiered returns a source over mem and db; memory holds the records
-// observed at or after since (all of them when since is zero).
-func NewTiered(mem *memstore.Store, db *Store, since time.Time) *Tiered {
-	t := &Tiered{Mem: mem, DB: db}
-	if !since.IsZero() {
-		t.since.Store(since.Unix())
+// Source returns the tiered source over the mirror's memory and db.
+func (m *Mirror) Source(db *pgstore.Store) *Tiered {
+	t := &Tiered{Mem: m.mem, DB: db, mirror: m}
+	if !m.since.IsZero() {
+		t.since = m.since.Unix()
 	}
 	return t
 }
 
 func (t *Tiered) inMemory(f tiles.Filter) bool {
-	s := t.since.Load()
-	return s == 0 || !f.From.IsZero() && f.From.Unix() >= s
+	return t.since == 0 || !f.From.IsZero() && f.From.Unix() >= t.since
 }
 
 // Aggregate implements tiles.Source.
@@ -59,19 +61,19 @@ func (t *Tiered) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit)
 }
 
 // Version implements tiles.Versioned.
-func (t *Tiered) Version() uint64 { return t.Mem.Version() + t.DB.Version() }
+func (t *Tiered) Version() uint64 { return t.mirror.Version() }
 
 // BudgetSince returns the earliest month start from which the newest months
 // of presence fit in budget bytes of memory (bytesPerRow each), or the zero
 // time when everything fits.
-func (s *Store) BudgetSince(ctx context.Context, budget, bytesPerRow int64) (time.Time, error) {
+func BudgetSince(ctx context.Context, pool *pgxpool.Pool, budget, bytesPerRow int64) (time.Time, error) {
 	if budget <= 0 {
 		return time.Time{}, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT date_trunc('month', observed_at AT TIME ZONE 'UTC'), count(*)
+	rows, err := pool.Query(ctx, `SELECT date_trunc('month', observed_at AT TIME ZONE 'UTC'), count(*)
 		FROM presence GROUP BY 1 ORDER BY 1 DESC`)
 	if err != nil {
-		return time.Time{}, wrap(ctx, "sizing the memory budget", err)
+		return time.Time{}, db.Wrap(ctx, "sizing the memory budget", err)
 	}
 	defer rows.Close()
 	var total int64
@@ -80,7 +82,7 @@ func (s *Store) BudgetSince(ctx context.Context, budget, bytesPerRow int64) (tim
 		var month time.Time
 		var n int64
 		if err := rows.Scan(&month, &n); err != nil {
-			return time.Time{}, wrap(ctx, "sizing the memory budget", err)
+			return time.Time{}, db.Wrap(ctx, "sizing the memory budget", err)
 		}
 		if total+n*bytesPerRow > budget {
 			if since.IsZero() {
@@ -91,5 +93,5 @@ func (s *Store) BudgetSince(ctx context.Context, budget, bytesPerRow int64) (tim
 		total += n * bytesPerRow
 		since = time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, time.UTC)
 	}
-	return time.Time{}, wrap(ctx, "sizing the memory budget", rows.Err())
+	return time.Time{}, db.Wrap(ctx, "sizing the memory budget", rows.Err())
 }

@@ -1,4 +1,9 @@
-package pgstore
+// Package mirror keeps an in-memory store equal to the PostGIS presence
+// table (within a memory budget), follows the batches committed by any
+// process through LISTEN/NOTIFY, owns the data version, and answers as one
+// tiles.Source: from memory what it holds, from PostGIS (pgstore) the older
+// months beyond the budget.
+package mirror
 
 import (
 	"context"
@@ -7,11 +12,15 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -31,31 +40,40 @@ const loadColumns = `extract(epoch FROM p.observed_at)::bigint, p.wx, p.wy, p.we
 // catch-up after reconnecting). Batches are tracked by id, not by a high-water
 // mark, because transactions may commit out of id order.
 type Mirror struct {
-	s     *Store
+	pool  *pgxpool.Pool
+	cat   *refdata.Catalog
 	mem   *memstore.Store
 	since time.Time
+	// version advances with every Load and catch-up that found batches:
+	// the data version of Source.
+	version atomic.Uint64
 	// mu serialises Load and CatchUp (Follow's, and a server's own after
 	// POST /api/ingest); loaded holds the committed batches already in mem.
 	mu     sync.Mutex
 	loaded map[int64]bool
 }
 
-// NewMirror returns a mirror of s into mem. A non-zero since keeps only
-// records observed at or after it in memory (the memory budget).
-func (s *Store) NewMirror(mem *memstore.Store, since time.Time) *Mirror {
-	return &Mirror{s: s, mem: mem, since: since, loaded: map[int64]bool{}}
+// New returns a mirror of the presence table of pool into mem; origin codes
+// index cat. A non-zero since keeps only records observed at or after it
+// in memory (the memory budget: BudgetSince).
+func New(pool *pgxpool.Pool, cat *refdata.Catalog, mem *memstore.Store, since time.Time) *Mirror {
+	return &Mirror{pool: pool, cat: cat, mem: mem, since: since, loaded: map[int64]bool{}}
 }
+
+// Version is the data version: it changes whenever a load or catch-up
+// brought new batches.
+func (m *Mirror) Version() uint64 { return m.version.Load() }
 
 // Load reads every committed batch into memory, in one consistent snapshot,
 // and returns the number of rows loaded.
 func (m *Mirror) Load(ctx context.Context) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tx, err := m.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := m.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return 0, wrap(ctx, "loading presence", err)
+		return 0, db.Wrap(ctx, "loading presence", err)
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
+	defer tx.Rollback(context.Background()) // (error ignored) read-only
 	batches, err := committed(ctx, tx)
 	if err != nil {
 		return 0, err
@@ -64,14 +82,14 @@ func (m *Mirror) Load(ctx context.Context) (int64, error) {
 	if !m.since.IsZero() {
 		cond, args = "p.observed_at >= $1", []any{m.since}
 	}
-	n, err := m.s.load(ctx, tx, m.mem, cond, args)
+	n, err := m.load(ctx, tx, m.mem, cond, args)
 	if err != nil {
 		return n, err
 	}
 	for _, b := range batches {
 		m.loaded[b.id] = true
 	}
-	m.s.bump()
+	m.version.Add(1)
 	return n, nil
 }
 
@@ -85,14 +103,14 @@ type batch struct {
 func committed(ctx context.Context, q pgx.Tx) ([]batch, error) {
 	rows, err := q.Query(ctx, `SELECT id, min_observed_at, max_observed_at FROM ingest_batch WHERE status = 'committed' ORDER BY id`)
 	if err != nil {
-		return nil, wrap(ctx, "listing batches", err)
+		return nil, db.Wrap(ctx, "listing batches", err)
 	}
 	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (batch, error) {
 		var b batch
 		err := r.Scan(&b.id, &b.lo, &b.hi)
 		return b, err
 	})
-	return bs, wrap(ctx, "listing batches", err)
+	return bs, db.Wrap(ctx, "listing batches", err)
 }
 
 type querier interface {
@@ -101,15 +119,15 @@ type querier interface {
 
 // load streams presence rows matching cond into mem, committing in chunks
 // so that readers see progress.
-func (s *Store) load(ctx context.Context, q querier, mem *memstore.Store, cond string, args []any) (int64, error) {
+func (m *Mirror) load(ctx context.Context, q querier, mem *memstore.Store, cond string, args []any) (int64, error) {
 	rows, err := q.Query(ctx, "SELECT "+loadColumns+" FROM presence p WHERE "+cond, args...)
 	if err != nil {
-		return 0, wrap(ctx, "loading presence", err)
+		return 0, db.Wrap(ctx, "loading presence", err)
 	}
 	defer rows.Close()
-	origins := make(map[int64]uint16, len(s.cat.Municipalities))
-	for i, m := range s.cat.Municipalities {
-		code, _ := strconv.ParseInt(m.Code, 10, 64)
+	origins := make(map[int64]uint16, len(m.cat.Municipalities))
+	for i, mu := range m.cat.Municipalities {
+		code, _ := strconv.ParseInt(mu.Code, 10, 64)
 		origins[code] = uint16(i + 1)
 	}
 	var n int64
@@ -134,14 +152,11 @@ func (s *Store) load(ctx context.Context, q querier, mem *memstore.Store, cond s
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return n, wrap(ctx, "loading presence", err)
+		return n, db.Wrap(ctx, "loading presence", err)
 	}
 	b.Commit()
 	return n, nil
 }
-
-// bump advances the version: the data changed.
-func (s *Store) bump() { s.version.Add(1) }
 
 // Follow applies new batches until ctx ends. After a lost connection it
 // reconnects and catches up. onAreas is called when reference areas or
@@ -161,7 +176,7 @@ func (m *Mirror) Follow(ctx context.Context, log *slog.Logger, onAreas func()) {
 }
 
 func (m *Mirror) listen(ctx context.Context, onAreas func()) error {
-	conn, err := m.s.pool.Acquire(ctx)
+	conn, err := m.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -171,7 +186,7 @@ func (m *Mirror) listen(ctx context.Context, onAreas func()) error {
 			return err
 		}
 	}
-	defer conn.Exec(context.Background(), "UNLISTEN *") //nolint:errcheck // the connection goes back to the pool
+	defer conn.Exec(context.Background(), "UNLISTEN *") // (error ignored) the connection goes back to the pool
 	// catch up on anything committed while we were not listening
 	if err := m.CatchUp(ctx); err != nil {
 		return err
@@ -199,11 +214,11 @@ func (m *Mirror) listen(ctx context.Context, onAreas func()) error {
 func (m *Mirror) CatchUp(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tx, err := m.s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := m.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return wrap(ctx, "catching up", err)
+		return db.Wrap(ctx, "catching up", err)
 	}
-	defer tx.Rollback(context.Background()) //nolint:errcheck // read-only
+	defer tx.Rollback(context.Background()) // (error ignored) read-only
 	batches, err := committed(ctx, tx)
 	if err != nil {
 		return err
@@ -245,12 +260,12 @@ func (m *Mirror) CatchUp(ctx context.Context) error {
 	} else if !m.since.IsZero() {
 		cond, args = cond+" AND p.observed_at >= $2", append(args, m.since)
 	}
-	if _, err := m.s.load(ctx, tx, m.mem, cond, args); err != nil {
+	if _, err := m.load(ctx, tx, m.mem, cond, args); err != nil {
 		return err
 	}
 	for _, id := range fresh {
 		m.loaded[id] = true
 	}
-	m.s.bump()
+	m.version.Add(1)
 	return nil
 }

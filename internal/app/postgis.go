@@ -1,0 +1,158 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowtiles/flowtiles/internal/db"
+	"github.com/flowtiles/flowtiles/internal/ingest"
+	"github.com/flowtiles/flowtiles/internal/memstore"
+	"github.com/flowtiles/flowtiles/internal/mirror"
+	"github.com/flowtiles/flowtiles/internal/pgstore"
+	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/internal/refdata"
+	"github.com/flowtiles/flowtiles/internal/server"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// bytesPerRow is the memory a mirrored presence row costs (memstore
+// benchmark: 30 B of columns, ~36 B with indexes and the visitor map).
+const bytesPerRow = 40
+
+// newPostGIS is the backend on DATABASE_URL: the schema migrated (unless
+// NoMigrate), presence mirrored into memory within the memory budget and
+// followed through LISTEN/NOTIFY, older months answered by PostGIS.
+func newPostGIS(ctx context.Context, cfg Config, cat *refdata.Catalog, ref []tiles.Place, log *slog.Logger) (_ *backend, err error) {
+	pool, err := db.Open(ctx, cfg.DatabaseURL, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	probe := db.NewProbe(pool)
+	release := func() {
+		probe.Close()
+		pool.Close()
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	if !cfg.NoMigrate {
+		res, err := db.Migrate(ctx, pool)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range res {
+			log.Info("migration applied", "version", r.Version, "name", r.Name)
+		}
+	}
+	secret, err := db.PrivacySecret(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	store := pgstore.New(pool, cat)
+	dbPlaces, err := store.Places(ctx)
+	if err != nil {
+		return nil, err
+	}
+	places, zones := mergePlaces(ref, dbPlaces, log)
+	since, err := mirror.BudgetSince(ctx, pool, cfg.MemoryBytes, bytesPerRow)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	mem := memstore.New(cat)
+	m := mirror.New(pool, cat, mem, since)
+	n, err := m.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("PostGIS presence mirrored into memory", "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
+	b := &backend{
+		mode: "postgis", mem: mem, src: m.Source(store), places: places, zones: zones, town: townOf(zones), secret: secret,
+		// reads the zone table per batch; the mirror catches up before the
+		// response, so a client reads its own batch from this instance
+		sink:       mirroredSink{ingest.NewPGSink(pool, nil), m, log},
+		collectors: []prometheus.Collector{db.PoolCollector(pool)},
+		pool:       pool,
+		close:      release,
+	}
+	ingestOn := server.ParseTokens(cfg.IngestToken...).Enabled()
+	b.ready = func(ctx context.Context) error {
+		h, err := probe.Check(ctx)
+		if err != nil {
+			return &server.ReadyError{Reason: "database unreachable", Err: err}
+		}
+		if h.ReadOnly && ingestOn {
+			// this instance takes writes (POST /api/ingest) and cannot
+			return &server.ReadyError{Reason: "database is read-only"}
+		}
+		return nil
+	}
+	b.tasks = append(b.tasks, func(ctx context.Context) error {
+		m.Follow(ctx, log, func() {
+			log.Warn("reference areas or zones changed in the database; restart flowtiles to use them")
+		})
+		return nil
+	})
+	return b, nil
+}
+
+// mirroredSink stores posted batches in PostGIS and then loads them into
+// this instance's memory at once, so that the response's data version and
+// this server's tiles include the batch (other instances get it through
+// NOTIFY). A failed catch-up is left to the mirror's Follow: the batch is
+// committed either way.
+type mirroredSink struct {
+	*ingest.PGSink
+	mirror *mirror.Mirror
+	log    *slog.Logger
+}
+
+func (s mirroredSink) Store(ctx context.Context, id presence.BatchID, recs []presence.Record) (bool, error) {
+	dup, err := s.PGSink.Store(ctx, id, recs)
+	if err != nil {
+		return dup, err
+	}
+	if err := s.mirror.CatchUp(ctx); err != nil {
+		s.log.Warn("stored batch not yet in memory; the mirror will catch up", "err", err)
+	}
+	return dup, nil
+}
+
+// mergePlaces uses the database's reference areas where it has them and the
+// embedded ones for levels it lacks; zones come from the database only.
+func mergePlaces(embedded, fromDB []tiles.Place, log *slog.Logger) (places, zones []tiles.Place) {
+	have := map[tiles.Level]int{}
+	for _, p := range fromDB {
+		have[p.Level]++
+	}
+	for _, p := range embedded {
+		if p.Level != tiles.LevelZone && have[p.Level] == 0 {
+			places = append(places, p)
+		}
+	}
+	for _, p := range fromDB {
+		places = append(places, p)
+		if p.Level == tiles.LevelZone {
+			zones = append(zones, p)
+		}
+	}
+	var missing []string
+	for _, l := range []tiles.Level{tiles.LevelMunicipality, tiles.LevelCountry} {
+		if have[l] == 0 {
+			missing = append(missing, l.String())
+		}
+	}
+	if len(missing) > 0 {
+		log.Info("using embedded reference areas where the database has none (flowtiles areas import)", "levels", strings.Join(missing, ","))
+	}
+	if len(zones) == 0 {
+		log.Warn("no zones in the database: the zones layer and per-zone live figures are empty (flowtiles areas import --kind zones FILE)")
+	}
+	return places, zones
+}

@@ -1,0 +1,75 @@
+package server
+
+// Shared renders: one engine call per tile however many clients ask at
+// once, within the tile deadline.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strconv"
+
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// flight is one rendering that concurrent requests for the same tile wait
+// for: when a new data version lands, every kiosk and browser asks for the
+// same tiles at once, and the source should see each query once.
+type flight struct {
+	done chan struct{}
+	tile *cachedTile
+	err  error
+}
+
+// renderShared renders the tile of key once for all concurrent requests and
+// caches it. A waiter whose leader's client went away renders by itself.
+func (s *Server) renderShared(ctx context.Context, key string, r tiles.Request, version uint64) (*cachedTile, error) {
+	s.flightMu.Lock()
+	if f, ok := s.flights[key]; ok {
+		s.flightMu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if errors.Is(f.err, context.Canceled) && ctx.Err() == nil {
+			return s.render(ctx, r, version)
+		}
+		return f.tile, f.err
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[key] = f
+	s.flightMu.Unlock()
+	defer func() {
+		s.flightMu.Lock()
+		delete(s.flights, key)
+		s.flightMu.Unlock()
+		close(f.done)
+	}()
+	f.tile, f.err = s.render(ctx, r, version)
+	if f.err == nil {
+		s.cache.put(key, f.tile)
+	}
+	return f.tile, f.err
+}
+
+// render asks the engine for a tile within TileTimeout and prepares it for
+// the cache: gzipped, with its ETag.
+func (s *Server) render(ctx context.Context, r tiles.Request, version uint64) (*cachedTile, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.TileTimeout)
+	defer cancel()
+	b, err := s.cfg.Engine.Tile(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) == 0 {
+		return &cachedTile{}, nil
+	}
+	sum := sha256.Sum256(b)
+	return &cachedTile{
+		gz:   gzipBytes(b),
+		etag: hex.EncodeToString(sum[:12]) + "-v" + strconv.FormatUint(version, 10),
+		size: len(b),
+	}, nil
+}

@@ -1,0 +1,133 @@
+package server
+
+// TileJSON 3.0.0 documents: /tiles/{layer}.json and
+// /tiles/{layer}/metadata.json.
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+	"github.com/paulmach/orb"
+
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// Attribution of every tile layer (TileJSON): the reference areas' sources.
+const Attribution = `<a href="https://www.istat.it/">ISTAT</a> boundaries (CC BY 4.0); ` +
+	`<a href="https://www.naturalearthdata.com/">Natural Earth</a> countries; presence aggregated by flowtiles`
+
+// TileJSON is a TileJSON 3.0.0 document.
+type TileJSON struct {
+	TileJSON     string              `json:"tilejson"`
+	Name         string              `json:"name"`
+	Description  string              `json:"description"`
+	Version      string              `json:"version"`
+	Attribution  string              `json:"attribution"`
+	Scheme       string              `json:"scheme"`
+	Tiles        []string            `json:"tiles"`
+	MinZoom      int                 `json:"minzoom"`
+	MaxZoom      int                 `json:"maxzoom"`
+	Bounds       [4]float64          `json:"bounds"`
+	Center       [3]float64          `json:"center"`
+	VectorLayers []tiles.VectorLayer `json:"vector_layers"`
+	// DataVersion is flowtiles' data version when the document was made.
+	DataVersion uint64 `json:"data_version"`
+	// Filter is the canonical filter the tile URLs carry.
+	Filter map[string]string `json:"filter"`
+	// JSON repeats vector_layers as the MBTiles metadata "json" string,
+	// which GDAL's MVT driver (and so QGIS's OGR path) reads.
+	JSON string `json:"json"`
+}
+
+var worldBounds = [4]float64{-180, -85.051129, 180, 85.051129}
+
+// tileJSON serves GET /tiles/{layer}.json.
+func (s *Server) tileJSON(c echo.Context) error {
+	name, ext := splitExt(c.Param("file"))
+	if ext != ".json" {
+		return echo.ErrNotFound
+	}
+	return s.writeTileJSON(c, name)
+}
+
+// tilesetMetadata serves GET /tiles/{layer}/metadata.json: the TileJSON
+// where a tileset directory keeps its metadata, so that GDAL opens
+// MVT:/vsicurl/http://HOST/tiles/{layer}/{z} as one zoom level of a tileset.
+func (s *Server) tilesetMetadata(c echo.Context) error {
+	if c.Param("file") != "metadata.json" {
+		return echo.ErrNotFound
+	}
+	return s.writeTileJSON(c, c.Param("layer"))
+}
+
+func (s *Server) writeTileJSON(c echo.Context, name string) error {
+	spec, ok := tiles.Layer(name)
+	if !ok {
+		return &tiles.LayerError{Name: name}
+	}
+	c.Set(keyLayer, name)
+	tq, err := s.parseQuery(c, name)
+	if err != nil {
+		return err
+	}
+	base := s.baseURL(c)
+	doc := TileJSON{
+		TileJSON: "3.0.0", Name: "flowtiles " + spec.Title, Description: spec.Description,
+		Version: "1.0.0", Attribution: Attribution, Scheme: "xyz",
+		Tiles:        []string{withQuery(base+"/tiles/"+name+"/{z}/{x}/{y}.mvt", tq.canon)},
+		MinZoom:      spec.MinZoom,
+		MaxZoom:      spec.MaxZoom,
+		Bounds:       worldBounds,
+		VectorLayers: spec.Vector,
+		DataVersion:  s.cfg.Version(),
+		Filter:       map[string]string{},
+	}
+	if v, err := url.ParseQuery(tq.canon); err == nil {
+		for k := range v {
+			doc.Filter[k] = v.Get(k)
+		}
+	}
+	if vl, err := json.Marshal(map[string]any{"vector_layers": spec.Vector}); err == nil {
+		doc.JSON = string(vl)
+	}
+	zoom := map[string]float64{tiles.LayerDensity: 14, tiles.LayerZones: 14, tiles.LayerOrigins: 6, tiles.LayerFlows: 8}[name]
+	if b, ok := s.bounds(); ok {
+		if name == tiles.LayerDensity || name == tiles.LayerZones {
+			doc.Bounds = [4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}
+		}
+		ctr := s.center(b)
+		doc.Center = [3]float64{ctr[0], ctr[1], zoom}
+	} else {
+		doc.Center = [3]float64{0, 0, float64(spec.MinZoom)}
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, cacheMetadata)
+	s.varyForwarded(c)
+	return c.JSON(http.StatusOK, doc)
+}
+
+// center is where maps open: the configured point, else the middle of b.
+func (s *Server) center(b orb.Bound) orb.Point {
+	if s.cfg.Center != (orb.Point{}) {
+		return s.cfg.Center
+	}
+	return b.Center()
+}
+
+// bounds is the data extent (tiles.Engine.Extent through Config.Bounds:
+// zoom-12 tiles holding at least k people), padded a little.
+func (s *Server) bounds() (orb.Bound, bool) {
+	if s.cfg.Bounds == nil {
+		return orb.Bound{}, false
+	}
+	ob, ok := s.cfg.Bounds()
+	if !ok || ob.Min[0] > ob.Max[0] || ob.Min[1] > ob.Max[1] {
+		return orb.Bound{}, false
+	}
+	const pad = 0.005
+	ob.Min[0], ob.Min[1] = max(ob.Min[0]-pad, -180), max(ob.Min[1]-pad, -85.051129)
+	ob.Max[0], ob.Max[1] = min(ob.Max[0]+pad, 180), min(ob.Max[1]+pad, 85.051129)
+	return ob, true
+}
