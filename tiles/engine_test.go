@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -490,11 +491,13 @@ func decodedJSON(t *testing.T, b []byte) []byte {
 
 func TestParseTileErrors(t *testing.T) {
 	for _, c := range [][3]string{{"23", "0", "0"}, {"-1", "0", "0"}, {"x", "0", "0"}, {"3", "8", "0"}, {"3", "0", "8"}, {"3", "a", "1"}, {"3", "1", "1.5"}, {"", "0", "0"}} {
-		_, err := tiles.ParseTile(c[0], c[1], c[2])
-		var te *tiles.TileError
-		if err == nil || !asTileError(err, &te) {
-			t.Errorf("ParseTile%v: %v, want a *TileError", c, err)
-		}
+		t.Run(strings.Join(c[:], "/"), func(t *testing.T) {
+			_, err := tiles.ParseTile(c[0], c[1], c[2])
+			var te *tiles.TileError
+			if err == nil || !asTileError(err, &te) {
+				t.Errorf("ParseTile%v: %v, want a *TileError", c, err)
+			}
+		})
 	}
 	if id, err := tiles.ParseTile("14", "8757", "6023"); err != nil || id != (tiles.TileID{Z: 14, X: 8757, Y: 6023}) {
 		t.Errorf("valid tile: %v %v", id, err)

@@ -13,9 +13,11 @@ func TestQuote(t *testing.T) {
 		// cut on a rune boundary: "é" is two bytes
 		{strings.Repeat("x", MaxQuoted-1) + "é" + "yyy", `"` + strings.Repeat("x", MaxQuoted-1) + `"…(44 bytes)`},
 	} {
-		if got := Quote(c.in); got != c.want {
-			t.Errorf("Quote(%.50q) = %s, want %s", c.in, got, c.want)
-		}
+		t.Run(c.in, func(t *testing.T) {
+			if got := Quote(c.in); got != c.want {
+				t.Errorf("Quote(%.50q) = %s, want %s", c.in, got, c.want)
+			}
+		})
 	}
 	if got := Truncate("hello world", 5); got != "hello…(11 bytes)" {
 		t.Errorf("Truncate: %s", got)

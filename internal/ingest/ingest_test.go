@@ -112,38 +112,40 @@ func TestLoadGoodFiles(t *testing.T) {
 		file         string
 		rows, weight int64
 	}{{"good.csv", 6, 20}, {"good.ndjson", 4, 17}, {"good.geojson", 4, 17}} {
-		res, err := l.LoadFile(ctx, fixture(t, tc.file), Options{})
-		if err != nil {
-			t.Fatalf("%s: %v", tc.file, err)
-		}
-		if res.Duplicate || res.Rows != tc.rows || res.Loaded != tc.rows || res.Weight != tc.weight || res.Rejected != 0 || res.Batch == 0 {
-			t.Fatalf("%s: %+v", tc.file, res)
-		}
-		want.rows += tc.rows
-		want.weight += tc.weight
-		want.committed++
-		if got := count(t, pool); got != want {
-			t.Fatalf("%s: %+v, want %+v", tc.file, got, want)
-		}
-		nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		n, err := conn.Conn().WaitForNotification(nctx)
-		cancel()
-		if err != nil || n.Payload != fmt.Sprint(res.Batch) {
-			t.Fatalf("%s: notification %+v, %v; want batch %d", tc.file, n, err, res.Batch)
-		}
-		var (
-			source, sum, status string
-			read, loaded, wt    int64
-			from, to            time.Time
-		)
-		if err := pool.QueryRow(ctx, `SELECT source, checksum, status, rows_read, rows_loaded, weight_loaded, min_observed_at, max_observed_at
-			FROM ingest_batch WHERE id = $1`, res.Batch).Scan(&source, &sum, &status, &read, &loaded, &wt, &from, &to); err != nil {
-			t.Fatal(err)
-		}
-		if source != tc.file || sum != res.Checksum || len(sum) != 64 || status != "committed" || read != tc.rows || loaded != tc.rows || wt != tc.weight ||
-			!from.Equal(time.Date(2024, 5, 1, 7, 30, 0, 0, time.UTC)) {
-			t.Errorf("%s: batch row %s %s %s %d %d %d %v %v", tc.file, source, sum, status, read, loaded, wt, from, to)
-		}
+		t.Run(tc.file, func(t *testing.T) {
+			res, err := l.LoadFile(ctx, fixture(t, tc.file), Options{})
+			if err != nil {
+				t.Fatalf("%s: %v", tc.file, err)
+			}
+			if res.Duplicate || res.Rows != tc.rows || res.Loaded != tc.rows || res.Weight != tc.weight || res.Rejected != 0 || res.Batch == 0 {
+				t.Fatalf("%s: %+v", tc.file, res)
+			}
+			want.rows += tc.rows
+			want.weight += tc.weight
+			want.committed++
+			if got := count(t, pool); got != want {
+				t.Fatalf("%s: %+v, want %+v", tc.file, got, want)
+			}
+			nctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			n, err := conn.Conn().WaitForNotification(nctx)
+			cancel()
+			if err != nil || n.Payload != fmt.Sprint(res.Batch) {
+				t.Fatalf("%s: notification %+v, %v; want batch %d", tc.file, n, err, res.Batch)
+			}
+			var (
+				source, sum, status string
+				read, loaded, wt    int64
+				from, to            time.Time
+			)
+			if err := pool.QueryRow(ctx, `SELECT source, checksum, status, rows_read, rows_loaded, weight_loaded, min_observed_at, max_observed_at
+				FROM ingest_batch WHERE id = $1`, res.Batch).Scan(&source, &sum, &status, &read, &loaded, &wt, &from, &to); err != nil {
+				t.Fatal(err)
+			}
+			if source != tc.file || sum != res.Checksum || len(sum) != 64 || status != "committed" || read != tc.rows || loaded != tc.rows || wt != tc.weight ||
+				!from.Equal(time.Date(2024, 5, 1, 7, 30, 0, 0, time.UTC)) {
+				t.Errorf("%s: batch row %s %s %s %d %d %d %v %v", tc.file, source, sum, status, read, loaded, wt, from, to)
+			}
+		})
 	}
 	// The first record of good.csv, as stored: the visitor's hash only,
 	// world coordinates, the attributes, in its month's partition.
@@ -185,32 +187,34 @@ func TestRejectWhole(t *testing.T) {
 		{"bad.ndjson", 6, `bad.ndjson:2: weight: "0" is not a positive integer`, 6},
 		{"bad.geojson", 5, `bad.geojson:3: geometry: "LineString" is not a Point`, 5},
 	} {
-		path := fixture(t, tc.file)
-		res, err := l.LoadFile(context.Background(), path, Options{})
-		var inv *InvalidError
-		if !errors.As(err, &inv) {
-			t.Fatalf("%s: %v, want an InvalidError", tc.file, err)
-		}
-		if inv.Count != tc.count || len(inv.Errors) != tc.listed || inv.Errors[0].Error() != filepath.Join(filepath.Dir(path), tc.first) {
-			t.Errorf("%s: %d errors, %d listed, the first %v", tc.file, inv.Count, len(inv.Errors), inv.Errors[0])
-		}
-		for _, e := range inv.Errors {
-			if !strings.HasPrefix(e.Error(), fmt.Sprintf("%s:%d: %s: ", path, e.Line, e.Column)) {
-				t.Errorf("%s: %q is not file:line: column: reason", tc.file, e)
+		t.Run(tc.file, func(t *testing.T) {
+			path := fixture(t, tc.file)
+			res, err := l.LoadFile(context.Background(), path, Options{})
+			var inv *InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("%s: %v, want an InvalidError", tc.file, err)
 			}
-		}
-		if want := fmt.Sprintf("%s: %d invalid rows: nothing loaded (--skip-invalid loads the valid rows)", path, tc.count); err.Error() != want {
-			t.Errorf("%s: %q, want %q", tc.file, err, want)
-		}
-		if res.Batch == 0 || res.Loaded != 0 || res.Rejected != tc.count {
-			t.Errorf("%s: result %+v", tc.file, res)
-		}
-		if _, err := os.Stat(RejectsPath(path)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("%s: a rejects file without --skip-invalid: %v", tc.file, err)
-		}
-		if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
-			t.Errorf("%s: files left beside the input: %v", tc.file, entries)
-		}
+			if inv.Count != tc.count || len(inv.Errors) != tc.listed || inv.Errors[0].Error() != filepath.Join(filepath.Dir(path), tc.first) {
+				t.Errorf("%s: %d errors, %d listed, the first %v", tc.file, inv.Count, len(inv.Errors), inv.Errors[0])
+			}
+			for _, e := range inv.Errors {
+				if !strings.HasPrefix(e.Error(), fmt.Sprintf("%s:%d: %s: ", path, e.Line, e.Column)) {
+					t.Errorf("%s: %q is not file:line: column: reason", tc.file, e)
+				}
+			}
+			if want := fmt.Sprintf("%s: %d invalid rows: nothing loaded (--skip-invalid loads the valid rows)", path, tc.count); err.Error() != want {
+				t.Errorf("%s: %q, want %q", tc.file, err, want)
+			}
+			if res.Batch == 0 || res.Loaded != 0 || res.Rejected != tc.count {
+				t.Errorf("%s: result %+v", tc.file, res)
+			}
+			if _, err := os.Stat(RejectsPath(path)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: a rejects file without --skip-invalid: %v", tc.file, err)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
+				t.Errorf("%s: files left beside the input: %v", tc.file, entries)
+			}
+		})
 	}
 	if got := count(t, pool); got != (counts{rejected: 3}) {
 		t.Errorf("after rejected loads: %+v, want nothing but 3 rejected batches", got)
@@ -269,49 +273,51 @@ func TestSkipInvalid(t *testing.T) {
 		{"bad.ndjson", 1, 6, []string{"line", "error", "record"}},
 		{"bad.geojson", 1, 5, []string{"line", "error", "record"}},
 	} {
-		path := fixture(t, tc.file)
-		res, err := l.LoadFile(ctx, path, Options{SkipInvalid: true, MaxErrors: 2})
-		if err != nil {
-			t.Fatalf("%s: %v", tc.file, err)
-		}
-		if res.Loaded != tc.loaded || res.Rejected != tc.reject || len(res.Errors) != 2 || res.Rejects != RejectsPath(path) {
-			t.Errorf("%s: %+v", tc.file, res)
-		}
-		want.rows += tc.loaded
-		want.weight += tc.loaded
-		want.committed++
-		f, err := os.Open(RejectsPath(path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cr := csv.NewReader(f)
-		cr.FieldsPerRecord = -1 // rows as written, short ones too
-		rows, err := cr.ReadAll()
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s rejects: %v", tc.file, err)
-		}
-		if len(rows) != int(tc.reject)+1 || strings.Join(rows[0], ",") != strings.Join(tc.header, ",") {
-			t.Fatalf("%s rejects: %d rows, header %q", tc.file, len(rows), rows[0])
-		}
-		for _, r := range rows[1:] {
-			if msg := r[len(r)-1]; tc.file != "bad.csv" && msg != r[1] || !strings.HasPrefix(msg, path+":") {
-				// CSV rows end with the error; JSON rows carry it second
-				if tc.file == "bad.csv" || !strings.HasPrefix(r[1], path+":") {
-					t.Errorf("%s rejects row %q", tc.file, r)
+		t.Run(tc.file, func(t *testing.T) {
+			path := fixture(t, tc.file)
+			res, err := l.LoadFile(ctx, path, Options{SkipInvalid: true, MaxErrors: 2})
+			if err != nil {
+				t.Fatalf("%s: %v", tc.file, err)
+			}
+			if res.Loaded != tc.loaded || res.Rejected != tc.reject || len(res.Errors) != 2 || res.Rejects != RejectsPath(path) {
+				t.Errorf("%s: %+v", tc.file, res)
+			}
+			want.rows += tc.loaded
+			want.weight += tc.loaded
+			want.committed++
+			f, err := os.Open(RejectsPath(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr := csv.NewReader(f)
+			cr.FieldsPerRecord = -1 // rows as written, short ones too
+			rows, err := cr.ReadAll()
+			f.Close()
+			if err != nil {
+				t.Fatalf("%s rejects: %v", tc.file, err)
+			}
+			if len(rows) != int(tc.reject)+1 || strings.Join(rows[0], ",") != strings.Join(tc.header, ",") {
+				t.Fatalf("%s rejects: %d rows, header %q", tc.file, len(rows), rows[0])
+			}
+			for _, r := range rows[1:] {
+				if msg := r[len(r)-1]; tc.file != "bad.csv" && msg != r[1] || !strings.HasPrefix(msg, path+":") {
+					// CSV rows end with the error; JSON rows carry it second
+					if tc.file == "bad.csv" || !strings.HasPrefix(r[1], path+":") {
+						t.Errorf("%s rejects row %q", tc.file, r)
+					}
 				}
 			}
-		}
-		if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 2 {
-			t.Errorf("%s: files beside the input: %v", tc.file, entries)
-		}
-		// the same file again, with or without the flag: already loaded
-		for _, skip := range []bool{true, false} {
-			res, err := l.LoadFile(ctx, path, Options{SkipInvalid: skip})
-			if err != nil || !res.Duplicate || res.Loaded != 0 {
-				t.Errorf("%s again (skip %v): %+v %v", tc.file, skip, res, err)
+			if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 2 {
+				t.Errorf("%s: files beside the input: %v", tc.file, entries)
 			}
-		}
+			// the same file again, with or without the flag: already loaded
+			for _, skip := range []bool{true, false} {
+				res, err := l.LoadFile(ctx, path, Options{SkipInvalid: skip})
+				if err != nil || !res.Duplicate || res.Loaded != 0 {
+					t.Errorf("%s again (skip %v): %+v %v", tc.file, skip, res, err)
+				}
+			}
+		})
 	}
 	if got := count(t, pool); got != want {
 		t.Errorf("%+v, want %+v", got, want)

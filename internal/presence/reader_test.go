@@ -69,23 +69,25 @@ func TestReadGoodFixtures(t *testing.T) {
 		{"good.ndjson", 4, []int{1, 2, 4, 5}},
 		{"good.geojson", 4, []int{5, 7, 9, 11}},
 	} {
-		recs, lines, errs, err := readFixture(t, tc.file)
-		if err != nil || len(errs) > 0 {
-			t.Fatalf("%s: %v %v", tc.file, err, errs)
-		}
-		if len(recs) != tc.n || !slices.Equal(lines, tc.lines) {
-			t.Fatalf("%s: %d records at lines %v, want %d at %v", tc.file, len(recs), lines, tc.n, tc.lines)
-		}
-		for i, w := range want {
-			g := recs[i]
-			if !g.ObservedAt.Equal(w.ObservedAt) {
-				t.Errorf("%s record %d: observed_at %v, want %v", tc.file, i, g.ObservedAt, w.ObservedAt)
+		t.Run(tc.file, func(t *testing.T) {
+			recs, lines, errs, err := readFixture(t, tc.file)
+			if err != nil || len(errs) > 0 {
+				t.Fatalf("%s: %v %v", tc.file, err, errs)
 			}
-			g.ObservedAt = w.ObservedAt
-			if g != w {
-				t.Errorf("%s record %d:\n got %+v\nwant %+v", tc.file, i, g, w)
+			if len(recs) != tc.n || !slices.Equal(lines, tc.lines) {
+				t.Fatalf("%s: %d records at lines %v, want %d at %v", tc.file, len(recs), lines, tc.n, tc.lines)
 			}
-		}
+			for i, w := range want {
+				g := recs[i]
+				if !g.ObservedAt.Equal(w.ObservedAt) {
+					t.Errorf("%s record %d: observed_at %v, want %v", tc.file, i, g.ObservedAt, w.ObservedAt)
+				}
+				g.ObservedAt = w.ObservedAt
+				if g != w {
+					t.Errorf("%s record %d:\n got %+v\nwant %+v", tc.file, i, g, w)
+				}
+			}
+		})
 	}
 	// The CSV's last row: fractional seconds dropped, a quoted id with a
 	// comma, case-insensitive gender, nationality and spend class.
@@ -138,25 +140,27 @@ func TestRowErrors(t *testing.T) {
 			`testdata/ingest/bad.geojson:9: weight: "1.5" is not a positive integer`,
 		}},
 	} {
-		_, lines, errs, err := readFixture(t, tc.file)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.file, err)
-		}
-		if !slices.Equal(lines, tc.good) {
-			t.Errorf("%s: good rows at %v, want %v", tc.file, lines, tc.good)
-		}
-		for i := range max(len(errs), len(tc.errs)) {
-			var g, w string
-			if i < len(errs) {
-				g = errs[i]
+		t.Run(tc.file, func(t *testing.T) {
+			_, lines, errs, err := readFixture(t, tc.file)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.file, err)
 			}
-			if i < len(tc.errs) {
-				w = tc.errs[i]
+			if !slices.Equal(lines, tc.good) {
+				t.Errorf("%s: good rows at %v, want %v", tc.file, lines, tc.good)
 			}
-			if g != w {
-				t.Errorf("%s error %d:\n got %s\nwant %s", tc.file, i, g, w)
+			for i := range max(len(errs), len(tc.errs)) {
+				var g, w string
+				if i < len(errs) {
+					g = errs[i]
+				}
+				if i < len(tc.errs) {
+					w = tc.errs[i]
+				}
+				if g != w {
+					t.Errorf("%s error %d:\n got %s\nwant %s", tc.file, i, g, w)
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -197,11 +201,13 @@ func TestFileFaults(t *testing.T) {
 		{FormatGeoJSON, `{"features":[]}`, `in:1: record: no "type": "FeatureCollection"`},
 		{FormatGeoJSON, "{\"type\":\"FeatureCollection\",\n\"features\":[\n{\"type\":\"Feature\"", `in:3: record: bad JSON: unexpected EOF`},
 	} {
-		_, _, _, err := readAll(t, "in", strings.NewReader(tc.in), tc.format)
-		var se *SyntaxError
-		if !errors.As(err, &se) || err.Error() != tc.want {
-			t.Errorf("%q: %v, want %s", tc.in, err, tc.want)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			_, _, _, err := readAll(t, "in", strings.NewReader(tc.in), tc.format)
+			var se *SyntaxError
+			if !errors.As(err, &se) || err.Error() != tc.want {
+				t.Errorf("%q: %v, want %s", tc.in, err, tc.want)
+			}
+		})
 	}
 	// A broken GeoJSON ends the input: rows before it were read.
 	in := "{\"type\":\"FeatureCollection\",\"features\":[\n" +

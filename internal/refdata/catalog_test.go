@@ -15,10 +15,12 @@ func TestItalyCatalog(t *testing.T) {
 		code string
 		n    int
 	}{{"054017", 1}, {"054", 59}, {"PG", 59}, {"pg", 59}, {"10", 92}} {
-		ms, ok := c.ResolveOrigin(tc.code)
-		if !ok || len(ms) != tc.n {
-			t.Errorf("ResolveOrigin(%q): got %d codes, %v; want %d", tc.code, len(ms), ok, tc.n)
-		}
+		t.Run(tc.code, func(t *testing.T) {
+			ms, ok := c.ResolveOrigin(tc.code)
+			if !ok || len(ms) != tc.n {
+				t.Errorf("ResolveOrigin(%q): got %d codes, %v; want %d", tc.code, len(ms), ok, tc.n)
+			}
+		})
 	}
 	for _, bad := range []string{"", "999999", "XX", "99", "5401"} {
 		if _, ok := c.ResolveOrigin(bad); ok {

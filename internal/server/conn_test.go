@@ -160,15 +160,17 @@ func TestRefusedBeforeTheBody(t *testing.T) {
 		{"healthz with a body", "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n\r\n", "200"},
 		{"chunked body", "GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n", "200"},
 	} {
-		conn := dialFrom(t, "127.0.0.1", env.addr)
-		io.WriteString(conn, c.req)
-		got := untilClosed(t, conn)
-		if !strings.HasPrefix(got, "HTTP/1.1 "+c.status+" ") || !strings.Contains(got, "Connection: close") {
-			t.Errorf("%s: %q", c.name, got)
-		}
-		if c.status == "401" && (!strings.Contains(got, "Www-Authenticate: Bearer") || !strings.Contains(got, `"error":"missing or invalid bearer token"`)) {
-			t.Errorf("%s: %q", c.name, got)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			conn := dialFrom(t, "127.0.0.1", env.addr)
+			io.WriteString(conn, c.req)
+			got := untilClosed(t, conn)
+			if !strings.HasPrefix(got, "HTTP/1.1 "+c.status+" ") || !strings.Contains(got, "Connection: close") {
+				t.Errorf("%s: %q", c.name, got)
+			}
+			if c.status == "401" && (!strings.Contains(got, "Www-Authenticate: Bearer") || !strings.Contains(got, `"error":"missing or invalid bearer token"`)) {
+				t.Errorf("%s: %q", c.name, got)
+			}
+		})
 	}
 	// a post whose body was read keeps its connection for the next request
 	body := fmt.Sprintf(`{"observed_at":%q,"lon":%v,"lat":%v}`+"\n", time.Now().Format(time.RFC3339), sourcetest.Centre[0], sourcetest.Centre[1])

@@ -107,19 +107,21 @@ func TestIngestErrors(t *testing.T) {
 		{"bad rows", "tok2", "application/x-ndjson", good + `{"observed_at":"yesterday","lon":12,"lat":43}` + "\n" + `{"observed_at":"2025-03-03T10:00:00+01:00","lon":12,"lat":123.5}` + "\n", 400, "2 invalid records"},
 		{"empty", "tok2", "application/x-ndjson", "", 400, "no records"},
 	} {
-		resp, body := post(t, env.srv.URL, c.token, c.ctype, c.body)
-		if resp.StatusCode != c.status || !strings.Contains(fmt.Sprint(body["error"]), c.want) {
-			t.Errorf("%s: %d %v, want %d %q", c.name, resp.StatusCode, body, c.status, c.want)
-		}
-		if c.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
-			t.Errorf("%s: no WWW-Authenticate", c.name)
-		}
-		if c.name == "bad rows" {
-			errs := fmt.Sprint(body["errors"])
-			if !strings.Contains(errs, "line 4: observed_at: not an RFC 3339 timestamp") || !strings.Contains(errs, "line 5: lat: 123.5 is not a latitude") || body["error_count"] != 2.0 {
-				t.Errorf("row errors: %v", body)
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := post(t, env.srv.URL, c.token, c.ctype, c.body)
+			if resp.StatusCode != c.status || !strings.Contains(fmt.Sprint(body["error"]), c.want) {
+				t.Errorf("%s: %d %v, want %d %q", c.name, resp.StatusCode, body, c.status, c.want)
 			}
-		}
+			if c.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s: no WWW-Authenticate", c.name)
+			}
+			if c.name == "bad rows" {
+				errs := fmt.Sprint(body["errors"])
+				if !strings.Contains(errs, "line 4: observed_at: not an RFC 3339 timestamp") || !strings.Contains(errs, "line 5: lat: 123.5 is not a latitude") || body["error_count"] != 2.0 {
+					t.Errorf("row errors: %v", body)
+				}
+			}
+		})
 	}
 	if n := env.store.Stats().Rows; n != 0 {
 		t.Errorf("%d rows stored by rejected requests", n)

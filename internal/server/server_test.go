@@ -311,10 +311,12 @@ func TestTileCacheControl(t *testing.T) {
 		{"to=" + time.Now().AddDate(0, 0, 2).Format("2006-01-02"), cacheOpenWindow},
 	}
 	for _, c := range cases {
-		res, _ := env.get(t, tileURL("density", centreTile, c.query), "Accept-Encoding", "gzip")
-		if got := res.Header.Get("Cache-Control"); got != c.want {
-			t.Errorf("%q: Cache-Control %q, want %q", c.query, got, c.want)
-		}
+		t.Run(c.query, func(t *testing.T) {
+			res, _ := env.get(t, tileURL("density", centreTile, c.query), "Accept-Encoding", "gzip")
+			if got := res.Header.Get("Cache-Control"); got != c.want {
+				t.Errorf("%q: Cache-Control %q, want %q", c.query, got, c.want)
+			}
+		})
 	}
 }
 

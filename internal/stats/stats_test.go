@@ -122,8 +122,10 @@ func TestRowsByHand(t *testing.T) {
 			 "repeat_visitors":{"suppressed":true}}]`},
 	}
 	for _, c := range cases {
-		rep := e.report(t, window+"&by="+c.by)
-		jsonEq(t, "by "+c.by, asJSON(t, rep.Period.Rows), c.want)
+		t.Run(c.by, func(t *testing.T) {
+			rep := e.report(t, window+"&by="+c.by)
+			jsonEq(t, "by "+c.by, asJSON(t, rep.Period.Rows), c.want)
+		})
 	}
 }
 
