@@ -245,7 +245,7 @@ type VisitTally struct {
 	BandVisits, BandVisitors [3]int64
 	MedianDwell              float64 // seconds
 	// Keys: sums of VisitKey over the visits, over the visits of each band,
-	// and of VisitorKey over the repeat visitors.
+	// and over the visits of the repeat visitors.
 	VisitsKey, RepeatKey uint32
 	BandKeys             [3]uint32
 }

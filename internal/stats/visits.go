@@ -2,6 +2,7 @@ package stats
 
 import (
 	"cmp"
+	"math"
 	"context"
 	"fmt"
 	"slices"
@@ -18,8 +19,7 @@ type visitGroup struct {
 type visitEntry struct {
 	visitor uint64
 	key     uint32 // tiles.VisitKey of the visit
-	vkey    uint32 // tiles.VisitorKey of the visitor
-	dwell   int64  // seconds
+	dwell   int32  // seconds
 }
 
 // visitTally is the visits of a period: in total and by row key.
@@ -59,7 +59,7 @@ func band(seconds int64) int {
 }
 
 func (g *visitGroup) add(v *tiles.Visit) {
-	g.entries = append(g.entries, visitEntry{v.Visitor, tiles.VisitKey(v.Key, v.Day), v.Key, v.Last - v.First})
+	g.entries = append(g.entries, visitEntry{v.Visitor, tiles.VisitKey(v.Key, v.Day), int32(min(v.Last-v.First, math.MaxInt32))})
 }
 
 // tally sums up the group's visits and their keys for tiles.Privacy.Visits;
@@ -75,18 +75,20 @@ func (g *visitGroup) tally() tiles.VisitTally {
 	dwell := make([]int64, len(es))
 	for i := 0; i < len(es); {
 		j, bands := i, 0
+		var keys uint32 // of this visitor's visits
 		for ; j < len(es) && es[j].visitor == es[i].visitor; j++ {
-			b := band(es[j].dwell)
+			b := band(int64(es[j].dwell))
 			bands |= 1 << b
 			s.BandVisits[b]++
 			s.BandKeys[b] += es[j].key
-			s.VisitsKey += es[j].key
-			dwell[j] = es[j].dwell
+			keys += es[j].key
+			dwell[j] = int64(es[j].dwell)
 		}
+		s.VisitsKey += keys
 		s.Visitors++
 		if j-i >= 2 {
 			s.Repeat++
-			s.RepeatKey += es[i].vkey
+			s.RepeatKey += keys
 		}
 		for b := range s.BandVisitors {
 			if bands&(1<<b) != 0 {
