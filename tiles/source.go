@@ -110,16 +110,16 @@ type Visit struct {
 	// Visitor identifies the visitor within one Visits call only (an opaque
 	// number, not the stored hash).
 	Visitor     uint64
-	Key         uint32 // VisitorKey of the visitor
-	Day         int64  // local date, days since 1970-01-01
-	First, Last int64  // Unix seconds of the first and last matching record that day
-	Presences   int64  // sum of weights of its matching records
+	Day         int64 // local date, days since 1970-01-01
+	First, Last int64 // Unix seconds of the first and last matching record that day
+	Presences   int64 // sum of weights of its matching records
 	// Attributes of the visitor's first matching record that day (of
 	// records in the same second, the least by FirstRecordLess).
 	Age         AgeBand
 	Gender      Gender
 	Spend       Spend
 	Nationality Country
+	Key         uint32 // VisitorKey of the visitor
 	Origin      string // ISTAT municipality code or ""
 }
 
