@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
 
+	"github.com/flowtiles/flowtiles/internal/basemap"
 	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/demo"
 	"github.com/flowtiles/flowtiles/internal/ingest"
@@ -46,6 +47,7 @@ type Config struct {
 	CacheBytes     int64         // tile cache size
 	CORSOrigins    []string      // allowed origins ("*" for any)
 	BasemapURL     string        // optional external basemap style
+	Basemap        string        // optional local PMTiles or MBTiles archive served as the basemap layer
 	IngestMaxBytes int64         // body limit of POST /api/ingest
 	LiveInterval   time.Duration // period of live events
 	DemoRecords    int           // size of the embedded demo (0: the default)
@@ -62,8 +64,9 @@ type App struct {
 	Hub    *live.Hub
 	Mode   string // "embedded" or "postgis"
 
-	pool   *pgxpool.Pool
-	mirror *pgstore.Mirror
+	pool    *pgxpool.Pool
+	basemap *basemap.Archive
+	mirror  *pgstore.Mirror
 	sink   live.Sink
 	// pending are the embedded demo's records still in the future, in
 	// time order: Background replays them as their time comes.
@@ -87,6 +90,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	cat := refdata.Italy()
 	a := &App{log: log}
+	if cfg.Basemap != "" {
+		if a.basemap, err = basemap.Open(ctx, cfg.Basemap, log); err != nil {
+			return nil, err
+		}
+		m := a.basemap.Metadata()
+		log.Info("basemap archive", "file", cfg.Basemap, "schema", m.Schema(), "zooms", fmt.Sprintf("%d-%d", m.MinZoom, m.MaxZoom), "layers", len(m.VectorLayers))
+	}
+	defer func() {
+		if a.Server == nil {
+			a.Close() // a failed start leaves nothing behind
+		}
+	}()
 	var (
 		src interface {
 			tiles.Source
@@ -185,6 +200,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if len(zones) > 0 {
 		town = zones[0].Point
 	}
+	refdata.NameProvinces(places)
 	gaz := tiles.NewGazetteer(places)
 	priv := tiles.Privacy{K: cfg.K}
 	if priv.K <= 0 {
@@ -214,6 +230,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		CORSOrigins: cfg.CORSOrigins,
 		CacheBytes:  cfg.CacheBytes,
 		BasemapURL:  cfg.BasemapURL,
+		Basemap:     a.basemap,
 		Log:         log,
 		DBStats:     dbStats,
 		Routes:      routes,
@@ -388,10 +405,13 @@ func BaseURL(addr net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
-// Close releases the database pool.
+// Close releases the database pool and the basemap archive.
 func (a *App) Close() {
 	if a.pool != nil {
 		a.pool.Close()
+	}
+	if a.basemap != nil {
+		a.basemap.Close()
 	}
 }
 

@@ -77,6 +77,9 @@ func styleNames() []string {
 	files, _ := fs.Glob(styles.FS, "*.json")
 	out := make([]string, 0, len(files))
 	for _, f := range files {
+		if f == "basemap.json" {
+			continue // served by basemapStyle: it depends on the basemap configured
+		}
 		out = append(out, strings.TrimSuffix(f, ".json"))
 	}
 	sort.Strings(out)

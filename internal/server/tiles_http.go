@@ -207,14 +207,20 @@ func gunzipBytes(gz []byte, size int) ([]byte, error) {
 // client's ETag matches, else the gzipped or plain bytes as the client
 // accepts.
 func (s *Server) writeTile(c echo.Context, t *cachedTile, f tiles.Filter) error {
+	cc := cacheOpenWindow
+	if !f.To.IsZero() && !f.To.After(time.Now()) {
+		cc = cacheClosedWindow
+	}
+	return s.writeTileWith(c, t, cc)
+}
+
+// writeTileWith is writeTile with the given Cache-Control. A tile whose
+// size is not known (0) is decompressed whole for clients without gzip.
+func (s *Server) writeTileWith(c echo.Context, t *cachedTile, cacheControl string) error {
 	req := c.Request()
 	h := c.Response().Header()
 	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
-	if !f.To.IsZero() && !f.To.After(time.Now()) {
-		h.Set(echo.HeaderCacheControl, cacheClosedWindow)
-	} else {
-		h.Set(echo.HeaderCacheControl, cacheOpenWindow)
-	}
+	h.Set(echo.HeaderCacheControl, cacheControl)
 	if t.gz == nil {
 		return c.NoContent(http.StatusNoContent)
 	}
@@ -231,7 +237,13 @@ func (s *Server) writeTile(c echo.Context, t *cachedTile, f tiles.Filter) error 
 		h.Set(echo.HeaderContentEncoding, "gzip")
 		return c.Blob(http.StatusOK, ContentTypeMVT, t.gz)
 	}
-	b, err := gunzipBytes(t.gz, t.size)
+	var b []byte
+	var err error
+	if t.size > 0 {
+		b, err = gunzipBytes(t.gz, t.size)
+	} else {
+		b, err = gunzipAll(t.gz)
+	}
 	if err != nil {
 		return err
 	}
@@ -501,6 +513,14 @@ func (s *Server) catalog(c echo.Context) error {
 			Tiles:    withQuery(base+"/tiles/"+l.Name+"/{z}/{x}/{y}.mvt", q),
 		})
 	}
+	bm := catalogLayer{Name: layerBasemap, Title: tiles.ContextSpec.Title, Description: tiles.ContextSpec.Description,
+		MinZoom: tiles.ContextSpec.MinZoom, MaxZoom: tiles.ContextSpec.MaxZoom,
+		TileJSON: base + "/tiles/basemap.json", Tiles: base + "/tiles/basemap/{z}/{x}/{y}.mvt"}
+	if a := s.cfg.Basemap; a != nil {
+		m := a.Metadata()
+		bm.Title, bm.Description, bm.MinZoom, bm.MaxZoom = firstNonEmpty(m.Name, "Basemap"), m.Description, m.MinZoom, m.MaxZoom
+	}
+	doc.Layers = append(doc.Layers, bm)
 	for _, n := range styleNames() {
 		doc.Styles = append(doc.Styles, catalogStyle{Name: n, URL: withQuery(base+"/styles/"+n+".json", tq.canon)})
 	}
