@@ -115,6 +115,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		town     = demo.Town()
 		dbStats  func() *pgxpool.Stat
 		readyErr func(context.Context) error
+		// changes: the span of each new data version (embedded mode; with
+		// PostGIS another instance's batch is unknown here, and clients
+		// refetch everything)
+		changes *live.Changes
 	)
 	ref, err := refdata.Places()
 	if err != nil {
@@ -141,7 +145,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		a.pending = pending
 		places = append(ref, zones...)
 		src = mem
-		sink = live.NewMemorySink(mem, zones)
+		changes = live.NewChanges()
+		sink = live.NewMemorySink(mem, zones).TrackChanges(changes)
 		log.Info("no DATABASE_URL: serving the embedded Deruta demo data from memory",
 			"records", n, "from", dc.Start.Format(time.DateOnly), "months", 8, "replayed_today", len(pending), "took", time.Since(start).Round(time.Millisecond))
 	} else {
@@ -209,11 +214,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	engine := tiles.NewEngine(src, gaz, tiles.Config{K: priv.K, Loc: loc, Town: town})
 	resolver := refdata.Resolver{Catalog: cat, Zones: zones}
 	a.sink = sink
-	a.Hub = live.NewHub(live.Config{Source: src, Zones: zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
+	a.Hub = live.NewHub(live.Config{Source: src, Zones: zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log, Changes: changes})
 	statsSvc := stats.New(stats.Config{Source: src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
 	routes := []interface{ Register(*echo.Echo) }{
 		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver},
 		&server.LiveAPI{Hub: a.Hub},
+		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: zones},
 		&server.IngestAPI{
 			Tokens: live.ParseTokens(cfg.IngestToken...), Sink: sink, Decode: presence.Decode,
 			MaxBytes: cfg.IngestMaxBytes, Version: src.Version, Poke: a.Hub.Poke,

@@ -44,6 +44,12 @@ type Config struct {
 	// oldest are dropped (default 16, at least 2: a new client's first
 	// events are the reconnection delay and the latest live event).
 	Buffer int
+	// Changes, when set, tells which period each data version changed:
+	// "tiles" events then carry it as "changed" ({"from", "to"}), so that a
+	// page showing another period does not refetch. The hub waits up to
+	// changesWait for a version's span to be recorded before it announces
+	// the version without one.
+	Changes *Changes
 	// MaxClients bounds the subscribers (default 10,000).
 	MaxClients int
 	// Now is the clock (time.Now when nil).
@@ -156,7 +162,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	poll := time.NewTicker(h.cfg.Poll)
 	defer poll.Stop()
 	version := h.version()
-	var lastSnap time.Time
+	var lastSnap, pending time.Time
 	dirty := true
 	for {
 		if dirty && time.Since(lastSnap) >= minSnapshotGap {
@@ -172,11 +178,28 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-h.poke:
 		}
 		if v := h.version(); v != version {
-			version = v
-			h.broadcast("tiles", fmt.Appendf(nil, `{"data_version":%d}`, v), false)
-			dirty = true
+			if pending.IsZero() {
+				pending = time.Now()
+			}
+			span, ok := h.cfg.Changes.Between(version, v)
+			if ok || h.cfg.Changes == nil || time.Since(pending) >= changesWait {
+				h.broadcast("tiles", tilesEvent(v, span, ok, h.cfg.Loc), false)
+				version, pending, dirty = v, time.Time{}, true
+			}
 		}
 	}
+}
+
+// changesWait is how long a new version waits for its span (Config.Changes).
+const changesWait = 500 * time.Millisecond
+
+// tilesEvent is the data of a "tiles" event.
+func tilesEvent(v uint64, span Span, known bool, loc *time.Location) []byte {
+	if !known {
+		return fmt.Appendf(nil, `{"data_version":%d}`, v)
+	}
+	return fmt.Appendf(nil, `{"data_version":%d,"changed":{"from":%q,"to":%q}}`, v,
+		span.From.In(loc).Format(time.RFC3339), span.To.In(loc).Format(time.RFC3339))
 }
 
 func (h *Hub) version() uint64 {

@@ -41,8 +41,17 @@ type MemorySink struct {
 	zones *tiles.ZoneIndex
 
 	mu    sync.Mutex
-	keys  map[string]struct{}
-	order []string // keys in arrival order, for forgetting the oldest
+	keys    map[string]struct{}
+	order   []string // keys in arrival order, for forgetting the oldest
+	changes *Changes
+}
+
+// TrackChanges makes the sink record the span of each batch it stores
+// under the data version it creates. The sink must be the store's only
+// writer (embedded mode), or a version would be given another's batch.
+func (s *MemorySink) TrackChanges(c *Changes) *MemorySink {
+	s.changes = c
+	return s
 }
 
 // maxKeys bounds the batch keys a MemorySink remembers.
@@ -79,6 +88,7 @@ func (s *MemorySink) Store(ctx context.Context, key string, recs []presence.Reco
 		b.Add(r)
 	}
 	b.Commit()
+	s.changes.Add(s.store.Version(), recs)
 	s.keys[key] = struct{}{}
 	s.order = append(s.order, key)
 	if len(s.order) > maxKeys {

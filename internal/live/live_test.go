@@ -316,3 +316,54 @@ func TestMemorySink(t *testing.T) {
 		t.Errorf("rows %d after 8 concurrent posts of a 2-record batch", n)
 	}
 }
+
+// A tiles event says which period the new data touched, so that pages
+// showing another period keep their tiles; a version nobody recorded (an
+// untracked writer, as another instance's batch is) has no span.
+func TestTilesEventSaysWhatChanged(t *testing.T) {
+	s := memstore.New(refdata.Italy())
+	changes := NewChanges()
+	h := NewHub(Config{Source: s, Zones: sourcetest.Zones(), Loc: sourcetest.Rome, Interval: time.Hour, Changes: changes})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx)
+	c, err := h.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			wctx, wcancel := context.WithTimeout(ctx, time.Second)
+			buf, _ := c.Next(wctx, nil)
+			wcancel()
+			for _, b := range buf {
+				if s := string(b); strings.Contains(s, "event: tiles") && strings.Contains(s, want) {
+					return s
+				}
+			}
+		}
+		t.Fatalf("no tiles event with %s (version %d)", want, s.Version())
+		return ""
+	}
+	for first := events(t, c); !slices.ContainsFunc(first, func(s string) bool { return strings.Contains(s, "event: live") }); {
+		first = events(t, c) // the hub has started: it saw version 0
+	}
+	day := time.Date(2025, 6, 2, 10, 0, 0, 0, sourcetest.Rome)
+	recs := append(people("a", 5, centro, day), people("b", 5, centro, day.Add(30*time.Minute))...)
+	if _, err := NewMemorySink(s, sourcetest.Zones()).TrackChanges(changes).Store(ctx, "a", recs); err != nil {
+		t.Fatal(err)
+	}
+	ev := next(`"data_version":1`)
+	if !strings.Contains(ev, `"changed":{"from":"2025-06-02T10:00:00+02:00","to":"2025-06-02T10:30:01+02:00"}`) {
+		t.Errorf("tiles event %q", ev)
+	}
+	load(t, s, people("x", 3, centro, time.Now())) // untracked
+	if ev := next(`"data_version":2`); strings.Contains(ev, "changed") {
+		t.Errorf("an unknown change has a span: %q", ev)
+	}
+	if sp, ok := changes.Between(0, 2); ok {
+		t.Errorf("span over an unknown version: %v", sp)
+	}
+}
