@@ -67,7 +67,7 @@ type App struct {
 	pool    *pgxpool.Pool
 	basemap *basemap.Archive
 	mirror  *pgstore.Mirror
-	sink   live.Sink
+	sink    live.Sink
 	// pending are the embedded demo's records still in the future, in
 	// time order: Background replays them as their time comes.
 	pending []presence.Record

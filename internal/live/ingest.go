@@ -40,7 +40,7 @@ type MemorySink struct {
 	store *memstore.Store
 	zones *tiles.ZoneIndex
 
-	mu    sync.Mutex
+	mu      sync.Mutex
 	keys    map[string]struct{}
 	order   []string // keys in arrival order, for forgetting the oldest
 	changes *Changes
