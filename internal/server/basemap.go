@@ -47,6 +47,7 @@ func (s *Server) basemapRoutes(e *echo.Echo) {
 	e.GET("/tiles/basemap/:z/:x/:file", s.basemapTile)
 	e.GET("/styles/basemap.json", s.basemapStyle)
 	e.GET("/fonts/:fontstack/:file", s.glyphs)
+	e.GET("/styles/classes.json", s.classesDoc)
 }
 
 // basemapTileJSON serves the TileJSON of the basemap layer.
