@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		// PostGIS another instance's batch is unknown here, and clients
 		// refetch everything)
 		changes *live.Changes
+		events  []server.Event // the town's named events (the demo's festival)
 	)
 	ref, err := refdata.Places()
 	if err != nil {
@@ -137,6 +138,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			now := time.Now().In(loc)
 			dc.Start = time.Date(now.Year(), now.Month()-8, now.Day()+1, 0, 0, 0, 0, loc)
 			replayFrom = now
+		}
+		for _, ev := range demo.Events(dc.Start.In(loc), 8) {
+			events = append(events, server.Event{Name: ev.Name, Names: ev.Names, From: ev.From, To: ev.To})
 		}
 		n, pending, err := loadDemo(mem, zones, dc, replayFrom)
 		if err != nil {
@@ -220,6 +224,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver},
 		&server.LiveAPI{Hub: a.Hub},
 		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: zones},
+		&server.EventsAPI{Events: events},
 		&server.IngestAPI{
 			Tokens: live.ParseTokens(cfg.IngestToken...), Sink: sink, Decode: presence.Decode,
 			MaxBytes: cfg.IngestMaxBytes, Version: src.Version, Poke: a.Hub.Poke,

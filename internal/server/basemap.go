@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -71,6 +72,9 @@ func (s *Server) basemapTileJSON(c echo.Context) error {
 		doc["name"] = "flowtiles " + spec.Title
 		doc["description"] = spec.Description
 		doc["attribution"] = Attribution
+		if c.QueryParam("lang") == "it" {
+			doc["attribution"] = AttributionIT
+		}
 		doc["minzoom"], doc["maxzoom"] = spec.MinZoom, spec.MaxZoom
 		doc["bounds"] = worldBounds
 		doc["vector_layers"] = spec.Vector
@@ -182,6 +186,12 @@ func (s *Server) basemapStyle(c echo.Context) error {
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return err
+	}
+	if lang == "it" || lang == "en" {
+		// the credits in the page's language
+		if src, ok := doc["sources"].(map[string]any)["basemap"].(map[string]any); ok {
+			src["url"] = fmt.Sprint(src["url"]) + "?lang=" + lang
+		}
 	}
 	if bd, ok := s.bounds(); ok {
 		ctr := bd.Center()

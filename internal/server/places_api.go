@@ -211,8 +211,10 @@ func (a *PlacesAPI) search(q string, limit int) []Place {
 func (a *PlacesAPI) zones(c echo.Context) error {
 	lang := c.QueryParam("lang")
 	type zone struct {
-		Code string `json:"code"`
-		Name string `json:"name"`
+		Code  string     `json:"code"`
+		Name  string     `json:"name"`
+		Point [2]float64 `json:"point"` // a point inside, for its label
+		BBox  [4]float64 `json:"bbox"`  // west, south, east, north
 	}
 	out := []zone{}
 	for _, z := range a.Zones {
@@ -220,7 +222,8 @@ func (a *PlacesAPI) zones(c echo.Context) error {
 		if n, ok := z.Names[lang]; ok && n != "" {
 			name = n
 		}
-		out = append(out, zone{Code: z.Code, Name: name})
+		b := z.Shape.Bound()
+		out = append(out, zone{Code: z.Code, Name: name, Point: [2]float64{z.Point[0], z.Point[1]}, BBox: [4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}})
 	}
 	c.Response().Header().Set(echo.HeaderCacheControl, cacheMetadata)
 	return c.JSON(http.StatusOK, map[string]any{"zones": out})
