@@ -49,7 +49,7 @@ type placeEntry struct {
 	Place
 	key        string // folded name
 	population int64
-	rank       int // regions first, then provinces, then municipalities
+	rank       int // of places with the same name: the municipality (where people live), then the province, then the region
 }
 
 // Register adds the routes.
@@ -70,7 +70,7 @@ func (a *PlacesAPI) build() {
 		if a.Places != nil {
 			for _, p := range a.Places.Places(tiles.LevelRegion) {
 				regions[p.Code] = p.Name
-				a.index = append(a.index, placeEntry{Place: Place{Code: p.Code, Name: p.Name, Level: "region"}, key: fold(p.Name), population: p.Population, rank: 0})
+				a.index = append(a.index, placeEntry{Place: Place{Code: p.Code, Name: p.Name, Level: "region"}, key: fold(p.Name), population: p.Population, rank: 2})
 			}
 		}
 		for _, m := range a.Catalog.Municipalities {
@@ -95,7 +95,7 @@ func (a *PlacesAPI) build() {
 			a.index = append(a.index, placeEntry{
 				Place:      Place{Code: m.Code, Name: m.Name, Level: "municipality", Within: provinces[m.ProvinceCode] + ", " + region},
 				key:        fold(m.Name),
-				population: m.Population, rank: 2,
+				population: m.Population, rank: 0,
 			})
 		}
 	})
@@ -156,8 +156,8 @@ func (a *PlacesAPI) byCode(code string) (Place, bool) {
 }
 
 // search ranks the places matching q: whole name, then name start, then a
-// word start, then anywhere; regions before provinces before
-// municipalities; bigger places first.
+// word start, then anywhere; of equal names the municipality ("Perugia" is
+// the city; its province is the next answer), then bigger places first.
 func (a *PlacesAPI) search(q string, limit int) []Place {
 	k := fold(q)
 	if k == "" {

@@ -165,7 +165,7 @@ class Planner {
       this.legend();
       this.checkEmpty();
       this.buildPresets();
-      if (!this.state.sel) this.showSelection(true);
+      this.showSelection(); // the period's dates in the panel
     }).catch(() => {});
   }
 

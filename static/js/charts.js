@@ -40,18 +40,19 @@ export function barChart(rows, { fmt, k, height = 120, title, withheld }) {
   const hatch = hatchDefs(svg);
   const max = Math.max(1, ...rows.map((r) => r.value ?? 0));
   const bw = w / rows.length;
+  const gap = bw > 6 ? 2 : bw * 0.15;
   const base = 4 + height;
   rows.forEach((r, i) => {
-    const x = i * bw + 1;
+    const x = i * bw + gap / 2;
     const g = el('g', { class: r.value === null ? 'bar withheld' : 'bar' }, svg);
     const t = el('title', {}, g);
     if (r.value === null) {
       // a marker on the baseline: no height, so no number is implied
-      el('rect', { x, y: base - 5, width: bw - 2, height: 5, fill: hatch, stroke: MUTED, 'stroke-width': 0.6, class: 'suppressed' }, g);
+      el('rect', { x, y: base - 5, width: bw - gap, height: 5, fill: hatch, stroke: MUTED, 'stroke-width': 0.6, class: 'suppressed' }, g);
       t.textContent = `${r.label}: ${withheld ? withheld(r.label) : '< ' + k}`;
     } else {
       const h = Math.max(1, (r.value / max) * height);
-      el('rect', { x, y: base - h, width: bw - 2, height: h, fill: BAR }, g);
+      el('rect', { x, y: base - h, width: bw - gap, height: h, fill: BAR }, g);
       t.textContent = `${r.label}: ${fmt(r.value)}`;
     }
     if (rows.length <= 12 || (rows.length <= 40 && i % 3 === 0) || (rows.length > 40 && r.short)) {
@@ -66,11 +67,13 @@ export function barChart(rows, { fmt, k, height = 120, title, withheld }) {
 }
 
 // shareBars draws horizontal bars of shares of a total (age or gender mix).
-export function shareBars(rows, { fmt, pct, k }) {
+export function shareBars(rows, { fmt, pct, k, title }) {
   const total = rows.reduce((s, r) => s + (r.value ?? 0), 0) || 1;
   const lineH = 20;
   const w = 300;
   const svg = el('svg', { viewBox: `0 0 ${w} ${rows.length * lineH + 4}`, class: 'chart', role: 'img' });
+  // the text alternative: every row with its figure
+  el('title', {}, svg).textContent = (title ? title + ': ' : '') + rows.map((r) => `${r.label} ${r.value === null ? '< ' + k : fmt(r.value)}`).join(', ');
   const hatch = hatchDefs(svg);
   rows.forEach((r, i) => {
     const y = i * lineH + 2;

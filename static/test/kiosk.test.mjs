@@ -103,7 +103,7 @@ test('the kiosk in English, with no controls', { timeout: 120000 }, async () => 
   const problems = watch(page);
   await page.goto(`${server.url}/kiosk?lang=en`);
   await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('present').textContent !== '');
-  assert.equal(await page.textContent('#k-now'), 'People in town now');
+  assert.equal(await page.textContent('#k-now'), 'people in town in the last 15 minutes');
   assert.equal(await page.locator('input, select, button').count(), 0);
   // Weeks unattended: live events update nodes in place, nothing piles up.
   const census = () => page.evaluate(() => ({
