@@ -261,7 +261,6 @@ async function startMap() {
     style: mergeStyle(darken(base), data),
     refreshExpiredTiles: false,
   });
-  $('map').setAttribute('aria-label', mapCaption.data);
   map.setMissingStyleImageResolver((id) => {
     if (id === HATCH && !map.hasImage(HATCH)) map.addImage(HATCH, hatchImage(16, [200, 200, 200, 200]));
   });

@@ -78,6 +78,9 @@ func tiles(schema string) (map[maptile.Tile][]byte, error) {
 			for y := lo.Y; y <= hi.Y; y++ {
 				t := maptile.New(x, y, z)
 				layers := mvt.NewLayers(clone(features(schema)))
+				for _, l := range layers {
+					l.Version = 2 // MVT 2.1
+				}
 				// fixed order: byte-stable tiles
 				sortLayers(layers)
 				layers.ProjectToTile(t)
