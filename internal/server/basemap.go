@@ -3,11 +3,11 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
-	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"regexp"
