@@ -2,7 +2,8 @@
 // the data in view: the same colour means the same figure everywhere, so two
 // screenshots can be compared. They are defined once, in styles/classes.json
 // (served at /styles/classes.json), for these pages and the served styles.
-import data from '/styles/classes.json' with { type: 'json' };
+// (relative: /static/js/ → /styles/ in the browser, static/js/ → styles/ in node)
+import data from '../../styles/classes.json' with { type: 'json' };
 
 const { classes, backgrounds } = data;
 

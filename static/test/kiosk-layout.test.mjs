@@ -158,6 +158,7 @@ test('the figures come before MapLibre is loaded', { timeout: 120000 }, async (t
   const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
   await page.goto(`${server.url}/kiosk`);
   await waitFor(page, ready, null, 60000);
+  await waitFor(page, () => window.flowtilesKiosk.marks.mapIdle !== undefined, null, 60000);
   // In the page's own clock: when the first figure was shown, and when the
   // request for MapLibre's module started.
   const m = await page.evaluate(() => {

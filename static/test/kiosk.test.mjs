@@ -104,6 +104,9 @@ test('the kiosk in English, with no controls', { timeout: 120000 }, async () => 
   await page.goto(`${server.url}/kiosk?lang=en`);
   await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('present').textContent !== '');
   assert.equal(await page.textContent('#k-now'), 'people in town in the last 15 minutes');
+  // (the map, loaded after the figures, is in place before counting nodes)
+  await waitFor(page, () => window.flowtilesKiosk.map?.loaded(), null, 60000);
+  await new Promise((r) => setTimeout(r, 1000));
   assert.equal(await page.locator('input, select, button').count(), 0);
   // Weeks unattended: live events update nodes in place, nothing piles up.
   const census = () => page.evaluate(() => ({
