@@ -5,10 +5,14 @@
 // The documents are templates: the server replaces {{BASE}} with the
 // absolute base URL of the request (scheme, host and any proxy prefix), so
 // their sources point at this server's TileJSON (/tiles/{layer}.json).
-// They need no external basemap: a plain background sits under the data.
-// When the server is given a basemap (serve --basemap-url), it names that
-// style in the document's metadata as "flowtiles:basemap"; a client that
-// wants it loads that style first and adds these sources and layers on top.
+// They draw the data on a plain background. basemap.json is the style of
+// the reference context (regions, provinces, municipalities with names),
+// which the server serves at /styles/basemap.json when it is given no
+// basemap (serve --basemap FILE gets the archive's style instead, and
+// --basemap-url a redirect); the pages draw their data on top of it. When
+// the server is given --basemap-url, it also names that style in the
+// documents' metadata as "flowtiles:basemap". classes.json holds the colour
+// classes (see classes.go); assets.go the glyphs and Protomaps layers.
 package styles
 
 import "embed"

@@ -1,6 +1,7 @@
 package styles
 
 import (
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -28,9 +29,15 @@ func needValidator(t *testing.T) {
 
 // Every embedded style passes the MapLibre style specification validator.
 func TestStylesValidate(t *testing.T) {
-	names, err := fs.Glob(FS, "*.json")
+	all, err := fs.Glob(FS, "*.json")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range all {
+		if n != "classes.json" { // colour classes, not a style
+			names = append(names, n)
+		}
 	}
 	for _, want := range []string{"planner.json", "kiosk.json"} {
 		found := false
@@ -63,5 +70,43 @@ func TestValidatorRejects(t *testing.T) {
 	out, err := exec.Command("node", "validate.mjs", bad).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "source") {
 		t.Fatalf("a layer without a source passed: %v\n%s", err, out)
+	}
+}
+
+// Each colour class is well formed, and the style documents colour their
+// class layers exactly as classes.json says (the server applies it too).
+func TestClassesInStyles(t *testing.T) {
+	cls, err := LoadClasses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"density", "origins", "diff", "diff_abs", "live"} {
+		if _, ok := cls.Classes[want]; !ok {
+			t.Errorf("no class %s", want)
+		}
+	}
+	used := 0
+	for _, n := range []string{"planner.json", "kiosk.json"} {
+		b, _ := fs.ReadFile(FS, n)
+		var doc struct{ Layers []map[string]any }
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range doc.Layers {
+			md, _ := l["metadata"].(map[string]any)
+			name, _ := md["flowtiles:classes"].(string)
+			if name == "" {
+				continue
+			}
+			used++
+			got, _ := json.Marshal(l["paint"].(map[string]any)["fill-color"])
+			want, _ := json.Marshal(cls.Classes[name].Step())
+			if string(got) != string(want) {
+				t.Errorf("%s %v: fill-color %s, classes.json says %s", n, l["id"], got, want)
+			}
+		}
+	}
+	if used < 3 {
+		t.Errorf("%d class layers in the styles", used)
 	}
 }

@@ -37,8 +37,12 @@ type Place struct {
 	Code string
 	// Key is the place's group key in the matching Dim: the ISTAT code as a
 	// number, CountryIndex for countries, the zone index for zones.
-	Key        int64
-	Name       string
+	Key  int64
+	Name string
+	// Names are the place's name in other languages, by language code
+	// ("en"), where its source gives them (a zones file's "label:en");
+	// Name is the name in the town's language.
+	Names      map[string]string
 	Population int64            // 0 when unknown (zones)
 	Shape      orb.MultiPolygon // WGS 84
 	Point      orb.Point        // representative point, inside the shape

@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 )
 
 // Defaults of the disclosure parameters.
@@ -311,6 +312,14 @@ func (p Privacy) Visits(t VisitTally, g Group, narrowed bool) VisitFigures {
 		out.Repeat = Value(float64(p.Perturb(KindRepeat, t.Repeat, t.RepeatKey)))
 	}
 	return out
+}
+
+// ChangedDays is the period new data changed, as it may be told to
+// clients: the local days from the first record's to the last one's, as
+// [from, to). The records' own times would tell when a person was seen.
+func ChangedDays(first, last time.Time, loc *time.Location) (from, to time.Time) {
+	f, l := first.In(loc), last.In(loc)
+	return time.Date(f.Year(), f.Month(), f.Day(), 0, 0, 0, 0, loc), time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, loc)
 }
 
 // Typical returns the typical value of a figure from its published values

@@ -103,6 +103,16 @@ type Source interface {
 	Aggregate(ctx context.Context, q Query, fn func(Group) error) error
 }
 
+// ChangeLog is implemented by sources that know the time span of the
+// records each data version added, so that clients showing another period
+// need not refetch. Changed returns the span of everything added after
+// version from up to version to (ok false when a version in between is not
+// known). The span is about records, so it is published only through
+// ChangedDays.
+type ChangeLog interface {
+	Changed(from, to uint64) (first, last time.Time, ok bool)
+}
+
 // Visit is one visitor's presence in the queried area on one local day:
 // the building block of visits, dwell time and repeat-visitor figures. A
 // visit never leaves the server: only aggregates of visits are published.

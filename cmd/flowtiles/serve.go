@@ -24,7 +24,8 @@ type ServeCmd struct {
 	IngestToken    []string      `help:"Bearer token(s) accepted by POST /api/ingest (comma-separated); none: the endpoint is off."`
 	CacheMB        int64         `name:"cache-mb" help:"Tile cache size (MiB); negative: no cache." default:"256"`
 	CORS           []string      `name:"cors" help:"Origins allowed by CORS (comma-separated; * for any)." default:"*"`
-	BasemapURL     string        `help:"Optional external basemap style URL for the map pages (none: the project's own reference layers)."`
+	BasemapURL     string        `help:"Optional external basemap style URL (any MapLibre style) drawn under the data on the map pages."`
+	Basemap        string        `help:"Optional local PMTiles or MBTiles archive of vector tiles, served as the basemap layer (/tiles/basemap/{z}/{x}/{y}.mvt) with a matching style, under the data on the map pages. None (and no --basemap-url): the reference context (municipal and regional boundaries with names)." type:"existingfile"`
 	IngestMaxBytes int64         `help:"Body limit of POST /api/ingest (413 beyond)." default:"16777216"`
 	LiveInterval   time.Duration `help:"Period of live events on /api/live." default:"5s"`
 	DemoRecords    int           `help:"Size of the embedded demo data (records; 0: the default)." default:"0"`
@@ -92,6 +93,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		CacheBytes:     c.CacheMB << 20,
 		CORSOrigins:    c.CORS,
 		BasemapURL:     c.BasemapURL,
+		Basemap:        c.Basemap,
 		IngestMaxBytes: c.IngestMaxBytes,
 		LiveInterval:   c.LiveInterval,
 		DemoRecords:    c.DemoRecords,

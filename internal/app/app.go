@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowtiles/flowtiles/internal/basemap"
 	"github.com/flowtiles/flowtiles/internal/demo"
 	"github.com/flowtiles/flowtiles/internal/live"
 	"github.com/flowtiles/flowtiles/internal/memstore"
@@ -47,6 +48,7 @@ type Config struct {
 	CacheBytes     int64         // tile cache size
 	CORSOrigins    []string      // allowed origins ("*" for any)
 	BasemapURL     string        // optional external basemap style
+	Basemap        string        // optional local PMTiles or MBTiles archive served as the basemap layer
 	IngestMaxBytes int64         // body limit of POST /api/ingest
 	LiveInterval   time.Duration // period of live events
 	DemoRecords    int           // size of the embedded demo (0: the default)
@@ -79,11 +81,12 @@ type App struct {
 	Hub    *live.Hub
 	Mode   string // "embedded" or "postgis"
 
-	cfg   Config
-	b     *backend
-	priv  tiles.Privacy
-	ready atomic.Bool
-	log   *slog.Logger
+	cfg     Config
+	b       *backend
+	basemap *basemap.Archive // nil without --basemap
+	priv    tiles.Privacy
+	ready   atomic.Bool
+	log     *slog.Logger
 }
 
 // source is what a backend answers from.
@@ -116,6 +119,8 @@ type backend struct {
 	close func()
 	// demo is the embedded demo's replay (nil with PostGIS).
 	demo *replayer
+	// events are the town's named events (the demo's festival).
+	events []server.Event
 }
 
 // New builds the application; Serve (or Run) serves it until its context
@@ -134,6 +139,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reference areas: %w", err)
 	}
+	var arch *basemap.Archive
+	if cfg.Basemap != "" {
+		if arch, err = basemap.Open(ctx, cfg.Basemap, log); err != nil {
+			return nil, err
+		}
+		m := arch.Metadata()
+		log.Info("basemap archive", "file", cfg.Basemap, "schema", m.Schema(), "zooms", fmt.Sprintf("%d-%d", m.MinZoom, m.MaxZoom), "layers", len(m.VectorLayers))
+	}
 	var b *backend
 	if cfg.DatabaseURL == "" {
 		b, err = newEmbedded(cfg, loc, cat, ref, log)
@@ -141,9 +154,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		b, err = newPostGIS(ctx, cfg, cat, ref, log)
 	}
 	if err != nil {
+		if arch != nil {
+			arch.Close()
+		}
 		return nil, err
 	}
-	a := &App{Mode: b.mode, cfg: cfg, b: b, log: log}
+	a := &App{Mode: b.mode, cfg: cfg, b: b, basemap: arch, log: log}
 	// Loading leaves garbage (row batches, sort buffers) several times the
 	// size of the store; give it back to the system once, so that resident
 	// memory is what the store holds.
@@ -154,6 +170,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.priv = priv
+	refdata.NameProvinces(b.places)
 	gaz := tiles.NewGazetteer(b.places)
 	engine := tiles.NewEngine(b.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: b.town})
 	resolver := refdata.Resolver{Catalog: cat, Zones: b.zones}
@@ -165,6 +182,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	routes := []interface{ Register(*echo.Echo) }{
 		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver},
 		&server.LiveAPI{Hub: a.Hub},
+		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: b.zones},
+		&server.EventsAPI{Events: b.events},
 		&server.IngestAPI{
 			Tokens: server.ParseTokens(cfg.IngestToken...), Sink: b.sink, Decode: presence.Decode,
 			MaxBytes: cfg.IngestMaxBytes, Version: b.src.Version, Poke: a.Hub.Poke,
@@ -192,6 +211,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		MetricsOnMain:     cfg.MetricsListen == MetricsOnMain,
 		CacheBytes:        cfg.CacheBytes,
 		BasemapURL:        cfg.BasemapURL,
+		Basemap:           arch,
 		Log:               log,
 		Collectors:        b.collectors,
 		Routes:            routes,
@@ -295,12 +315,17 @@ func BaseURL(addr net.Addr) string {
 	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
-// Close releases what the backend holds (the database pool). Serve calls
-// it; call it only for an App that is never served.
+// Close releases what the backend holds (the database pool) and the
+// basemap archive. Serve calls it; call it only for an App that is never
+// served.
 func (a *App) Close() {
 	if a.b != nil && a.b.close != nil {
 		a.b.close()
 		a.b.close = nil
+	}
+	if a.basemap != nil {
+		a.basemap.Close()
+		a.basemap = nil
 	}
 }
 

@@ -33,6 +33,10 @@ func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []til
 		dc.Start = time.Date(now.Year(), now.Month()-8, now.Day()+1, 0, 0, 0, 0, loc)
 		replayFrom = now
 	}
+	var events []server.Event
+	for _, ev := range demo.Events(dc.Start.In(loc), 8) {
+		events = append(events, server.Event{Name: ev.Name, Names: ev.Names, From: ev.From, To: ev.To})
+	}
 	n, pending, err := loadDemo(mem, zones, dc, replayFrom)
 	if err != nil {
 		return nil, fmt.Errorf("demo data: %w", err)
@@ -41,7 +45,8 @@ func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []til
 	b := &backend{
 		mode: "embedded", mem: mem, src: mem, places: append(ref, zones...), zones: zones, town: townOf(zones),
 		secret: demoSecret(dc.Seed), sink: sink,
-		demo: &replayer{sink: sink, pending: pending, every: time.Second, log: log},
+		demo:   &replayer{sink: sink, pending: pending, every: time.Second, log: log},
+		events: events,
 	}
 	if len(pending) > 0 {
 		b.tasks = append(b.tasks, b.demo.run)

@@ -3,6 +3,7 @@ package demo
 import (
 	_ "embed"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/paulmach/orb"
@@ -76,6 +77,7 @@ func parseZones(raw []byte) ([]tiles.Place, error) {
 			Code:  name,
 			Key:   int64(i),
 			Name:  f.Properties.MustString("label", name),
+			Names: labelsByLanguage(f.Properties),
 			Shape: mp,
 			Point: inside(mp),
 		})
@@ -110,4 +112,19 @@ func inside(mp orb.MultiPolygon) orb.Point {
 		best = orb.Point{(run[0] + run[len(run)-1]) / 2, y}
 	}
 	return best
+}
+
+// labelsByLanguage reads the "label:LANG" properties of a zone.
+func labelsByLanguage(props geojson.Properties) map[string]string {
+	var out map[string]string
+	for k, v := range props {
+		lang, ok := strings.CutPrefix(k, "label:")
+		if s, isStr := v.(string); ok && isStr && lang != "" && s != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[lang] = s
+		}
+	}
+	return out
 }

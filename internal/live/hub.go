@@ -72,6 +72,7 @@ type Hub struct {
 	cfg  Config
 	figs *figures
 	ver  tiles.Versioned // nil when the source has no version
+	log  tiles.ChangeLog // nil when the source cannot tell what changed
 	poke chan struct{}
 
 	mu      sync.Mutex
@@ -131,6 +132,7 @@ func NewHub(cfg Config) *Hub {
 		clients: map[*Client]struct{}{},
 	}
 	h.ver, _ = cfg.Source.(tiles.Versioned)
+	h.log, _ = cfg.Source.(tiles.ChangeLog)
 	return h
 }
 
@@ -172,11 +174,25 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-h.poke:
 		}
 		if v := h.version(); v != version {
-			version = v
-			h.broadcast("tiles", fmt.Appendf(nil, `{"data_version":%d}`, v), false)
-			dirty = true
+			h.broadcast("tiles", h.tilesEvent(version, v), false)
+			version, dirty = v, true
 		}
 	}
+}
+
+// tilesEvent is the data of a "tiles" event for a new version v (the last
+// announced was from): the version and, when the source can tell, the
+// local days the new records are on ("changed"), so that a page showing
+// another period keeps its tiles. Whole days (tiles.ChangedDays): the
+// records' own times would tell when someone was seen.
+func (h *Hub) tilesEvent(from, v uint64) []byte {
+	if h.log != nil {
+		if first, last, ok := h.log.Changed(from, v); ok {
+			f, t := tiles.ChangedDays(first, last, h.cfg.Loc)
+			return fmt.Appendf(nil, `{"data_version":%d,"changed":{"from":%q,"to":%q}}`, v, f.Format(time.RFC3339), t.Format(time.RFC3339))
+		}
+	}
+	return fmt.Appendf(nil, `{"data_version":%d}`, v)
 }
 
 func (h *Hub) version() uint64 {

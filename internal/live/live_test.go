@@ -260,3 +260,48 @@ func TestVersionChangeReachesClients(t *testing.T) {
 		t.Errorf("client after the hub stopped: %v", err)
 	}
 }
+
+// A tiles event says which local days the new data is on, so that pages
+// showing another period keep their tiles: whole days, never the records'
+// times (which would tell when someone was seen); a version whose span
+// nobody knows has none.
+func TestTilesEventSaysWhichDaysChanged(t *testing.T) {
+	s := memstore.New(refdata.Italy())
+	h := NewHub(Config{Source: s, Zones: sourcetest.Zones(), Privacy: tiles.UnperturbedForTests(15), Loc: sourcetest.Rome, Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go h.Run(ctx) // (error ignored) ends with ctx
+	c, err := h.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(want string) string {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			wctx, wcancel := context.WithTimeout(ctx, time.Second)
+			buf, _ := c.Next(wctx, nil)
+			wcancel()
+			for _, b := range buf {
+				if s := string(b); strings.Contains(s, "event: tiles") && strings.Contains(s, want) {
+					return s
+				}
+			}
+		}
+		t.Fatalf("no tiles event with %s (version %d)", want, s.Version())
+		return ""
+	}
+	for first := events(t, c); !slices.ContainsFunc(first, func(s string) bool { return strings.Contains(s, "event: live") }); {
+		first = events(t, c) // the hub has started: it saw version 0
+	}
+	day := time.Date(2025, 6, 2, 10, 7, 13, 0, sourcetest.Rome)
+	load(t, s, append(people("a", 5, centro, day), people("b", 5, centro, day.Add(30*time.Minute))...))
+	ev := next(`"data_version":1`)
+	if !strings.Contains(ev, `"changed":{"from":"2025-06-02T00:00:00+02:00","to":"2025-06-03T00:00:00+02:00"}`) {
+		t.Errorf("tiles event %q", ev)
+	}
+	s.NewBuilder().Commit() // a new version that added nothing known
+	if ev := next(`"data_version":2`); strings.Contains(ev, "changed") {
+		t.Errorf("an unknown change has a span: %q", ev)
+	}
+}

@@ -30,6 +30,9 @@ type Store struct {
 
 	mu       sync.Mutex       // serialises writers
 	visitors map[int64]uint32 // visitor hash -> dense id (1-based); writer-owned
+	// spans[v] is the time span of the records version v added (the last
+	// maxSpans versions), for tiles.ChangeLog; guarded by mu.
+	spans map[uint64][2]uint32
 
 	snap atomic.Pointer[snapshot]
 }
@@ -51,7 +54,7 @@ type snapshot struct {
 
 // New returns an empty store whose origin codes index cat.
 func New(cat *refdata.Catalog) *Store {
-	s := &Store{cat: cat, visitors: map[int64]uint32{}}
+	s := &Store{cat: cat, visitors: map[int64]uint32{}, spans: map[uint64][2]uint32{}}
 	n := len(cat.Municipalities) + 1
 	s.muniKey, s.provKey, s.regKey = make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, m := range cat.Municipalities {
@@ -259,6 +262,7 @@ func (b *Builder) Commit() {
 	if old.rows == 0 {
 		next.minT, next.maxT = ^uint32(0), 0
 	}
+	span := [2]uint32{^uint32(0), 0}
 	for k, nb := range b.blocks {
 		for i, v := range nb.v {
 			if v&provisional != 0 {
@@ -284,8 +288,41 @@ func (b *Builder) Commit() {
 		next.bytes += sb.bytes()
 		next.minT, next.maxT = min(next.minT, sb.minT), max(next.maxT, sb.maxT)
 	}
+	for _, nb := range b.blocks { // the batch's own records
+		for _, t := range nb.t {
+			span[0], span[1] = min(span[0], t), max(span[1], t)
+		}
+	}
+	if b.n > 0 {
+		s.spans[next.version] = span
+		delete(s.spans, next.version-maxSpans)
+	}
 	s.snap.Store(next)
 	b.blocks, b.vis, b.n, b.next = map[blockKey]*block{}, map[int64]uint32{}, 0, 0
+}
+
+// maxSpans bounds the versions whose spans a store remembers.
+const maxSpans = 1024
+
+var _ tiles.ChangeLog = (*Store)(nil)
+
+// Changed implements tiles.ChangeLog: the span of the records added after
+// version from up to version to.
+func (s *Store) Changed(from, to uint64) (first, last time.Time, ok bool) {
+	if to <= from || to-from > maxSpans {
+		return first, last, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lo, hi := ^uint32(0), uint32(0)
+	for v := from + 1; v <= to; v++ {
+		sp, ok := s.spans[v]
+		if !ok {
+			return first, last, false
+		}
+		lo, hi = min(lo, sp[0]), max(hi, sp[1])
+	}
+	return time.Unix(int64(lo), 0).UTC(), time.Unix(int64(hi), 0).UTC(), true
 }
 
 func rectOf(b *block) (mn, mx [2]int64, data *block) {

@@ -45,8 +45,11 @@ type Mirror struct {
 	mem   *memstore.Store
 	since time.Time
 	// version advances with every Load and catch-up that found batches:
-	// the data version of Source.
+	// the data version of Source. spans[v] is the time span of the batches
+	// version v loaded, when their rows record one (tiles.ChangeLog).
 	version atomic.Uint64
+	spanMu  sync.Mutex
+	spans   map[uint64][2]time.Time
 	// mu serialises Load and CatchUp (Follow's, and a server's own after
 	// POST /api/ingest); loaded holds the committed batches already in mem.
 	mu     sync.Mutex
@@ -57,12 +60,37 @@ type Mirror struct {
 // index cat. A non-zero since keeps only records observed at or after it
 // in memory (the memory budget: BudgetSince).
 func New(pool *pgxpool.Pool, cat *refdata.Catalog, mem *memstore.Store, since time.Time) *Mirror {
-	return &Mirror{pool: pool, cat: cat, mem: mem, since: since, loaded: map[int64]bool{}}
+	return &Mirror{pool: pool, cat: cat, mem: mem, since: since, loaded: map[int64]bool{}, spans: map[uint64][2]time.Time{}}
 }
 
 // Version is the data version: it changes whenever a load or catch-up
 // brought new batches.
 func (m *Mirror) Version() uint64 { return m.version.Load() }
+
+// maxSpans bounds the versions whose spans a mirror remembers.
+const maxSpans = 1024
+
+// Changed implements tiles.ChangeLog over the mirror's versions.
+func (m *Mirror) Changed(from, to uint64) (first, last time.Time, ok bool) {
+	if to <= from || to-from > maxSpans {
+		return first, last, false
+	}
+	m.spanMu.Lock()
+	defer m.spanMu.Unlock()
+	for v := from + 1; v <= to; v++ {
+		sp, ok := m.spans[v]
+		if !ok {
+			return time.Time{}, time.Time{}, false
+		}
+		if first.IsZero() || sp[0].Before(first) {
+			first = sp[0]
+		}
+		if sp[1].After(last) {
+			last = sp[1]
+		}
+	}
+	return first, last, true
+}
 
 // Load reads every committed batch into memory, in one consistent snapshot,
 // and returns the number of rows loaded.
@@ -266,6 +294,12 @@ func (m *Mirror) CatchUp(ctx context.Context) error {
 	for _, id := range fresh {
 		m.loaded[id] = true
 	}
-	m.version.Add(1)
+	v := m.version.Add(1)
+	if spans {
+		m.spanMu.Lock()
+		m.spans[v] = [2]time.Time{lo, hi}
+		delete(m.spans, v-maxSpans)
+		m.spanMu.Unlock()
+	}
 	return nil
 }

@@ -17,6 +17,7 @@ var (
 	_ tiles.Source      = (*Tiered)(nil)
 	_ tiles.VisitSource = (*Tiered)(nil)
 	_ tiles.Versioned   = (*Tiered)(nil)
+	_ tiles.ChangeLog   = (*Tiered)(nil)
 )
 
 // Tiered answers from memory the queries whose time window memory holds
@@ -62,6 +63,11 @@ func (t *Tiered) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit)
 
 // Version implements tiles.Versioned.
 func (t *Tiered) Version() uint64 { return t.mirror.Version() }
+
+// Changed implements tiles.ChangeLog.
+func (t *Tiered) Changed(from, to uint64) (first, last time.Time, ok bool) {
+	return t.mirror.Changed(from, to)
+}
 
 // BudgetSince returns the earliest month start from which the newest months
 // of presence fit in budget bytes of memory (bytesPerRow each), or the zero

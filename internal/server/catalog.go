@@ -57,6 +57,14 @@ func (s *Server) catalog(c echo.Context) error {
 			Tiles:    withQuery(base+"/tiles/"+l.Name+"/{z}/{x}/{y}.mvt", q),
 		})
 	}
+	bm := catalogLayer{Name: layerBasemap, Title: tiles.ContextSpec.Title, Description: tiles.ContextSpec.Description,
+		MinZoom: tiles.ContextSpec.MinZoom, MaxZoom: tiles.ContextSpec.MaxZoom,
+		TileJSON: base + "/tiles/basemap.json", Tiles: base + "/tiles/basemap/{z}/{x}/{y}.mvt"}
+	if a := s.cfg.Basemap; a != nil {
+		m := a.Metadata()
+		bm.Title, bm.Description, bm.MinZoom, bm.MaxZoom = firstNonEmpty(m.Name, "Basemap"), m.Description, m.MinZoom, m.MaxZoom
+	}
+	doc.Layers = append(doc.Layers, bm)
 	for _, n := range styleNames() {
 		doc.Styles = append(doc.Styles, catalogStyle{Name: n, URL: withQuery(base+"/styles/"+n+".json", tq.canon)})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -103,6 +104,9 @@ func styleNames() []string {
 	files, _ := fs.Glob(styles.FS, "*.json")
 	out := make([]string, 0, len(files))
 	for _, f := range files {
+		if f == "basemap.json" || f == "classes.json" {
+			continue // served by basemapStyle: it depends on the basemap configured
+		}
 		out = append(out, strings.TrimSuffix(f, ".json"))
 	}
 	sort.Strings(out)
@@ -148,6 +152,9 @@ func (s *Server) style(c echo.Context) error {
 			src["url"] = withQuery(u, q)
 		}
 	}
+	if err := applyClasses(doc); err != nil {
+		return err
+	}
 	if b, ok := s.bounds(); ok {
 		ctr := s.center(b)
 		doc["center"] = []float64{ctr[0], ctr[1]}
@@ -164,4 +171,47 @@ func (s *Server) style(c echo.Context) error {
 	h.Set(echo.HeaderCacheControl, cacheMetadata)
 	s.varyForwarded(c)
 	return c.JSON(http.StatusOK, doc)
+}
+
+// applyClasses colours the layers whose metadata names a colour class
+// ("flowtiles:classes") from styles/classes.json, the definition the pages
+// draw with: a style and a page never disagree on what a colour means.
+func applyClasses(doc map[string]any) error {
+	layers, _ := doc["layers"].([]any)
+	var classes styles.Classes
+	for _, l := range layers {
+		layer, _ := l.(map[string]any)
+		md, _ := layer["metadata"].(map[string]any)
+		name, _ := md["flowtiles:classes"].(string)
+		if name == "" {
+			continue
+		}
+		if classes.Classes == nil {
+			var err error
+			if classes, err = styles.LoadClasses(); err != nil {
+				return err
+			}
+		}
+		cl, ok := classes.Classes[name]
+		if !ok {
+			return fmt.Errorf("style layer %v: unknown colour class %q", layer["id"], name)
+		}
+		paint, _ := layer["paint"].(map[string]any)
+		if paint == nil {
+			paint = map[string]any{}
+			layer["paint"] = paint
+		}
+		prop := map[string]string{"fill": "fill-color", "line": "line-color", "circle": "circle-color"}[fmt.Sprint(layer["type"])]
+		if prop == "" {
+			return fmt.Errorf("style layer %v: a colour class on a %v layer", layer["id"], layer["type"])
+		}
+		paint[prop] = cl.Step()
+	}
+	return nil
+}
+
+// classesDoc serves /styles/classes.json: the colour classes of the maps.
+func (s *Server) classesDoc(c echo.Context) error {
+	c.Response().Header().Set(echo.HeaderCacheControl, cacheMetadata)
+	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, styles.ClassesJSON())
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/flowtiles/flowtiles/internal/basemap"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -73,6 +74,9 @@ type Config struct {
 	// name it in their metadata as "flowtiles:basemap" and the catalog
 	// lists it; flowtiles never fetches it.
 	BasemapURL string
+	// Basemap is a local PMTiles or MBTiles archive served as the basemap
+	// layer (serve --basemap FILE); nil: the reference context is.
+	Basemap *basemap.Archive
 	// Log receives access logs and errors (slog.Default() when nil).
 	Log *slog.Logger
 	// Metrics is the registry behind /metrics (a new one when nil).
@@ -246,6 +250,7 @@ func New(cfg Config) *Server {
 		e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 	}
 	s.pages(e)
+	s.basemapRoutes(e)
 	for _, r := range cfg.Routes {
 		r.Register(e)
 	}

@@ -605,13 +605,16 @@ func TestCatalog(t *testing.T) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Layers) != 4 || doc.Basemap == "" || len(doc.Styles) < 2 {
+	if len(doc.Layers) != 5 || doc.Basemap == "" || len(doc.Styles) < 2 {
 		t.Fatalf("catalog %s", body)
 	}
 	for _, l := range doc.Layers {
 		want := env.ts.URL + "/tiles/" + l.Name + ".json?gender=f"
-		if l.Name == "density" {
+		switch l.Name {
+		case "density":
 			want = env.ts.URL + "/tiles/density.json?bins=square&gender=f"
+		case "basemap":
+			want = env.ts.URL + "/tiles/basemap.json" // no figures: no filter
 		}
 		if l.TileJSON != want {
 			t.Errorf("%s: tilejson %s, want %s", l.Name, l.TileJSON, want)

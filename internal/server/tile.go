@@ -99,14 +99,20 @@ func (s *Server) tile(c echo.Context) error {
 // client's ETag matches, else the gzipped or plain bytes as the client
 // accepts.
 func (s *Server) writeTile(c echo.Context, t *cachedTile, f tiles.Filter) error {
+	cc := cacheOpenWindow
+	if !f.To.IsZero() && !f.To.After(time.Now()) {
+		cc = cacheClosedWindow
+	}
+	return s.writeTileWith(c, t, cc)
+}
+
+// writeTileWith is writeTile with the given Cache-Control. A tile whose
+// size is not known (0) is decompressed whole for clients without gzip.
+func (s *Server) writeTileWith(c echo.Context, t *cachedTile, cacheControl string) error {
 	req := c.Request()
 	h := c.Response().Header()
 	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
-	if !f.To.IsZero() && !f.To.After(time.Now()) {
-		h.Set(echo.HeaderCacheControl, cacheClosedWindow)
-	} else {
-		h.Set(echo.HeaderCacheControl, cacheOpenWindow)
-	}
+	h.Set(echo.HeaderCacheControl, cacheControl)
 	if t.gz == nil {
 		return c.NoContent(http.StatusNoContent)
 	}
@@ -123,7 +129,13 @@ func (s *Server) writeTile(c echo.Context, t *cachedTile, f tiles.Filter) error 
 		h.Set(echo.HeaderContentEncoding, "gzip")
 		return c.Blob(http.StatusOK, ContentTypeMVT, t.gz)
 	}
-	b, err := gunzipBytes(t.gz, t.size)
+	var b []byte
+	var err error
+	if t.size > 0 {
+		b, err = gunzipBytes(t.gz, t.size)
+	} else {
+		b, err = gunzipAll(t.gz)
+	}
 	if err != nil {
 		return err
 	}

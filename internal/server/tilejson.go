@@ -18,6 +18,10 @@ import (
 const Attribution = `<a href="https://www.istat.it/">ISTAT</a> boundaries (CC BY 4.0); ` +
 	`<a href="https://www.naturalearthdata.com/">Natural Earth</a> countries; presence aggregated by flowtiles`
 
+// AttributionIT is Attribution in Italian, for the pages in Italian.
+const AttributionIT = `Confini <a href="https://www.istat.it/">ISTAT</a> (CC BY 4.0); ` +
+	`paesi <a href="https://www.naturalearthdata.com/">Natural Earth</a>; presenze aggregate da flowtiles`
+
 // TileJSON is a TileJSON 3.0.0 document.
 type TileJSON struct {
 	TileJSON     string              `json:"tilejson"`

@@ -1,21 +1,37 @@
 // Italian (default) and English strings of the planner and the kiosk. The
-// language is part of the page state (lang=en in the query string).
+// language is part of the page state (lang=en in the query string). Names
+// of countries come from the browser (Intl.DisplayNames), of zones and
+// places from the server (/api/zones, /api/places), in the page's language.
 
 const it = {
   title: 'flowtiles: presenze nel centro',
   filters: 'Filtri',
   period: 'Periodo',
+  preset: 'Periodo rapido',
+  presetNone: 'Scegli…',
+  presetAll: 'Tutti i dati disponibili',
+  presetWeek: 'Ultima settimana con dati',
+  presetMonth: 'Ultimo mese con dati',
+  presetLastYear: 'Confronta con lo stesso periodo dell’anno prima',
+  presetEventBefore: '{name}: confronta con il fine settimana prima',
+  presetEventAfter: '{name}: confronta con il fine settimana dopo',
   from: 'Dal',
   to: 'Al',
   hours: 'Ore',
   hoursHint: 'es. 8-12,18',
+  hourSlider: 'Ora del giorno',
+  hourAll: 'tutte le ore',
+  play: 'Anima ora per ora',
+  pause: 'Ferma',
   days: 'Giorni',
   age: 'Età',
   gender: 'Genere',
   nationality: 'Nazionalità',
-  nationalityHint: 'codici ISO, es. IT,DE',
+  nationalityHint: 'scrivi un paese, es. Germania',
   origin: 'Provenienza',
-  originHint: 'codice ISTAT, es. 054039 o PG',
+  originHint: 'scrivi un comune, una provincia o una regione',
+  originUnknown: 'Luogo non trovato: scegli un comune, una provincia o una regione dall’elenco.',
+  nationalityUnknown: 'Paese non trovato: scegli un paese dall’elenco.',
   spend: 'Propensione alla spesa',
   zone: 'Zona',
   allZones: 'Tutte le zone',
@@ -27,35 +43,59 @@ const it = {
   language: 'English',
   share: 'Copia link',
   copied: 'Link copiato',
+  print: 'Stampa rapporto',
+  png: 'Esporta mappa (PNG)',
   layer_density: 'Densità (celle esagonali)',
   layer_origins: 'Provenienze (comuni e paesi)',
   layer_flows: 'Flussi origine–destinazione',
   layer_zones: 'Zone del centro',
+  level_municipality: 'comune',
+  level_province: 'provincia',
+  level_region: 'regione',
+  level_country: 'paese',
   days_short: { mon: 'lun', tue: 'mar', wed: 'mer', thu: 'gio', fri: 'ven', sat: 'sab', sun: 'dom' },
+  days_long: { mon: 'lunedì', tue: 'martedì', wed: 'mercoledì', thu: 'giovedì', fri: 'venerdì', sat: 'sabato', sun: 'domenica' },
   gender_names: { f: 'donne', m: 'uomini', x: 'altro' },
   spend_names: { low: 'bassa', medium: 'media', high: 'alta' },
-  legendDensity: 'Visitatori per cella (persone distinte nel periodo)',
+  legend: 'Legenda',
+  legendDensity: 'Visitatori per cella nel periodo',
+  cellSize: 'Celle esagonali di circa {m} m: ingrandendo le celle sono più piccole e ne contano meno.',
   legendHeat: 'A bassa scala: mappa di calore delle presenze',
   legendOrigins: 'Visitatori ogni 1.000 residenti del luogo di provenienza',
   legendFlows: 'Flussi: spessore proporzionale alle presenze',
   legendDiff: 'Variazione dei visitatori al giorno rispetto al periodo di confronto',
   legendDiffAbs: 'Differenza di visitatori rispetto al periodo di confronto',
   legendZones: 'Zone del centro storico',
+  legendPeriod: 'Periodo: {p}',
   suppressed: 'Meno di {k} persone: dato non pubblicato',
+  suppressedShort: 'meno di {k}',
   suppressedExplain: 'Per tutela della riservatezza, ogni cifra che riguarda meno di {k} persone è omessa (tratteggio), mai mostrata come zero; le altre sono arrotondate con un piccolo scarto casuale (al massimo il 5% da 100 persone in su).',
   onlyHere: 'solo in un periodo',
   panelTitle: 'Dettaglio',
   close: 'Chiudi',
-  areaBin: 'Cella della griglia',
+  areaBin: 'Cella di circa {m} m',
   areaZone: 'Zona',
   areaOrigin: 'Provenienza',
+  binFigure: 'In questa cella, nel periodo',
+  binBox: 'Dettagli del riquadro attorno alla cella (circa {w} × {h} m, la più piccola area per cui si calcolano i dettagli)',
+  periodOf: 'Periodo: {p}',
+  allData: 'tutti i dati disponibili ({p})',
   presences: 'Presenze',
   visitors: 'Visitatori',
   visits: 'Visite',
   dwell: 'Permanenza mediana',
   minutes: 'min',
   repeat: 'Visitatori abituali',
-  hourly: 'Profilo orario (presenze)',
+  foreignShare: 'Visitatori stranieri',
+  def_presences: 'Presenze: ogni rilevazione di una persona conta 1; chi resta a lungo conta più volte.',
+  def_visitors: 'Visitatori: persone diverse nel periodo, ognuna contata una volta.',
+  def_visits: 'Visite: una persona presente nell’area in un giorno; chi torna in due giorni fa due visite.',
+  def_dwell: 'Permanenza: tempo tra la prima e l’ultima rilevazione di una visita; la mediana è il valore di mezzo.',
+  def_repeat: 'Visitatori abituali: persone venute in almeno due giorni diversi del periodo.',
+  def_foreign: 'Visitatori stranieri: quota dei visitatori con nazionalità non italiana (tra quelli pubblicati).',
+  definitions: 'Definizioni',
+  hourly: 'Presenze per ora del giorno',
+  withheldHour: 'ora non pubblicata: meno di {k} persone',
   ageMix: 'Età (visitatori)',
   genderMix: 'Genere (visitatori)',
   topOrigins: 'Principali provenienze',
@@ -71,21 +111,46 @@ const it = {
   unknown: 'non noto',
   per1000: 'ogni 1.000 residenti',
   change: 'variazione',
+  vsPrevious: 'rispetto al periodo prima',
+  vsYear: 'rispetto a un anno prima',
+  noComparison: 'confronto non disponibile',
+  overview: 'Panoramica',
+  overviewOf: 'tutta l’area osservata',
+  attribution: 'Confini <a href="https://www.istat.it/">ISTAT</a> (CC BY 4.0); paesi <a href="https://www.naturalearthdata.com/">Natural Earth</a>; presenze aggregate da flowtiles',
+  weekdays: 'Giorno della settimana (presenze)',
+  daily: 'Andamento giornaliero (presenze)',
+  dayHour: 'Giorno × ora (presenze)',
+  spendMix: 'Propensione alla spesa (visitatori)',
+  nationalityMix: 'Nazionalità (visitatori)',
+  available: 'Dati disponibili dal {from} al {to}.',
+  emptyPeriod: 'Nessun dato tra il {from} e il {to}.',
+  emptyFilter: 'Nessun dato per questi filtri nel periodo.',
+  showAvailable: 'Mostra tutto il periodo disponibile',
+  mapError: 'Una parte della mappa non si è caricata. Nuovo tentativo automatico.',
+  offline: 'Collegamento con il server interrotto: la mappa resta com’era e si aggiorna appena torna.',
+  badFilter: 'Filtro non valido: {what}.',
+  badHours: 'ore da 0 a 23, es. 8-12,18',
+  serverBusy: 'Il server non ha risposto: riprova tra poco.',
+  reportTitle: 'Rapporto sulle presenze',
+  reportMade: 'Prodotto il {d} con flowtiles',
+  mapAlt: 'Mappa della densità dei visitatori',
+  keyboardHint: 'Premi Invio per i dettagli del punto al centro della mappa.',
   // kiosk
   kioskTitle: 'Centro storico di Deruta',
   nowInCentre: 'Persone in paese ora',
-  nowInCentreStep: 'Persone in paese tra le {from} e le {to}',
+  nowWindow: 'persone in paese tra le {from} e le {to}',
+  nowLast: 'persone in paese negli ultimi {n} minuti',
   typical: 'Di solito a quest’ora',
   typicalWeeks: 'mediana delle ultime {n} settimane',
   noTypical: 'nessuno storico',
   busiest: 'Zone più frequentate ora',
-  trend_up: 'in aumento',
-  trend_down: 'in calo',
-  trend_flat: 'stabile',
+  trend_up: '▲ in aumento: {c} rispetto ai {n} minuti prima',
+  trend_down: '▼ in calo: {c} rispetto ai {n} minuti prima',
+  trend_flat: 'stabile rispetto ai {n} minuti prima',
   fewer: 'meno di {k} persone',
   lastUpdate: 'aggiornato alle {t}',
   reconnecting: 'Collegamento interrotto: nuovo tentativo in corso…',
-  liveMap: 'Densità nell’ultima ora',
+  liveMap: 'Persone per cella dalle {t}',
   people: 'persone',
 };
 
@@ -93,17 +158,31 @@ const en = {
   title: 'flowtiles: people in the town centre',
   filters: 'Filters',
   period: 'Period',
+  preset: 'Quick period',
+  presetNone: 'Choose…',
+  presetAll: 'All available data',
+  presetWeek: 'Last week with data',
+  presetMonth: 'Last month with data',
+  presetLastYear: 'Compare with the same period a year before',
+  presetEventBefore: '{name}: compare with the weekend before',
+  presetEventAfter: '{name}: compare with the weekend after',
   from: 'From',
   to: 'To',
   hours: 'Hours',
   hoursHint: 'e.g. 8-12,18',
+  hourSlider: 'Hour of the day',
+  hourAll: 'all hours',
+  play: 'Animate hour by hour',
+  pause: 'Stop',
   days: 'Days',
   age: 'Age',
   gender: 'Gender',
   nationality: 'Nationality',
-  nationalityHint: 'ISO codes, e.g. IT,DE',
+  nationalityHint: 'type a country, e.g. Germany',
   origin: 'Origin',
-  originHint: 'ISTAT code, e.g. 054039 or PG',
+  originHint: 'type a municipality, province or region',
+  originUnknown: 'Place not found: pick a municipality, province or region from the list.',
+  nationalityUnknown: 'Country not found: pick a country from the list.',
   spend: 'Propensity to spend',
   zone: 'Zone',
   allZones: 'All zones',
@@ -115,35 +194,59 @@ const en = {
   language: 'Italiano',
   share: 'Copy link',
   copied: 'Link copied',
+  print: 'Print report',
+  png: 'Export map (PNG)',
   layer_density: 'Density (hexagon bins)',
   layer_origins: 'Origins (municipalities and countries)',
   layer_flows: 'Origin–destination flows',
   layer_zones: 'Town-centre zones',
+  level_municipality: 'municipality',
+  level_province: 'province',
+  level_region: 'region',
+  level_country: 'country',
   days_short: { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' },
+  days_long: { mon: 'Monday', tue: 'Tuesday', wed: 'Wednesday', thu: 'Thursday', fri: 'Friday', sat: 'Saturday', sun: 'Sunday' },
   gender_names: { f: 'women', m: 'men', x: 'other' },
   spend_names: { low: 'low', medium: 'medium', high: 'high' },
-  legendDensity: 'Visitors per bin (distinct people in the period)',
+  legend: 'Legend',
+  legendDensity: 'Visitors per bin in the period',
+  cellSize: 'Hexagon bins of about {m} m: zoomed in, bins are smaller and count fewer people.',
   legendHeat: 'Zoomed out: heatmap of presences',
   legendOrigins: 'Visitors per 1,000 residents of the place of origin',
   legendFlows: 'Flows: width proportional to presences',
   legendDiff: 'Change in visitors per day against the comparison period',
   legendDiffAbs: 'Difference in visitors against the comparison period',
   legendZones: 'Town-centre zones',
+  legendPeriod: 'Period: {p}',
   suppressed: 'Fewer than {k} people: withheld',
+  suppressedShort: 'fewer than {k}',
   suppressedExplain: 'To protect privacy, every figure about fewer than {k} people is withheld (hatched), never shown as zero; the others carry a small random offset (at most 5% from 100 people up).',
   onlyHere: 'in one period only',
   panelTitle: 'Details',
   close: 'Close',
-  areaBin: 'Grid bin',
+  areaBin: 'Bin of about {m} m',
   areaZone: 'Zone',
   areaOrigin: 'Origin',
+  binFigure: 'In this bin, over the period',
+  binBox: 'Details of the box around the bin (about {w} × {h} m, the smallest area details are computed for)',
+  periodOf: 'Period: {p}',
+  allData: 'all available data ({p})',
   presences: 'Presences',
   visitors: 'Visitors',
   visits: 'Visits',
   dwell: 'Median dwell',
   minutes: 'min',
   repeat: 'Repeat visitors',
-  hourly: 'Hourly profile (presences)',
+  foreignShare: 'Foreign visitors',
+  def_presences: 'Presences: each observation of a person counts 1; someone staying long counts several times.',
+  def_visitors: 'Visitors: distinct people in the period, each counted once.',
+  def_visits: 'Visits: one person present in the area on one day; someone coming on two days makes two visits.',
+  def_dwell: 'Dwell: time between the first and the last observation of a visit; the median is the middle value.',
+  def_repeat: 'Repeat visitors: people who came on at least two different days of the period.',
+  def_foreign: 'Foreign visitors: share of visitors of a nationality other than Italian (among those published).',
+  definitions: 'Definitions',
+  hourly: 'Presences by hour of the day',
+  withheldHour: 'hour withheld: fewer than {k} people',
   ageMix: 'Age (visitors)',
   genderMix: 'Gender (visitors)',
   topOrigins: 'Top origins',
@@ -159,20 +262,45 @@ const en = {
   unknown: 'unknown',
   per1000: 'per 1,000 residents',
   change: 'change',
+  vsPrevious: 'against the period before',
+  vsYear: 'against a year before',
+  noComparison: 'no comparison available',
+  overview: 'Overview',
+  overviewOf: 'the whole observed area',
+  attribution: '<a href="https://www.istat.it/">ISTAT</a> boundaries (CC BY 4.0); <a href="https://www.naturalearthdata.com/">Natural Earth</a> countries; presence aggregated by flowtiles',
+  weekdays: 'Day of the week (presences)',
+  daily: 'Daily trend (presences)',
+  dayHour: 'Day × hour (presences)',
+  spendMix: 'Propensity to spend (visitors)',
+  nationalityMix: 'Nationality (visitors)',
+  available: 'Data available from {from} to {to}.',
+  emptyPeriod: 'No data from {from} to {to}.',
+  emptyFilter: 'No data for these filters in the period.',
+  showAvailable: 'Show the whole available period',
+  mapError: 'Part of the map did not load. Retrying by itself.',
+  offline: 'Connection to the server lost: the map stays as it was and updates as soon as it is back.',
+  badFilter: 'Invalid filter: {what}.',
+  badHours: 'hours 0 to 23, e.g. 8-12,18',
+  serverBusy: 'The server did not answer: try again shortly.',
+  reportTitle: 'Report on people in the centre',
+  reportMade: 'Made on {d} with flowtiles',
+  mapAlt: 'Map of visitor density',
+  keyboardHint: 'Press Enter for the details of the place at the centre of the map.',
   kioskTitle: 'Deruta town centre',
   nowInCentre: 'People in town now',
-  nowInCentreStep: 'People in town from {from} to {to}',
+  nowWindow: 'people in town between {from} and {to}',
+  nowLast: 'people in town in the last {n} minutes',
   typical: 'Usually at this hour',
   typicalWeeks: 'median of the last {n} weeks',
   noTypical: 'no history yet',
   busiest: 'Busiest zones now',
-  trend_up: 'rising',
-  trend_down: 'falling',
-  trend_flat: 'steady',
+  trend_up: '▲ rising: {c} on the {n} minutes before',
+  trend_down: '▼ falling: {c} on the {n} minutes before',
+  trend_flat: 'steady on the {n} minutes before',
   fewer: 'fewer than {k} people',
   lastUpdate: 'updated at {t}',
   reconnecting: 'Connection lost: reconnecting…',
-  liveMap: 'Density in the last hour',
+  liveMap: 'People per bin since {t}',
   people: 'people',
 };
 
@@ -181,16 +309,54 @@ export const languages = { it, en };
 // translator returns t(key, vars) for a language ('it' when unknown).
 export function translator(lang) {
   const dict = languages[lang] ?? it;
-  return (key, vars) => {
+  const t = (key, vars) => {
     let s = dict[key] ?? it[key] ?? key;
     if (vars && typeof s === 'string') {
       for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
     }
     return s;
   };
+  t.lang = languages[lang] ? lang : 'it';
+  return t;
+}
+
+export function locale(lang) {
+  return lang === 'en' ? 'en-GB' : 'it-IT';
 }
 
 // numberFormat formats figures in the language's convention.
 export function numberFormat(lang, opts) {
-  return new Intl.NumberFormat(lang === 'en' ? 'en-GB' : 'it-IT', opts);
+  return new Intl.NumberFormat(locale(lang), opts);
+}
+
+// dateText writes a date (YYYY-MM-DD or a Date) as "1 marzo 2025".
+export function dateText(lang, d) {
+  const x = typeof d === 'string' ? new Date(d.slice(0, 10) + 'T12:00:00Z') : d;
+  return x.toLocaleDateString(locale(lang), { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+}
+
+// countryName names an ISO 3166-1 alpha-2 code in the language.
+export function countryName(lang, code) {
+  try {
+    const n = new Intl.DisplayNames([locale(lang)], { type: 'region' }).of(code);
+    return n && n !== code ? n : code;
+  } catch {
+    return code;
+  }
+}
+
+// countries lists the ISO codes the browser can name, with their names in
+// the language, sorted by name.
+export function countries(lang) {
+  const dn = new Intl.DisplayNames([locale(lang)], { type: 'region', fallback: 'none' });
+  const out = [];
+  for (let a = 65; a <= 90; a++) {
+    for (let b = 65; b <= 90; b++) {
+      const code = String.fromCharCode(a, b);
+      let name;
+      try { name = dn.of(code); } catch { name = undefined; }
+      if (name && name !== code && !/^(EU|EZ|UN|QO|XA|XB|ZZ)$/.test(code)) out.push({ code, name });
+    }
+  }
+  return out.sort((x, y) => x.name.localeCompare(y.name, locale(lang)));
 }

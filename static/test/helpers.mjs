@@ -125,3 +125,19 @@ export async function waitFor(page, fn, arg, timeout = 20000) {
   const h = await page.waitForFunction(fn, arg, { timeout, polling: 100 });
   return h.jsonValue();
 }
+
+// axe runs axe-core (the pinned npm package) in the page and returns the
+// serious and critical violations, each as "rule: target (summary)".
+export async function axe(page, context = 'document') {
+  const { readFileSync } = await import('node:fs');
+  const src = readFileSync(join(staticDir, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ content: src });
+  const res = await page.evaluate(async (ctx) => {
+    const r = await window.axe.run(ctx === 'document' ? document : document.querySelector(ctx), { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => `${n.target.join(' ')} ${n.failureSummary?.split('\n')[1] ?? ''}`) }));
+  }, context);
+  return {
+    serious: res.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.slice(0, 3).join(' | ')}`),
+    all: res,
+  };
+}

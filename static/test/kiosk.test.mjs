@@ -117,7 +117,11 @@ test('the kiosk in English, with no controls', { timeout: 120000 }, async () => 
   const problems = watch(page);
   await page.goto(`${server.url}/kiosk?lang=en`);
   await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('present').textContent !== '');
-  assert.match(await page.textContent('#k-now'), /^People in town from \d\d:\d\d to \d\d:\d\d$/);
+  // the feed's completed quarter hour (window_start, window_end)
+  assert.match(await page.textContent('#k-now'), /^people in town between \d\d:\d\d and \d\d:\d\d$/);
+  // (the map, loaded after the figures, is in place before counting nodes)
+  await waitFor(page, () => window.flowtilesKiosk.map?.loaded(), null, 60000);
+  await new Promise((r) => setTimeout(r, 1000));
   assert.equal(await page.locator('input, select, button').count(), 0);
   // Weeks unattended: live events update nodes in place, nothing piles up.
   const census = () => page.evaluate(() => ({

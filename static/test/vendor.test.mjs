@@ -30,3 +30,18 @@ test('pages load only embedded assets (no CDN)', () => {
     }
   }
 });
+
+test('the embedded glyphs and Protomaps layers are what the pinned npm packages make', { timeout: 120000 }, async () => {
+  const { execFileSync } = await import('node:child_process');
+  // exits 1, naming the file, when styles/glyphs or styles/protomaps differ
+  execFileSync(process.execPath, [join(staticDir, 'scripts', 'basemap-assets.mjs'), '--check'], { stdio: 'pipe' });
+  const { decodeGlyphs, FONTS, RANGES } = await import('../scripts/basemap-assets.mjs');
+  for (const f of FONTS) {
+    for (const [a, b] of RANGES) {
+      const g = decodeGlyphs(readFileSync(join(staticDir, '..', 'styles', 'glyphs', f.name, `${a}-${b}.pbf`)));
+      assert.equal(g.name, f.name);
+      // every letter of Italian place names, with their accents
+      if (a === 0) for (const ch of 'AZaz09àèéìòù\'’') if (ch.charCodeAt(0) <= 255) assert.ok(g.glyphs.some((x) => x.id === ch.charCodeAt(0) && x.advance > 0), `${f.name}: ${ch}`);
+    }
+  }
+});
