@@ -2,9 +2,9 @@ package stats
 
 import (
 	"cmp"
-	"math"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/flowtiles/flowtiles/tiles"
