@@ -141,3 +141,45 @@ export async function axe(page, context = 'document') {
     all: res,
   };
 }
+
+// openPlanner loads a planner URL of server and waits until the map has
+// drawn every tile; it records the tile URLs the page asks for.
+export async function openPlanner(browser, server, path, viewport = { width: 1366, height: 768 }) {
+  const page = await browser.newPage({ viewport });
+  const problems = watch(page);
+  const tiles = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/tiles/')) tiles.push(r.url());
+  });
+  await page.goto(server.url + path);
+  await settle(page);
+  return { page, problems, tiles };
+}
+
+// settle waits for the map to be loaded, idle and done with its tiles.
+export async function settle(page) {
+  await waitFor(page, () => {
+    const m = window.flowtiles?.map;
+    return m && m.loaded() && m.areTilesLoaded() && !m.isMoving();
+  }, null, 30000);
+  await page.evaluate(() => new Promise((r) => {
+    const m = window.flowtiles.map;
+    if (m.loaded() && m.areTilesLoaded()) setTimeout(r, 300);
+    else {
+      m.once('idle', () => setTimeout(r, 300));
+      setTimeout(r, 15000);
+    }
+  }));
+}
+
+// act runs action and waits for the map's next idle.
+export async function act(page, action) {
+  // (an action that draws nothing new never makes the map idle again)
+  const idle = page.evaluate(() => new Promise((r) => {
+    window.flowtiles.map.once('idle', r);
+    setTimeout(r, 15000);
+  }));
+  await action();
+  await idle;
+  await settle(page);
+}

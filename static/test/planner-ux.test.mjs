@@ -6,7 +6,7 @@
 // phone, the keyboard, accessibility (axe-core), and only the tiles needed.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, watch, screenshot, waitFor, axe } from './helpers.mjs';
+import { startServer, launch, watch, screenshot, waitFor, axe, openPlanner, settle } from './helpers.mjs';
 
 const TOKEN = 'ux-test-token';
 let server;
@@ -22,32 +22,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function open(path, viewport = { width: 1366, height: 768 }) {
-  const page = await browser.newPage({ viewport });
-  const problems = watch(page);
-  const tiles = [];
-  page.on('request', (r) => {
-    if (r.url().includes('/tiles/')) tiles.push(r.url());
-  });
-  await page.goto(server.url + path);
-  await settle(page);
-  return { page, problems, tiles };
-}
-
-async function settle(page) {
-  await waitFor(page, () => {
-    const m = window.flowtiles?.map;
-    return m && m.loaded() && m.areTilesLoaded() && !m.isMoving();
-  }, null, 30000);
-  await page.evaluate(() => new Promise((r) => {
-    const m = window.flowtiles.map;
-    if (m.loaded() && m.areTilesLoaded()) setTimeout(r, 300);
-    else {
-      m.once('idle', () => setTimeout(r, 300));
-      setTimeout(r, 15000);
-    }
-  }));
-}
+// open loads a planner URL of this file's server (helpers.openPlanner).
+const open = (path, viewport) => openPlanner(browser, server, path, viewport);
 
 const param = (page, k) => new URL(page.url()).searchParams.get(k);
 const checked = (page, name) => page.evaluate((n) => [...document.querySelectorAll(`input[name=${n}]:checked`)].map((i) => i.value), name);

@@ -2,7 +2,7 @@
 // server (embedded demo data).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, watch, screenshot, waitFor } from './helpers.mjs';
+import { startServer, launch, watch, screenshot, waitFor, openPlanner, settle, act } from './helpers.mjs';
 
 const TOKEN = 'planner-test-token';
 let server;
@@ -18,46 +18,8 @@ after(async () => {
   await server?.stop();
 });
 
-// open loads a planner URL and waits until the map has drawn every tile.
-async function open(path, viewport = { width: 1366, height: 768 }) {
-  const page = await browser.newPage({ viewport });
-  const problems = watch(page);
-  const tiles = [];
-  page.on('request', (r) => {
-    if (r.url().includes('/tiles/')) tiles.push(r.url());
-  });
-  await page.goto(server.url + path);
-  await settle(page);
-  return { page, problems, tiles };
-}
-
-// settle waits for the map to be loaded, idle and done with its tiles.
-async function settle(page) {
-  await waitFor(page, () => {
-    const m = window.flowtiles?.map;
-    return m && m.loaded() && m.areTilesLoaded() && !m.isMoving();
-  }, null, 30000);
-  await page.evaluate(() => new Promise((r) => {
-    const m = window.flowtiles.map;
-    if (m.loaded() && m.areTilesLoaded()) setTimeout(r, 300);
-    else {
-      m.once('idle', () => setTimeout(r, 300));
-      setTimeout(r, 15000);
-    }
-  }));
-}
-
-// act runs action and waits for the map's next idle.
-async function act(page, action) {
-  // (an action that draws nothing new never makes the map idle again)
-  const idle = page.evaluate(() => new Promise((r) => {
-    window.flowtiles.map.once('idle', r);
-    setTimeout(r, 15000);
-  }));
-  await action();
-  await idle;
-  await settle(page);
-}
+// open loads a planner URL of this file's server (helpers.openPlanner).
+const open = (path, viewport) => openPlanner(browser, server, path, viewport);
 
 function rendered(page, layers) {
   return page.evaluate((layers) => window.flowtiles.map.queryRenderedFeatures({ layers })
