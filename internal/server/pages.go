@@ -167,10 +167,8 @@ func (s *Server) style(c echo.Context) error {
 		md["flowtiles:basemap"] = s.cfg.BasemapURL
 		doc["metadata"] = md
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, cacheMetadata)
 	s.varyForwarded(c)
-	return c.JSON(http.StatusOK, doc)
+	return writeJSONDoc(c, doc, cacheMetadata)
 }
 
 // applyClasses colours the layers whose metadata names a colour class
@@ -212,6 +210,5 @@ func applyClasses(doc map[string]any) error {
 
 // classesDoc serves /styles/classes.json: the colour classes of the maps.
 func (s *Server) classesDoc(c echo.Context) error {
-	c.Response().Header().Set(echo.HeaderCacheControl, cacheMetadata)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, styles.ClassesJSON())
+	return writeDoc(c, echo.MIMEApplicationJSON, styles.ClassesJSON(), cacheMetadata)
 }
