@@ -192,6 +192,8 @@ func writeDoc(c echo.Context, contentType string, b []byte, cacheControl string)
 	if etagMatch(c.Request().Header.Get(headerIfNoneMatch), etag) {
 		if len(b) >= minCompress && compressible(contentType) {
 			addVary(h, echo.HeaderAcceptEncoding)
+			enc := pickEncoding(c.Request().Header.Get(echo.HeaderAcceptEncoding))
+			h.Set(headerETag, `"`+etag+etagSuffix(enc)+`"`)
 		}
 		return c.NoContent(http.StatusNotModified)
 	}
