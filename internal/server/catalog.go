@@ -64,7 +64,7 @@ func (s *Server) catalog(c echo.Context) error {
 		bm.Title, bm.Description, bm.MinZoom, bm.MaxZoom = firstNonEmpty(m.Name, "Basemap"), m.Description, m.MinZoom, m.MaxZoom
 	}
 	doc.Layers = append(doc.Layers, bm)
-	for _, n := range styleNames() {
+	for _, n := range allStyleNames() {
 		doc.Styles = append(doc.Styles, catalogStyle{Name: n, URL: withQuery(base+"/styles/"+n+".json", tq.canon)})
 	}
 	s.varyForwarded(c)

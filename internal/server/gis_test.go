@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
+	"github.com/flowtiles/flowtiles/styles"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -393,6 +394,121 @@ func TestLayerBounds(t *testing.T) {
 	for l, b := range before {
 		if got := bounds(l); got[2] < 110 {
 			t.Errorf("%s: %d Australians: bounds %v, before %v", l, 4*k-1, got, b)
+		}
+	}
+}
+
+// Per-layer styles GIS software can use: no background (QGIS applies it to
+// every layer), no heatmap, no interpolated scales (QGIS skips them), step
+// colour scales taken from styles/classes.json, the one definition of the
+// colour classes; every style promotes the stable feature ids.
+func TestLayerStylesForGIS(t *testing.T) {
+	env := newGISEnv(t, 1, nil)
+	classes, err := styles.LoadClasses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range tiles.LayerNames() {
+		res, body := env.get(t, "/styles/"+name+".json?gender=f")
+		if res.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", name, res.StatusCode, body)
+		}
+		if strings.Contains(string(body), `"interpolate"`) || strings.Contains(string(body), `"heatmap"`) || strings.Contains(string(body), `"background"`) {
+			t.Errorf("%s: a background, heatmap or interpolated scale: %s", name, body)
+		}
+		var doc struct {
+			Sources map[string]map[string]any `json:"sources"`
+			Layers  []struct {
+				ID       string         `json:"id"`
+				Type     string         `json:"type"`
+				Paint    map[string]any `json:"paint"`
+				Metadata map[string]any `json:"metadata"`
+			} `json:"layers"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Sources) != 1 || doc.Sources[name] == nil {
+			t.Fatalf("%s: sources %v", name, doc.Sources)
+		}
+		spec, _ := tiles.Layer(name)
+		if got, _ := doc.Sources[name]["promoteId"].(string); got != spec.PromoteID {
+			t.Errorf("%s: promoteId %q, want %q", name, got, spec.PromoteID)
+		}
+		classed := 0
+		for _, l := range doc.Layers {
+			cl, _ := l.Metadata["flowtiles:classes"].(string)
+			if cl == "" {
+				continue
+			}
+			classed++
+			want, _ := json.Marshal(classes.Classes[cl].Step())
+			got, _ := json.Marshal(l.Paint["fill-color"])
+			if string(got) != string(want) {
+				t.Errorf("%s %s: fill-color %s, classes.json says %s", name, l.ID, got, want)
+			}
+		}
+		if name != tiles.LayerFlows && classed == 0 {
+			t.Errorf("%s: no layer coloured by a class", name)
+		}
+	}
+	// the planner's style promotes the ids of every source too
+	_, body := env.get(t, "/styles/planner.json")
+	var doc struct {
+		Sources map[string]map[string]any `json:"sources"`
+	}
+	json.Unmarshal(body, &doc)
+	for _, l := range []string{tiles.LayerOrigins, tiles.LayerFlows, tiles.LayerZones} {
+		spec, _ := tiles.Layer(l)
+		if doc.Sources[l]["promoteId"] != spec.PromoteID {
+			t.Errorf("planner source %s: promoteId %v", l, doc.Sources[l]["promoteId"])
+		}
+	}
+}
+
+// Every origin and flow has a feature id, the same for the same origin
+// (or origin and destination) in every tile and zoom, and promoted by
+// the styles as the field that carries it.
+func TestStableFeatureIDs(t *testing.T) {
+	env := newGISEnv(t, 1, nil)
+	ctx := context.Background()
+	for _, layer := range []string{tiles.LayerOrigins, tiles.LayerFlows} {
+		spec, _ := tiles.Layer(layer)
+		byKey := map[string]uint64{}
+		n := 0
+		for z := uint8(0); z <= 12; z += 3 {
+			for _, tid := range tilesIn(z, []float64{5, 36, 19, 48}) {
+				b, err := env.srv.cfg.Engine.Tile(ctx, tiles.Request{Layer: layer, Tile: tid})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(b) == 0 {
+					continue
+				}
+				ls, _ := mvt.Unmarshal(b)
+				for _, l := range ls {
+					seen := map[uint64]bool{}
+					for _, f := range l.Features {
+						n++
+						id, ok := f.ID.(float64)
+						if !ok {
+							t.Fatalf("%s %v: feature without id: %v", layer, tid, f.Properties)
+						}
+						if seen[uint64(id)] {
+							t.Errorf("%s %v: id %v twice", layer, tid, id)
+						}
+						seen[uint64(id)] = true
+						key := fmt.Sprint(f.Properties[spec.PromoteID])
+						if prev, ok := byKey[key]; ok && prev != uint64(id) {
+							t.Errorf("%s: %s has ids %d and %v", layer, key, prev, id)
+						}
+						byKey[key] = uint64(id)
+					}
+				}
+			}
+		}
+		if n == 0 || len(byKey) < 2 {
+			t.Fatalf("%s: %d features, %d keys", layer, n, len(byKey))
 		}
 	}
 }

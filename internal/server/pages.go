@@ -113,6 +113,12 @@ func styleNames() []string {
 	return out
 }
 
+// allStyleNames lists every style served at /styles/{name}.json but the
+// basemap's: the embedded ones and one per tile layer.
+func allStyleNames() []string {
+	return append(styleNames(), tiles.LayerNames()...)
+}
+
 // style serves GET /styles/{name}.json: the embedded MapLibre style with
 // its sources pointing at this server's TileJSON (carrying the request's
 // filter), centred on the data, and naming the configured basemap.
@@ -123,7 +129,10 @@ func (s *Server) style(c echo.Context) error {
 	}
 	raw, err := fs.ReadFile(styles.FS, name+ext)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusNotFound, "unknown style "+strconv.Quote(name)+" (want one of "+strings.Join(styleNames(), ", ")+")")
+		var ok bool
+		if raw, ok = layerStyle(name); !ok {
+			return echo.NewHTTPError(http.StatusNotFound, "unknown style "+strconv.Quote(name)+" (want one of "+strings.Join(allStyleNames(), ", ")+")")
+		}
 	}
 	tq, err := s.parseQuery(c, "")
 	if err != nil {
@@ -150,6 +159,10 @@ func (s *Server) style(c echo.Context) error {
 				q = vs.Encode()
 			}
 			src["url"] = withQuery(u, q)
+			if spec, ok := tiles.Layer(id); ok && spec.PromoteID != "" {
+				// hover and selection (feature state) by a stable id
+				src["promoteId"] = spec.PromoteID
+			}
 		}
 	}
 	if err := applyClasses(doc); err != nil {
