@@ -81,7 +81,7 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	case format == "geojson":
 		ct, write = "application/geo+json", func(w io.Writer) error { return rep.WriteGeoJSON(w, a.Stats.Places()) }
 	default:
-		ct, write = stats.ContentTypeXLSX, rep.WriteXLSX
+		ct, write = ContentTypeXLSX, func(w io.Writer) error { return writeXLSX(rep, w) }
 	}
 	var buf bytes.Buffer
 	if err := write(&buf); err != nil {
@@ -115,7 +115,7 @@ func statsFormat(format, accept string) (string, error) {
 			return "csv", nil
 		case "application/geo+json":
 			return "geojson", nil
-		case stats.ContentTypeXLSX:
+		case ContentTypeXLSX:
 			return "xlsx", nil
 		}
 	}

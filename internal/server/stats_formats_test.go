@@ -12,8 +12,6 @@ import (
 	"testing"
 
 	"github.com/xuri/excelize/v2"
-
-	"github.com/flowtiles/flowtiles/internal/stats"
 )
 
 // The stats CSV is plain RFC 4180: its first line is the header (GDAL and
@@ -130,10 +128,10 @@ func TestStatsXLSX(t *testing.T) {
 	env := newStatsEnv(t, statsFixture())
 	for _, c := range []struct{ target, accept string }{
 		{"/api/stats?zone=centro&by=nationality&format=xlsx", ""},
-		{"/api/stats?zone=centro&by=nationality", stats.ContentTypeXLSX},
+		{"/api/stats?zone=centro&by=nationality", ContentTypeXLSX},
 	} {
 		rec := env.get(t, c.target, "Accept", c.accept)
-		if rec.Code != 200 || rec.Header().Get("Content-Type") != stats.ContentTypeXLSX || !strings.HasSuffix(rec.Header().Get("Content-Disposition"), ".xlsx") {
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != ContentTypeXLSX || !strings.HasSuffix(rec.Header().Get("Content-Disposition"), ".xlsx") {
 			t.Fatalf("%s: %d %v", c.target, rec.Code, rec.Header())
 		}
 		f, err := excelize.OpenReader(bytes.NewReader(rec.Body.Bytes()))

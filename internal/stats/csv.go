@@ -12,29 +12,29 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// cell is one value of a table: a number (num, with ok) or text.
-type cell struct {
-	num  float64
-	text string
-	isN  bool
+// Cell is one value of a table: a number or text.
+type Cell struct {
+	Num    float64
+	Text   string
+	Number bool // Num holds the value
 }
 
-func (c cell) String() string {
-	if c.isN {
-		return string(formatNumber(c.num))
+func (c Cell) String() string {
+	if c.Number {
+		return string(formatNumber(c.Num))
 	}
-	return c.text
+	return c.Text
 }
 
-func numCell(v float64) cell { return cell{num: v, isN: true} }
-func textCell(s string) cell { return cell{text: s} }
+func numCell(v float64) Cell { return Cell{Num: v, Number: true} }
+func textCell(s string) Cell { return Cell{Text: s} }
 
-// table is the report as rows of cells: a header whose names carry the
+// Table is the report as rows of cells: a header whose names carry the
 // units, the total, then one line per row. A withheld figure is an empty
 // cell named in the suppressed column ("row" when the whole row is
 // withheld). Top lists are not included (ask by=origin or
-// by=nationality). CSV and Excel write it.
-func (r *Report) table() (header []string, lines [][]cell) {
+// by=nationality). CSV, GeoJSON and Excel write it.
+func (r *Report) Table() (header []string, lines [][]Cell) {
 	figs := indicators[tiles.Figure]()
 	deltas := indicators[Delta]()
 	header = []string{"key", "label"}
@@ -66,7 +66,7 @@ func (r *Report) table() (header []string, lines [][]cell) {
 	for i := range rows {
 		cur := &rows[i]
 		ref, chg := refs[cur.Key], changes[cur.Key]
-		rec := []cell{textCell(cur.Key), textCell(cur.Label)}
+		rec := []Cell{textCell(cur.Key), textCell(cur.Label)}
 		for j, ind := range figs {
 			if ind.name == "visitors_per_1000_residents" {
 				pop := textCell("")
@@ -102,7 +102,7 @@ func (r *Report) table() (header []string, lines [][]cell) {
 	return header, lines
 }
 
-func figureCell(f tiles.Figure) cell {
+func figureCell(f tiles.Figure) Cell {
 	if v, ok := f.Value(); ok {
 		return numCell(v)
 	}
@@ -111,10 +111,10 @@ func figureCell(f tiles.Figure) cell {
 
 // WriteCSV writes the report as plain RFC 4180 CSV (CRLF line ends, no
 // comment lines, so that GDAL and spreadsheets read the first line as the
-// header): see table. The area, the window and the definitions are in
+// header): see Table. The area, the window and the definitions are in
 // WriteCSVMeta and in the JSON form.
 func (r *Report) WriteCSV(w io.Writer) error {
-	header, lines := r.table()
+	header, lines := r.Table()
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
 	if err := cw.Write(header); err != nil {
@@ -133,9 +133,9 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-// meta lists what a table is about, as name and value pairs: the area, the
+// Meta lists what a table is about, as name and value pairs: the area, the
 // periods, the grouping, k, the filter, then the units and definitions.
-func (r *Report) meta() [][2]string {
+func (r *Report) Meta() [][2]string {
 	out := [][2]string{
 		{"source", "flowtiles stats"},
 		{"area", r.areaText()},
@@ -173,7 +173,7 @@ func (r *Report) WriteCSVMeta(w io.Writer) error {
 	if err := cw.Write([]string{"name", "value"}); err != nil {
 		return err
 	}
-	for _, m := range r.meta() {
+	for _, m := range r.Meta() {
 		if err := cw.Write(m[:]); err != nil {
 			return err
 		}

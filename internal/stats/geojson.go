@@ -31,17 +31,17 @@ func (r *Report) WriteGeoJSON(w io.Writer, places *tiles.Gazetteer) error {
 	if !ok || d.level == 0 {
 		return fmt.Errorf("stats: GeoJSON of rows by %q, which are not places", r.By)
 	}
-	header, lines := r.table()
-	props := func(l []cell) map[string]any {
+	header, lines := r.Table()
+	props := func(l []Cell) map[string]any {
 		m := make(map[string]any, len(header))
 		for i, c := range l {
 			switch {
-			case c.isN:
-				m[header[i]] = c.num
-			case c.text == "" && i >= 2 && header[i] != "suppressed" && header[i] != "compare_suppressed":
+			case c.Number:
+				m[header[i]] = c.Num
+			case c.Text == "" && i >= 2 && header[i] != "suppressed" && header[i] != "compare_suppressed":
 				m[header[i]] = nil
 			default:
-				m[header[i]] = c.text
+				m[header[i]] = c.Text
 			}
 		}
 		m["level"] = d.level.String()
@@ -49,7 +49,7 @@ func (r *Report) WriteGeoJSON(w io.Writer, places *tiles.Gazetteer) error {
 	}
 	fc := geojson.NewFeatureCollection()
 	for _, l := range lines[1:] {
-		key := l[0].text
+		key := l[0].Text
 		var geom orb.Geometry
 		if p := placeOf(places, d.level, key); p != nil && len(p.Shape) > 0 {
 			geom = p.Shape
