@@ -262,6 +262,7 @@ func New(cfg Config) *Server {
 	}
 	s.pages(e)
 	s.basemapRoutes(e)
+	s.ogcRoutes(e)
 	for _, r := range cfg.Routes {
 		r.Register(e)
 	}

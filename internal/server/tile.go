@@ -68,12 +68,17 @@ func (s *Server) tile(c echo.Context) error {
 	if ext != ".mvt" && ext != ".pbf" {
 		return echo.ErrNotFound
 	}
-	layer := c.Param("layer")
+	return s.serveTile(c, c.Param("layer"), c.Param("z"), c.Param("x"), ys)
+}
+
+// serveTile answers a tile request (XYZ here, OGC API – Tiles in
+// ogc_tile.go): the cached or rendered tile of the request's filter.
+func (s *Server) serveTile(c echo.Context, layer, zs, xs, ys string) error {
 	if _, ok := tiles.Layer(layer); !ok {
 		return &tiles.LayerError{Name: layer}
 	}
 	c.Set(keyLayer, layer)
-	tid, err := tiles.ParseTile(c.Param("z"), c.Param("x"), ys)
+	tid, err := tiles.ParseTile(zs, xs, ys)
 	if err != nil {
 		return err
 	}
