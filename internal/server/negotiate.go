@@ -123,9 +123,6 @@ func pickEncoding(header string) string {
 	return encIdentity
 }
 
-// acceptsGzip reports whether a client takes gzip (or brotli's fallback).
-func acceptsGzip(header string) bool { return pickEncoding(header) != encIdentity }
-
 // etagSuffix is what an ETag carries for a representation.
 func etagSuffix(enc string) string {
 	switch enc {
