@@ -210,3 +210,28 @@ func TestPolygonsAreValidAtEveryZoom(t *testing.T) {
 		t.Errorf("%d of %d polygons invalid", bad, len(feats))
 	}
 }
+
+// BenchmarkCutReferenceAreas measures cutting every reference area to the
+// tiles of zooms 6 to 8 over Italy (the context layer's regions, provinces
+// and municipalities), without the cut cache.
+func BenchmarkCutReferenceAreas(b *testing.B) {
+	ref, err := refdata.Places()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ts []tiles.TileID
+	for z := uint8(6); z <= 8; z++ {
+		ts = append(ts, validityTiles(z, nil, nil, 0)...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		g := tiles.NewGazetteer(append([]tiles.Place(nil), ref...))
+		b.StartTimer()
+		for _, t := range ts {
+			if _, err := g.ContextTile(t); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
