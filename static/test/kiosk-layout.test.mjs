@@ -16,11 +16,17 @@ let browser;
 before(async () => {
   server = await startServer({ args: ['--ingest-token', TOKEN, '--live-interval', '1s', '--demo-start', '2025-01-01'] });
   browser = await launch();
-  // people in the centre now, so that the live map has bins
+  // people in the centre in the last completed quarter hour and in the
+  // current one (the headline counts the last completed quarter, whatever
+  // the minute the tests run at, and one may end while they run), so that
+  // the live map has bins and the headline a number
+  const quarter = 15 * 60e3;
   const now = Date.now();
+  const current = Math.floor(now / quarter) * quarter;
   const lines = ['observed_at,lon,lat,weight,visitor_id'];
   for (let i = 0; i < 400; i++) {
-    lines.push(`${new Date(now - (60 + (i % 5) * 30) * 1000).toISOString().replace(/\.\d+Z$/, 'Z')},${(12.4166 + (i % 8) * 0.0003).toFixed(5)},${(42.9808 + (i % 10) * 0.0004).toFixed(5)},1,kl-${i}`);
+    const at = i % 2 === 0 ? current - quarter + (60 + (i % 5) * 30) * 1000 : Math.min(current + (i % 5) * 10e3, now - 5e3);
+    lines.push(`${new Date(at).toISOString().replace(/\.\d+Z$/, 'Z')},${(12.4166 + (i % 8) * 0.0003).toFixed(5)},${(42.9808 + (i % 10) * 0.0004).toFixed(5)},1,kl-${i}`);
   }
   const r = await fetch(`${server.url}/api/ingest`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'text/csv' }, body: lines.join('\n') + '\n' });
   assert.equal(r.status, 201, await r.text());
