@@ -116,6 +116,6 @@ func (c *ExportCmd) Run(env *Env) error {
 		return err
 	}
 	fmt.Fprintf(os.Stdout, "%s: %d tiles with features of %d (%s, zooms %d-%d, data version %d), %d bytes\n",
-		c.Out, res.Tiles, res.Requested, c.Layer, c.MinZoom, c.MaxZoom, res.DataVesion, res.Bytes)
+		c.Out, res.Tiles, res.Requested, c.Layer, c.MinZoom, c.MaxZoom, res.DataVersion, res.Bytes)
 	return nil
 }

@@ -47,11 +47,11 @@ type Config struct {
 
 // Result tells what an export wrote.
 type Result struct {
-	Tiles      int // tiles with features (empty tiles are not stored)
-	Requested  int // tiles of the zoom range and box
-	Bytes      int64
-	TileJSON   map[string]any
-	DataVesion uint64
+	Tiles       int // tiles with features (empty tiles are not stored)
+	Requested   int // tiles of the zoom range and box
+	Bytes       int64
+	TileJSON    map[string]any
+	DataVersion uint64
 }
 
 // Format is an archive format.
@@ -223,7 +223,7 @@ CREATE UNIQUE INDEX name ON metadata (name);`, nil); err != nil {
 	}
 	res := &Result{Requested: len(ids), TileJSON: doc}
 	if v, ok := doc["data_version"].(float64); ok {
-		res.DataVesion = uint64(v)
+		res.DataVersion = uint64(v)
 	}
 	end := sqlitex.Transaction(conn)
 	query := cfg.Query.Encode()
