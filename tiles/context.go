@@ -24,10 +24,11 @@ var ContextSpec = LayerSpec{
 	Description: "Boundaries and names of regions, provinces and municipalities (ISTAT), drawn under the data when no basemap is configured.",
 	MinZoom:     0, MaxZoom: 16,
 	Vector: []VectorLayer{
-		{ID: LayerBoundaries, Description: "Area polygons: regions at every zoom, provinces from zoom 6, municipalities from zoom 8.",
-			Fields: map[string]string{"level": "String: region, province or municipality", "code": "String: ISTAT code", "name": "String: name"}, MaxZoom: 16},
-		{ID: LayerLabels, Description: "One point inside each area (its representative point) carrying its name: regions up to zoom 8, provinces 6-9, municipalities from zoom 8.",
-			Fields: map[string]string{"level": "String: region, province or municipality", "code": "String: ISTAT code", "name": "String: name", "population": "Number: residents (ISTAT 2011), when known"}, MaxZoom: 16},
+		vectorLayer(LayerBoundaries, "Area polygons: regions at every zoom, provinces from zoom 6, municipalities from zoom 8.", 0, 16,
+			Field{"level", TypeString, "region, province or municipality"}, Field{"code", TypeString, "ISTAT code"}, Field{"name", TypeString, "name"}),
+		vectorLayer(LayerLabels, "One point inside each area (its representative point) carrying its name: regions up to zoom 8, provinces 6-9, municipalities from zoom 8.", 0, 16,
+			Field{"level", TypeString, "region, province or municipality"}, Field{"code", TypeString, "ISTAT code"}, Field{"name", TypeString, "name"},
+			Field{"population", TypeNumber, "residents (ISTAT 2011), when known"}),
 	},
 }
 

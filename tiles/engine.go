@@ -329,6 +329,7 @@ func (e *Engine) origins(ctx context.Context, r Request) (mvt.Layers, error) {
 				continue
 			}
 			f := geojson.NewFeature(c.shape)
+			f.ID = OriginID(l, p.Key)
 			f.Properties = geojson.Properties{"code": p.Code, "name": p.Name, "level": l.String()}
 			if count, visitors := e.priv.Publish(gr, narrowed); !visitors.Suppressed() {
 				c, _ := count.Int()
@@ -361,62 +362,16 @@ func round(v float64, digits int) float64 {
 type flow struct {
 	origin          *Place
 	dest            string
+	destKey         int64     // the zone's key, -1 for the town outside zones
 	a, b            orb.Point // world coordinates
 	count, visitors int64
 }
 
 func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
-	level := OriginLevel(r.Tile.Z)
-	narrowed := r.Filter.Narrowed()
-	var all []flow
-	for _, ol := range []Level{level, LevelCountry} {
-		groups, err := e.Aggregate(ctx, r.Filter, DimOf(ol), DimZone)
-		if err != nil {
-			return nil, err
-		}
-		zone, zoned := r.Filter.ZoneIndex()
-		for k, gr := range groups {
-			if zoned && k[1] != int64(zone) {
-				continue
-			}
-			count, visitors := e.priv.Publish(gr, narrowed)
-			if visitors.Suppressed() {
-				continue
-			}
-			if ol == LevelCountry && k[0] == int64(CountryIndex(Italy)) {
-				continue
-			}
-			o, ok := e.places.Place(ol, k[0])
-			if !ok {
-				continue // unknown origin
-			}
-			dest, dp := "town", e.town
-			if k[1] >= 0 {
-				z, ok := e.places.Place(LevelZone, k[1])
-				if !ok {
-					continue
-				}
-				dest, dp = z.Name, z.Point
-			}
-			if dp == (orb.Point{}) {
-				continue
-			}
-			ax, ay := worldFloat(o.Point[0], o.Point[1])
-			bx, by := worldFloat(dp[0], dp[1])
-			c, _ := count.Int()
-			v, _ := visitors.Int()
-			all = append(all, flow{origin: o, dest: dest, a: orb.Point{ax, ay}, b: orb.Point{bx, by}, count: c, visitors: v})
-		}
+	all, err := e.flowList(ctx, r.Filter, OriginLevel(r.Tile.Z))
+	if err != nil {
+		return nil, err
 	}
-	slices.SortFunc(all, func(x, y flow) int {
-		if x.count != y.count {
-			return cmpI64(y.count, x.count)
-		}
-		if c := strings.Compare(x.origin.Code, y.origin.Code); c != 0 {
-			return c
-		}
-		return strings.Compare(x.dest, y.dest)
-	})
 	tr := r.Tile.Rect()
 	scale := float64(Extent) / float64(r.Tile.Size())
 	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
@@ -454,13 +409,72 @@ func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 			geom = mls[0]
 		}
 		f := geojson.NewFeature(geom)
+		f.ID = FlowID(fl.origin.Level, fl.origin.Key, fl.destKey)
 		f.Properties = geojson.Properties{
+			"flow":   fl.origin.Code + ">" + fl.dest,
 			"origin": fl.origin.Code, "origin_name": fl.origin.Name, "origin_level": fl.origin.Level.String(),
 			"destination": fl.dest, "count": fl.count, "visitors": fl.visitors, "rank": int64(rank + 1),
 		}
 		layer.Features = append(layer.Features, f)
 	}
 	return mvt.Layers{layer}, nil
+}
+
+// flowList returns the published flows of a filter from origins of a
+// level and from abroad, strongest first (then by origin code and
+// destination).
+func (e *Engine) flowList(ctx context.Context, f Filter, level Level) ([]flow, error) {
+	narrowed := f.Narrowed()
+	var all []flow
+	for _, ol := range []Level{level, LevelCountry} {
+		groups, err := e.Aggregate(ctx, f, DimOf(ol), DimZone)
+		if err != nil {
+			return nil, err
+		}
+		zone, zoned := f.ZoneIndex()
+		for k, gr := range groups {
+			if zoned && k[1] != int64(zone) {
+				continue
+			}
+			count, visitors := e.priv.Publish(gr, narrowed)
+			if visitors.Suppressed() {
+				continue
+			}
+			if ol == LevelCountry && k[0] == int64(CountryIndex(Italy)) {
+				continue
+			}
+			o, ok := e.places.Place(ol, k[0])
+			if !ok {
+				continue // unknown origin
+			}
+			dest, dp := "town", e.town
+			if k[1] >= 0 {
+				z, ok := e.places.Place(LevelZone, k[1])
+				if !ok {
+					continue
+				}
+				dest, dp = z.Name, z.Point
+			}
+			if dp == (orb.Point{}) {
+				continue
+			}
+			ax, ay := worldFloat(o.Point[0], o.Point[1])
+			bx, by := worldFloat(dp[0], dp[1])
+			c, _ := count.Int()
+			v, _ := visitors.Int()
+			all = append(all, flow{origin: o, dest: dest, destKey: k[1], a: orb.Point{ax, ay}, b: orb.Point{bx, by}, count: c, visitors: v})
+		}
+	}
+	slices.SortFunc(all, func(x, y flow) int {
+		if x.count != y.count {
+			return cmpI64(y.count, x.count)
+		}
+		if c := strings.Compare(x.origin.Code, y.origin.Code); c != 0 {
+			return c
+		}
+		return strings.Compare(x.dest, y.dest)
+	})
+	return all, nil
 }
 
 func cmpI64(a, b int64) int {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/clip"
+	"github.com/paulmach/orb/clip/smartclip"
+	"github.com/paulmach/orb/planar"
 	"github.com/paulmach/orb/simplify"
 	"github.com/tidwall/rtree"
 )
@@ -175,31 +177,9 @@ func (g *Gazetteer) cut(l Level, t TileID) []cutPlace {
 	})
 	slices.Sort(idx)
 	scale := float64(Extent) / float64(t.Size())
-	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
-	dp := simplify.DouglasPeucker(0.5)
 	var out []cutPlace
 	for _, i := range idx {
-		src := g.world[i]
-		mp := make(orb.MultiPolygon, 0, len(src))
-		for _, poly := range src {
-			np := make(orb.Polygon, 0, len(poly))
-			for _, ring := range poly {
-				nr := make(orb.Ring, len(ring))
-				for k, pt := range ring {
-					nr[k] = orb.Point{(pt[0] - float64(r.MinX)) * scale, (pt[1] - float64(r.MinY)) * scale}
-				}
-				np = append(np, nr)
-			}
-			mp = append(mp, np)
-		}
-		mp = clip.MultiPolygon(box, mp)
-		if len(mp) == 0 {
-			continue
-		}
-		if s, ok := dp.Simplify(mp).(orb.MultiPolygon); ok {
-			mp = s
-		}
-		if mp = tidyPolygons(mp); len(mp) > 0 {
+		if mp := cutShape(g.world[i], r, scale); len(mp) > 0 {
 			out = append(out, cutPlace{place: i, shape: mp})
 		}
 	}
@@ -209,58 +189,66 @@ func (g *Gazetteer) cut(l Level, t TileID) []cutPlace {
 	return out
 }
 
-// tidyPolygons rounds to integer coordinates, drops repeated points and
-// rings with no area, and winds rings as MVT wants: exterior rings with
-// positive area in tile coordinates (clockwise on screen), holes negative.
-func tidyPolygons(mp orb.MultiPolygon) orb.MultiPolygon {
-	out := mp[:0]
-	for _, poly := range mp {
-		np := poly[:0]
-		for ri, ring := range poly {
-			nr := ring[:0]
-			for _, pt := range ring {
-				pt = orb.Point{math.Round(pt[0]), math.Round(pt[1])}
-				if len(nr) > 0 && nr[len(nr)-1] == pt {
-					continue
-				}
-				nr = append(nr, pt)
+// cutShape projects a shape (world coordinates) to a tile whose
+// rectangle is r, simplifies it and clips it to the tile with Buffer, as
+// valid polygons of integer coordinates (makeValid). It keeps the shape's
+// topology: a first clip to a wider box bounds the work for big areas
+// (its seams lie outside the tile), rounding comes before the
+// simplification, which keeps a subset of the rounded points, and the
+// final clip to the tile walks the box's edges instead of drawing seams
+// along them (orb's smartclip).
+func cutShape(src orb.MultiPolygon, r Rect, scale float64) orb.MultiPolygon {
+	wide := orb.Bound{Min: orb.Point{-2 * Buffer, -2 * Buffer}, Max: orb.Point{Extent + 2*Buffer, Extent + 2*Buffer}}
+	box := orb.Bound{Min: orb.Point{-Buffer, -Buffer}, Max: orb.Point{Extent + Buffer, Extent + Buffer}}
+	mp := make(orb.MultiPolygon, 0, len(src))
+	for _, poly := range src {
+		np := make(orb.Polygon, 0, len(poly))
+		for _, ring := range poly {
+			nr := make(orb.Ring, len(ring))
+			for k, pt := range ring {
+				nr[k] = orb.Point{math.Round((pt[0] - float64(r.MinX)) * scale), math.Round((pt[1] - float64(r.MinY)) * scale)}
 			}
-			if len(nr) > 1 && nr[0] == nr[len(nr)-1] {
-				nr = nr[:len(nr)-1]
-			}
-			if len(nr) < 3 {
-				if ri == 0 {
-					break // no exterior: drop the polygon
-				}
-				continue
-			}
-			a := area2(nr)
-			if a == 0 {
-				if ri == 0 {
-					break
-				}
-				continue
-			}
-			if (ri == 0) != (a > 0) {
-				slices.Reverse(nr)
-			}
-			np = append(np, append(nr, nr[0]))
+			np = append(np, nr)
 		}
-		if len(np) > 0 && len(np[0]) > 0 {
-			out = append(out, np)
-		}
+		mp = append(mp, np)
 	}
-	return out
+	if !mp.Bound().Intersects(box) {
+		return nil
+	}
+	mp = clip.MultiPolygon(wide, mp)
+	if len(mp) == 0 {
+		return nil
+	}
+	if s, ok := simplify.DouglasPeucker(0.5).Simplify(mp).(orb.MultiPolygon); ok {
+		mp = s
+	}
+	mp = makeValid(mp)
+	if len(mp) == 0 {
+		return nil
+	}
+	if b := mp.Bound(); b.Min[0] < box.Min[0] || b.Min[1] < box.Min[1] || b.Max[0] > box.Max[0] || b.Max[1] > box.Max[1] {
+		var clipped orb.MultiPolygon
+		for _, p := range mp {
+			c := smartclip.Polygon(box, p, orb.CCW)
+			if len(c) == 0 && polygonHolds(p, box.Center()) {
+				// the tile lies inside, with any holes wholly in it
+				c = orb.MultiPolygon{{box.ToRing()}}
+				for _, h := range p[1:] {
+					if hb := h.Bound(); box.Contains(hb.Min) && box.Contains(hb.Max) {
+						c[0] = append(c[0], h)
+					}
+				}
+			}
+			clipped = append(clipped, c...)
+		}
+		mp = makeValid(clipped)
+	}
+	return mp
 }
 
-// area2 is twice the signed area of a ring by the surveyor's formula.
-func area2(r orb.Ring) float64 {
-	var s float64
-	for i := range r {
-		j := (i + 1) % len(r)
-		s += r[i][0]*r[j][1] - r[j][0]*r[i][1]
-	}
-	return s
+// polygonHolds reports whether p (a valid polygon) contains pt.
+func polygonHolds(p orb.Polygon, pt orb.Point) bool {
+	return planar.PolygonContains(p, pt)
 }
 
 // lru is a least-recently-used cache bounded by the total cost of its

@@ -16,6 +16,8 @@ import (
 	"github.com/paulmach/orb"
 
 	"github.com/flowtiles/flowtiles/internal/app"
+	"github.com/flowtiles/flowtiles/internal/demo"
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -319,6 +321,53 @@ func TestBoundsRevealNoOne(t *testing.T) {
 	for name, v := range map[string]uint32{"west": sw.X, "south": sw.Y, "east": ne.X, "north": ne.Y} {
 		if d := math.Mod(float64(v)+size/2, size) - size/2; math.Abs(d) > 64 {
 			t.Errorf("the %s bound is %v world units off a zoom-12 tile edge: %v", name, d, doc.Bounds)
+		}
+	}
+}
+
+// farAway is a small group from New Zealand, far from every other origin.
+var farAway = tiles.Country{'N', 'Z'}
+
+func init() {
+	planters = append(planters, func(w *world) {
+		w.crowd(3, at(200, 11, 0), demo.Town(), func(r *presence.Record) { r.Nationality = farAway })
+	})
+}
+
+// The bounds of the origins and flows layers are those of their published
+// figures: a group of fewer than k people from New Zealand, the only ones
+// from there, does not stretch them to the other side of the world.
+func TestLayerBoundsRevealNoOne(t *testing.T) {
+	w := getWorld(t)
+	people := map[int64]bool{}
+	for _, recs := range w.byDay {
+		for _, r := range recs {
+			if r.Nationality == farAway {
+				people[r.Visitor] = true
+			}
+		}
+	}
+	if len(people) == 0 || len(people) >= tiles.DefaultK {
+		t.Fatalf("%d people from New Zealand: the test wants 1 to k-1", len(people))
+	}
+	for _, layer := range []string{tiles.LayerOrigins, tiles.LayerFlows} {
+		body, code := w.get("/tiles/"+layer+".json", nil)
+		if code != 200 {
+			t.Fatalf("%s TileJSON: %d %s", layer, code, body)
+		}
+		var doc struct {
+			Bounds [4]float64 `json:"bounds"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		// New Zealand lies within 166.4..178.6 E, 47.3..34.4 S; the demo's
+		// published origins end in Australia (153.6 E, 43.6 S)
+		if doc.Bounds[2] >= 166.4 && doc.Bounds[1] <= -34.4 {
+			t.Errorf("%s bounds %v reach the %d people from New Zealand", layer, doc.Bounds, len(people))
+		}
+		if doc.Bounds[2]-doc.Bounds[0] >= 359 {
+			t.Errorf("%s bounds %v claim the world", layer, doc.Bounds)
 		}
 	}
 }

@@ -86,10 +86,8 @@ func (s *Server) basemapTileJSON(c echo.Context) error {
 	if vl, err := json.Marshal(map[string]any{"vector_layers": doc["vector_layers"]}); err == nil {
 		doc["json"] = string(vl)
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, cacheMetadata)
-	h.Add(echo.HeaderVary, "X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix")
-	return c.JSON(http.StatusOK, doc)
+	s.varyForwarded(c)
+	return writeJSONDoc(c, doc, cacheMetadata)
 }
 
 // basemapTile serves a basemap tile: from the archive, or the reference
@@ -165,14 +163,14 @@ func (s *Server) basemapStyle(c echo.Context) error {
 	lang := c.QueryParam("lang")
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, cacheMetadata)
-	h.Add(echo.HeaderVary, "X-Forwarded-Host, X-Forwarded-Proto, X-Forwarded-Prefix")
+	s.varyForwarded(c)
 	base := s.baseURL(c)
 	if a := s.cfg.Basemap; a != nil {
 		doc, err := basemap.Style(a.Metadata(), base, lang)
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, doc)
+		return writeJSONDoc(c, doc, cacheMetadata)
 	}
 	if s.cfg.BasemapURL != "" {
 		return c.Redirect(http.StatusFound, s.cfg.BasemapURL)
@@ -197,7 +195,7 @@ func (s *Server) basemapStyle(c echo.Context) error {
 		ctr := bd.Center()
 		doc["center"] = []float64{ctr[0], ctr[1]}
 	}
-	return c.JSON(http.StatusOK, doc)
+	return writeJSONDoc(c, doc, cacheMetadata)
 }
 
 var glyphRange = regexp.MustCompile(`^(\d{1,5})-(\d{1,5})\.pbf$`)

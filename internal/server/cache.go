@@ -3,14 +3,39 @@ package server
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 )
 
 // cachedTile is a rendered tile as the cache keeps it. It is immutable once
-// stored: handlers share it.
+// stored (handlers share it), but for br, which the first client asking
+// for brotli fills.
 type cachedTile struct {
 	gz   []byte // gzipped MVT; nil for an empty tile
-	etag string // without the representation suffix; "" for an empty tile
+	etag string // without the representation suffix
 	size int    // uncompressed length
+	br   atomic.Pointer[[]byte]
+}
+
+// plain returns the uncompressed tile.
+func (t *cachedTile) plain() ([]byte, error) {
+	if t.size > 0 {
+		return gunzipBytes(t.gz, t.size)
+	}
+	return gunzipAll(t.gz)
+}
+
+// brotli returns the tile brotli-compressed, made once.
+func (t *cachedTile) brotli() ([]byte, error) {
+	if p := t.br.Load(); p != nil {
+		return *p, nil
+	}
+	b, err := t.plain()
+	if err != nil {
+		return nil, err
+	}
+	br := brotliBytes(b)
+	t.br.Store(&br)
+	return br, nil
 }
 
 // tileCache is an LRU of rendered tiles bounded in bytes. Its keys carry

@@ -3,7 +3,6 @@ package server
 // The tile catalog: GET /tiles.
 
 import (
-	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
@@ -54,7 +53,7 @@ func (s *Server) catalog(c echo.Context) error {
 		doc.Layers = append(doc.Layers, catalogLayer{
 			Name: l.Name, Title: l.Title, Description: l.Description, MinZoom: l.MinZoom, MaxZoom: l.MaxZoom,
 			TileJSON: withQuery(base+"/tiles/"+l.Name+".json", q),
-			Tiles:    withQuery(base+"/tiles/"+l.Name+"/{z}/{x}/{y}.mvt", q),
+			Tiles:    base + "/tiles/" + l.Name + "/{z}/{x}/{y}.mvt?" + versioned(q, doc.DataVersion),
 		})
 	}
 	bm := catalogLayer{Name: layerBasemap, Title: tiles.ContextSpec.Title, Description: tiles.ContextSpec.Description,
@@ -65,11 +64,9 @@ func (s *Server) catalog(c echo.Context) error {
 		bm.Title, bm.Description, bm.MinZoom, bm.MaxZoom = firstNonEmpty(m.Name, "Basemap"), m.Description, m.MinZoom, m.MaxZoom
 	}
 	doc.Layers = append(doc.Layers, bm)
-	for _, n := range styleNames() {
+	for _, n := range allStyleNames() {
 		doc.Styles = append(doc.Styles, catalogStyle{Name: n, URL: withQuery(base+"/styles/"+n+".json", tq.canon)})
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, cacheMetadata)
 	s.varyForwarded(c)
-	return c.JSON(http.StatusOK, doc)
+	return writeJSONDoc(c, doc, cacheMetadata)
 }

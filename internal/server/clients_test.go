@@ -36,7 +36,7 @@ func TestStylesServedAreValid(t *testing.T) {
 	})
 	dir := t.TempDir()
 	var files []string
-	for _, name := range styleNames() {
+	for _, name := range allStyleNames() {
 		res, body := env.get(t, "/styles/"+name+".json?gender=f&bins=square", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "maps.example.org")
 		if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 			t.Fatalf("%s: %d", name, res.StatusCode)

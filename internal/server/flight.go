@@ -64,7 +64,7 @@ func (s *Server) render(ctx context.Context, r tiles.Request, version uint64) (*
 		return nil, err
 	}
 	if len(b) == 0 {
-		return &cachedTile{}, nil
+		return &cachedTile{etag: "empty-v" + strconv.FormatUint(version, 10)}, nil
 	}
 	sum := sha256.Sum256(b)
 	return &cachedTile{

@@ -1,15 +1,39 @@
 package server
 
-// Content negotiation of tiles: gzip or plain bytes, and ETags.
+// Content negotiation: brotli where the client asks for it, gzip
+// otherwise, identity for clients that accept neither; ETags of each
+// representation; and a Content-Length on every answer that has a body
+// (GDAL's /vsicurl reads a response without one as empty).
 
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/andybalholm/brotli"
+	"github.com/labstack/echo/v4"
 )
+
+// Content codings of responses.
+const (
+	encIdentity = ""
+	encGzip     = "gzip"
+	encBrotli   = "br"
+)
+
+// minCompress is the smallest body worth compressing: below it every
+// client gets the same bytes (and the response does not vary).
+const minCompress = 1024
+
+// brotliQuality trades size for time: 6 is quicker than gzip's best
+// compression and still smaller.
+const brotliQuality = 6
 
 var gzipWriters = sync.Pool{New: func() any {
 	w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
@@ -23,6 +47,20 @@ func gzipBytes(b []byte) []byte {
 	zw.Write(b) // writes to a bytes.Buffer do not fail
 	zw.Close()
 	gzipWriters.Put(zw)
+	return buf.Bytes()
+}
+
+var brotliWriters = sync.Pool{New: func() any {
+	return brotli.NewWriterLevel(nil, brotliQuality)
+}}
+
+func brotliBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	bw := brotliWriters.Get().(*brotli.Writer)
+	bw.Reset(&buf)
+	bw.Write(b) // writes to a bytes.Buffer do not fail
+	bw.Close()
+	brotliWriters.Put(bw)
 	return buf.Bytes()
 }
 
@@ -50,33 +88,55 @@ func gunzipBytes(gz []byte, size int) ([]byte, error) {
 	return out, nil
 }
 
-// acceptsGzip reads Accept-Encoding: gzip (or *) with a non-zero quality.
-func acceptsGzip(header string) bool {
-	star, gz := false, -1
+// pickEncoding reads Accept-Encoding: brotli when the client accepts it (a
+// non-zero quality, by name or by *), else gzip, else identity. Qualities
+// other than zero do not rank the codings: brotli is smaller whenever it
+// is acceptable.
+func pickEncoding(header string) string {
+	if header == "" {
+		return encIdentity
+	}
+	star, gz, br := -1, -1, -1
 	for _, part := range strings.Split(header, ",") {
 		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		q := 1.0
-		if k, v, ok := strings.Cut(strings.TrimSpace(params), "="); ok && strings.TrimSpace(k) == "q" {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-				q = f
+		ok := 1
+		if k, v, found := strings.Cut(strings.TrimSpace(params), "="); found && strings.TrimSpace(k) == "q" {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f <= 0 {
+				ok = 0
 			}
 		}
 		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "br":
+			br = ok
 		case "gzip", "x-gzip":
-			if q > 0 {
-				gz = 1
-			} else {
-				gz = 0
-			}
+			gz = ok
 		case "*":
-			star = q > 0
+			star = ok
 		}
 	}
-	return gz == 1 || gz == -1 && star
+	switch {
+	case br == 1 || br == -1 && star == 1:
+		return encBrotli
+	case gz == 1 || gz == -1 && star == 1:
+		return encGzip
+	}
+	return encIdentity
 }
 
-// etagMatch reports whether If-None-Match names the tile, in either of its
-// representations (the bytes are the same once decoded).
+// etagSuffix is what an ETag carries for a representation.
+func etagSuffix(enc string) string {
+	switch enc {
+	case encGzip:
+		return "-gz"
+	case encBrotli:
+		return "-br"
+	}
+	return ""
+}
+
+// etagMatch reports whether If-None-Match names the resource (its ETag
+// without the representation suffix), in any of its representations (the
+// bytes are the same once decoded).
 func etagMatch(header, etag string) bool {
 	if header == "" {
 		return false
@@ -87,9 +147,165 @@ func etagMatch(header, etag string) bool {
 			return true
 		}
 		p = strings.Trim(p, `"`)
-		if p == etag || p == etag+"-gz" {
+		if p == etag || p == etag+"-gz" || p == etag+"-br" {
 			return true
 		}
 	}
 	return false
 }
+
+// contentETag is the ETag (without quotes or suffix) of a document's bytes.
+func contentETag(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// compressible reports whether a media type is worth compressing.
+func compressible(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	switch {
+	case strings.HasPrefix(mt, "text/"), strings.HasSuffix(mt, "+json"), strings.HasSuffix(mt, "/json"),
+		strings.HasSuffix(mt, "+xml"), strings.HasSuffix(mt, "/xml"):
+		return true
+	}
+	switch mt {
+	case "application/javascript", "application/x-ndjson", "application/x-protobuf", ContentTypeMVT:
+		return true
+	}
+	return false
+}
+
+// writeDoc answers a GET (or HEAD) of a document: its ETag (from its
+// bytes), 304 for a matching If-None-Match, else the bytes in the coding
+// the client prefers, always with Content-Length. vary names the request
+// headers (besides Accept-Encoding) that the document depends on.
+func writeDoc(c echo.Context, contentType string, b []byte, cacheControl string) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, cacheControl)
+	etag := contentETag(b)
+	h.Set(headerETag, `"`+etag+`"`)
+	h.Set(echo.HeaderContentType, contentType)
+	if etagMatch(c.Request().Header.Get(headerIfNoneMatch), etag) {
+		if len(b) >= minCompress && compressible(contentType) {
+			addVary(h, echo.HeaderAcceptEncoding)
+			enc := pickEncoding(c.Request().Header.Get(echo.HeaderAcceptEncoding))
+			h.Set(headerETag, `"`+etag+etagSuffix(enc)+`"`)
+		}
+		return c.NoContent(http.StatusNotModified)
+	}
+	// the compress middleware encodes it and sets the length
+	return c.Blob(http.StatusOK, contentType, b)
+}
+
+// compress is the middleware that finishes every buffered response: it
+// encodes a compressible body of at least minCompress bytes as the client
+// prefers (ETags get the representation's suffix), and sets Content-Length
+// on every body. Responses that stream (the live feed), carry their own
+// coding (tiles) or are ranges pass through untouched.
+func (s *Server) compress(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.Method != http.MethodGet || strings.HasPrefix(req.URL.Path, "/api/live") || req.URL.Path == "/metrics" {
+			return next(c)
+		}
+		res := c.Response()
+		orig := res.Writer
+		bw := &bufferedWriter{ResponseWriter: orig}
+		res.Writer = bw
+		defer func() { res.Writer = orig }() // also when the handler panics
+		err := next(c)
+		res.Writer = orig
+		if err != nil && !res.Committed {
+			return err // the error handler answers, unbuffered
+		}
+		return bw.finish(req)
+	}
+}
+
+// bufferedWriter holds a response until its handler returns.
+type bufferedWriter struct {
+	http.ResponseWriter
+	status int
+	buf    bytes.Buffer
+}
+
+func (w *bufferedWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *bufferedWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.buf.Write(p)
+}
+
+// Flush is a no-op: the response goes out whole when the handler returns.
+func (w *bufferedWriter) Flush() {}
+
+func (w *bufferedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *bufferedWriter) finish(req *http.Request) error {
+	if w.status == 0 {
+		return nil // nothing written
+	}
+	h := w.Header()
+	body := w.buf.Bytes()
+	if w.status == http.StatusOK && h.Get(echo.HeaderContentEncoding) == "" && h.Get("Content-Range") == "" &&
+		len(body) >= minCompress && compressible(h.Get(echo.HeaderContentType)) {
+		addVary(h, echo.HeaderAcceptEncoding)
+		enc := pickEncoding(req.Header.Get(echo.HeaderAcceptEncoding))
+		switch enc {
+		case encBrotli:
+			body = brotliBytes(body)
+		case encGzip:
+			body = gzipBytes(body)
+		}
+		if enc != encIdentity {
+			h.Set(echo.HeaderContentEncoding, enc)
+			if et := h.Get(headerETag); strings.HasSuffix(et, `"`) {
+				h.Set(headerETag, strings.TrimSuffix(et, `"`)+etagSuffix(enc)+`"`)
+			}
+		}
+	}
+	if bodyAllowed(w.status) {
+		h.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+	} else {
+		h.Del(echo.HeaderContentLength)
+	}
+	w.ResponseWriter.WriteHeader(w.status)
+	if bodyAllowed(w.status) && len(body) > 0 {
+		_, err := w.ResponseWriter.Write(body)
+		return err
+	}
+	return nil
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// addVary adds names to Vary unless they are there already.
+func addVary(h http.Header, names ...string) {
+	have := strings.ToLower(strings.Join(h.Values(echo.HeaderVary), ","))
+	for _, n := range names {
+		found := false
+		for _, v := range strings.Split(have, ",") {
+			if strings.TrimSpace(v) == strings.ToLower(n) {
+				found = true
+			}
+		}
+		if !found {
+			h.Add(echo.HeaderVary, n)
+			have += "," + strings.ToLower(n)
+		}
+	}
+}
+
+const (
+	headerETag        = "ETag"
+	headerIfNoneMatch = "If-None-Match"
+)

@@ -113,6 +113,12 @@ func styleNames() []string {
 	return out
 }
 
+// allStyleNames lists every style served at /styles/{name}.json but the
+// basemap's: the embedded ones and one per tile layer.
+func allStyleNames() []string {
+	return append(styleNames(), tiles.LayerNames()...)
+}
+
 // style serves GET /styles/{name}.json: the embedded MapLibre style with
 // its sources pointing at this server's TileJSON (carrying the request's
 // filter), centred on the data, and naming the configured basemap.
@@ -123,7 +129,10 @@ func (s *Server) style(c echo.Context) error {
 	}
 	raw, err := fs.ReadFile(styles.FS, name+ext)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusNotFound, "unknown style "+strconv.Quote(name)+" (want one of "+strings.Join(styleNames(), ", ")+")")
+		var ok bool
+		if raw, ok = layerStyle(name); !ok {
+			return echo.NewHTTPError(http.StatusNotFound, "unknown style "+strconv.Quote(name)+" (want one of "+strings.Join(allStyleNames(), ", ")+")")
+		}
 	}
 	tq, err := s.parseQuery(c, "")
 	if err != nil {
@@ -150,6 +159,10 @@ func (s *Server) style(c echo.Context) error {
 				q = vs.Encode()
 			}
 			src["url"] = withQuery(u, q)
+			if spec, ok := tiles.Layer(id); ok && spec.PromoteID != "" {
+				// hover and selection (feature state) by a stable id
+				src["promoteId"] = spec.PromoteID
+			}
 		}
 	}
 	if err := applyClasses(doc); err != nil {
@@ -167,10 +180,8 @@ func (s *Server) style(c echo.Context) error {
 		md["flowtiles:basemap"] = s.cfg.BasemapURL
 		doc["metadata"] = md
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, cacheMetadata)
 	s.varyForwarded(c)
-	return c.JSON(http.StatusOK, doc)
+	return writeJSONDoc(c, doc, cacheMetadata)
 }
 
 // applyClasses colours the layers whose metadata names a colour class
@@ -212,6 +223,5 @@ func applyClasses(doc map[string]any) error {
 
 // classesDoc serves /styles/classes.json: the colour classes of the maps.
 func (s *Server) classesDoc(c echo.Context) error {
-	c.Response().Header().Set(echo.HeaderCacheControl, cacheMetadata)
-	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, styles.ClassesJSON())
+	return writeDoc(c, echo.MIMEApplicationJSON, styles.ClassesJSON(), cacheMetadata)
 }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -209,9 +208,29 @@ func New(cfg Config) *Server {
 	}
 	// Reads (GET, HEAD) are open to the configured origins; writes get
 	// CORS only from WriteCORSOrigins, never from a wildcard meant for
-	// tiles, and with a fixed list of request headers.
+	// tiles, and with a fixed list of request headers. With the wildcard
+	// every read carries "*", whatever its Origin, so that responses do
+	// not vary by Origin (a shared cache keeps one copy).
+	if len(origins) == 1 && origins[0] == "*" {
+		e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				if r := c.Request(); r.Method == http.MethodGet || r.Method == http.MethodHead {
+					h := c.Response().Header()
+					h.Set(echo.HeaderAccessControlAllowOrigin, "*")
+					h.Set(echo.HeaderAccessControlExposeHeaders, "ETag, Retry-After")
+				}
+				return next(c)
+			}
+		})
+	}
 	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
-		Skipper:       isWrite,
+		Skipper: func(c echo.Context) bool {
+			if isWrite(c) {
+				return true
+			}
+			m := c.Request().Method
+			return len(origins) == 1 && origins[0] == "*" && (m == http.MethodGet || m == http.MethodHead)
+		},
 		AllowOrigins:  origins,
 		AllowMethods:  []string{http.MethodGet, http.MethodHead},
 		ExposeHeaders: []string{"ETag", "Retry-After"},
@@ -227,17 +246,9 @@ func New(cfg Config) *Server {
 			MaxAge:        86400,
 		}))
 	}
-	e.Use(middleware.GzipWithConfig(middleware.GzipConfig{
-		// Tiles compress themselves (the cache holds gzipped bytes); the
-		// live stream must reach the client unbuffered; promhttp
-		// negotiates its own compression.
-		Skipper: func(c echo.Context) bool {
-			p := c.Request().URL.Path
-			return strings.HasPrefix(p, "/api/live") || p == "/metrics" ||
-				strings.HasSuffix(p, ".mvt") || strings.HasSuffix(p, ".pbf")
-		},
-		MinLength: 1024,
-	}))
+	// Every buffered response is encoded here (brotli, gzip or none) and
+	// gets its Content-Length; tiles come encoded from the cache.
+	e.Use(s.compress)
 
 	e.GET("/tiles", s.catalog)
 	e.GET("/tiles/:file", s.tileJSON)
@@ -251,6 +262,7 @@ func New(cfg Config) *Server {
 	}
 	s.pages(e)
 	s.basemapRoutes(e)
+	s.ogcRoutes(e)
 	for _, r := range cfg.Routes {
 		r.Register(e)
 	}

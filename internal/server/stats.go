@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -28,9 +30,23 @@ func (a *StatsAPI) Register(e *echo.Echo) {
 
 func (a *StatsAPI) handle(c echo.Context) error {
 	q := c.QueryParams()
-	csv, err := wantsCSV(q.Get("format"), c.Request().Header.Get(echo.HeaderAccept))
+	format, err := statsFormat(q.Get("format"), c.Request().Header.Get(echo.HeaderAccept))
 	if err != nil {
 		return err
+	}
+	meta := false
+	switch m := q.Get("meta"); m {
+	case "", "0":
+	case "1":
+		if format != "csv" {
+			return &tiles.FilterError{Param: "meta", Value: m, Reason: "meta=1 goes with format=csv (the other formats carry their definitions)"}
+		}
+		meta = true
+	default:
+		return &tiles.FilterError{Param: "meta", Value: m, Reason: "want 1 or 0"}
+	}
+	if format == "geojson" && !stats.Geographic(q.Get("by")) {
+		return &tiles.FilterError{Param: "format", Value: "geojson", Reason: "GeoJSON needs rows that are places: by=zone, origin, province, region or nationality"}
 	}
 	req, err := stats.ParseRequest(q, a.Loc, a.Resolver)
 	if err != nil {
@@ -42,7 +58,7 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, "no-cache") // figures change with the data: revalidate
-	if !csv {
+	if format == "json" {
 		return c.JSON(http.StatusOK, rep)
 	}
 	name := "flowtiles-stats-" + string(rep.Area.Kind)
@@ -52,23 +68,40 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	if rep.By != "" {
 		name += "-by-" + rep.By
 	}
-	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
-	h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": name + ".csv"}))
-	c.Response().WriteHeader(http.StatusOK)
-	return rep.WriteCSV(c.Response())
+	var (
+		ct    string
+		write func(io.Writer) error
+	)
+	switch {
+	case format == "csv" && meta:
+		name += "-about"
+		ct, write = "text/csv; charset=utf-8", rep.WriteCSVMeta
+	case format == "csv":
+		ct, write = "text/csv; charset=utf-8", rep.WriteCSV
+	case format == "geojson":
+		ct, write = "application/geo+json", func(w io.Writer) error { return rep.WriteGeoJSON(w, a.Stats.Places()) }
+	default:
+		ct, write = ContentTypeXLSX, func(w io.Writer) error { return writeXLSX(rep, w) }
+	}
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	ext := map[string]string{"csv": ".csv", "geojson": ".geojson", "xlsx": ".xlsx"}[format]
+	h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": name + ext}))
+	return c.Blob(http.StatusOK, ct, buf.Bytes())
 }
 
-// wantsCSV reads format= (json or csv) and, without it, the Accept header:
-// CSV when text/csv is acceptable and JSON is not preferred over it.
-func wantsCSV(format, accept string) (bool, error) {
-	switch strings.ToLower(format) {
-	case "csv":
-		return true, nil
-	case "json":
-		return false, nil
+// statsFormat reads format= (json, csv, geojson or xlsx) and, without it,
+// the Accept header: the first of application/json, text/csv,
+// application/geo+json and the Excel type that it lists; JSON otherwise.
+func statsFormat(format, accept string) (string, error) {
+	switch f := strings.ToLower(format); f {
+	case "json", "csv", "geojson", "xlsx":
+		return f, nil
 	case "":
 	default:
-		return false, &tiles.FilterError{Param: "format", Value: format, Reason: "unknown format (want json or csv)"}
+		return "", &tiles.FilterError{Param: "format", Value: format, Reason: "unknown format (want json, csv, geojson or xlsx)"}
 	}
 	for _, part := range strings.Split(accept, ",") {
 		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
@@ -77,10 +110,14 @@ func wantsCSV(format, accept string) (bool, error) {
 		}
 		switch mt {
 		case "application/json":
-			return false, nil // listed first: preferred
+			return "json", nil // listed first: preferred
 		case "text/csv":
-			return true, nil
+			return "csv", nil
+		case "application/geo+json":
+			return "geojson", nil
+		case ContentTypeXLSX:
+			return "xlsx", nil
 		}
 	}
-	return false, nil
+	return "json", nil
 }

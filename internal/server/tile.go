@@ -8,7 +8,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -18,13 +17,15 @@ import (
 // ContentTypeMVT is the media type of vector tiles.
 const ContentTypeMVT = "application/vnd.mapbox-vector-tile"
 
-// Cache-Control of tiles: a window that ended in the past no longer
-// changes (new data for it is rare, and the data version in the ETag tells
-// revalidating clients); an open or current window changes with live data.
+// Cache-Control of tiles and documents. A tile URL that names the
+// current data version (v=N, as TileJSON templates and the pages write
+// them) never changes: it is immutable. Any other tile URL revalidates
+// (its ETag carries the data version, so a late batch about a closed
+// window is seen at once).
 const (
-	cacheClosedWindow = "public, max-age=86400"
-	cacheOpenWindow   = "public, max-age=30"
-	cacheMetadata     = "public, max-age=60"
+	cacheVersioned  = "public, max-age=31536000, immutable"
+	cacheRevalidate = "public, no-cache"
+	cacheMetadata   = "public, max-age=60"
 )
 
 // tileQuery is a parsed tile request filter with its canonical form.
@@ -67,12 +68,17 @@ func (s *Server) tile(c echo.Context) error {
 	if ext != ".mvt" && ext != ".pbf" {
 		return echo.ErrNotFound
 	}
-	layer := c.Param("layer")
+	return s.serveTile(c, c.Param("layer"), c.Param("z"), c.Param("x"), ys)
+}
+
+// serveTile answers a tile request (XYZ here, OGC API – Tiles in
+// ogc_tile.go): the cached or rendered tile of the request's filter.
+func (s *Server) serveTile(c echo.Context, layer, zs, xs, ys string) error {
 	if _, ok := tiles.Layer(layer); !ok {
 		return &tiles.LayerError{Name: layer}
 	}
 	c.Set(keyLayer, layer)
-	tid, err := tiles.ParseTile(c.Param("z"), c.Param("x"), ys)
+	tid, err := tiles.ParseTile(zs, xs, ys)
 	if err != nil {
 		return err
 	}
@@ -92,53 +98,60 @@ func (s *Server) tile(c echo.Context) error {
 			return err
 		}
 	}
-	return s.writeTile(c, t, tq.filter)
+	return s.writeTileWith(c, t, tileCacheControl(c, version))
 }
 
-// writeTile answers with a cached tile: 204 when empty, 304 when the
-// client's ETag matches, else the gzipped or plain bytes as the client
-// accepts.
-func (s *Server) writeTile(c echo.Context, t *cachedTile, f tiles.Filter) error {
-	cc := cacheOpenWindow
-	if !f.To.IsZero() && !f.To.After(time.Now()) {
-		cc = cacheClosedWindow
+// tileCacheControl is the Cache-Control of a tile URL: immutable when its
+// v= names the data version the tile was rendered at.
+func tileCacheControl(c echo.Context, version uint64) string {
+	if v := c.QueryParam("v"); v != "" && v == strconv.FormatUint(version, 10) {
+		return cacheVersioned
 	}
-	return s.writeTileWith(c, t, cc)
+	return cacheRevalidate
 }
 
-// writeTileWith is writeTile with the given Cache-Control. A tile whose
-// size is not known (0) is decompressed whole for clients without gzip.
+// writeTileWith answers with a cached tile: 204 when empty, 304 when the
+// client's ETag matches, else the bytes in the coding the client prefers
+// (brotli, gzip or none), with their Content-Length. A tile whose size is
+// not known (0) is decompressed whole for clients without gzip.
 func (s *Server) writeTileWith(c echo.Context, t *cachedTile, cacheControl string) error {
 	req := c.Request()
 	h := c.Response().Header()
-	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	h.Set(echo.HeaderCacheControl, cacheControl)
+	if t.etag != "" {
+		h.Set(headerETag, `"`+t.etag+`"`)
+	}
 	if t.gz == nil {
+		if etagMatch(req.Header.Get(headerIfNoneMatch), t.etag) && t.etag != "" {
+			return c.NoContent(http.StatusNotModified)
+		}
 		return c.NoContent(http.StatusNoContent)
 	}
-	gz := acceptsGzip(req.Header.Get(echo.HeaderAcceptEncoding))
-	etag := `"` + t.etag + `"`
-	if gz {
-		etag = `"` + t.etag + `-gz"`
-	}
-	h.Set("ETag", etag)
-	if etagMatch(req.Header.Get("If-None-Match"), t.etag) {
+	addVary(h, echo.HeaderAcceptEncoding)
+	enc := pickEncoding(req.Header.Get(echo.HeaderAcceptEncoding))
+	h.Set(headerETag, `"`+t.etag+etagSuffix(enc)+`"`)
+	if etagMatch(req.Header.Get(headerIfNoneMatch), t.etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	if gz {
-		h.Set(echo.HeaderContentEncoding, "gzip")
-		return c.Blob(http.StatusOK, ContentTypeMVT, t.gz)
-	}
-	var b []byte
-	var err error
-	if t.size > 0 {
-		b, err = gunzipBytes(t.gz, t.size)
-	} else {
-		b, err = gunzipAll(t.gz)
+	var (
+		b   []byte
+		err error
+	)
+	switch enc {
+	case encGzip:
+		b = t.gz
+	case encBrotli:
+		b, err = t.brotli()
+	default:
+		b, err = t.plain()
 	}
 	if err != nil {
 		return err
 	}
+	if enc != encIdentity {
+		h.Set(echo.HeaderContentEncoding, enc)
+	}
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
 	return c.Blob(http.StatusOK, ContentTypeMVT, b)
 }
 

@@ -4,9 +4,10 @@ package server
 // /tiles/{layer}/metadata.json.
 
 import (
+	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
@@ -67,25 +68,38 @@ func (s *Server) tilesetMetadata(c echo.Context) error {
 }
 
 func (s *Server) writeTileJSON(c echo.Context, name string) error {
+	doc, err := s.tileJSONDoc(c, name)
+	if err != nil {
+		return err
+	}
+	s.varyForwarded(c)
+	return writeJSONDoc(c, doc, cacheMetadata)
+}
+
+// tileJSONDoc is the TileJSON of a layer for a request (its base URL and
+// filter). Its tile template names the data version (v=N): those URLs are
+// immutable, so a shared cache never serves a tile of older data under it.
+func (s *Server) tileJSONDoc(c echo.Context, name string) (*TileJSON, error) {
 	spec, ok := tiles.Layer(name)
 	if !ok {
-		return &tiles.LayerError{Name: name}
+		return nil, &tiles.LayerError{Name: name}
 	}
 	c.Set(keyLayer, name)
 	tq, err := s.parseQuery(c, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	version := s.cfg.Version()
 	base := s.baseURL(c)
-	doc := TileJSON{
+	doc := &TileJSON{
 		TileJSON: "3.0.0", Name: "flowtiles " + spec.Title, Description: spec.Description,
 		Version: "1.0.0", Attribution: Attribution, Scheme: "xyz",
-		Tiles:        []string{withQuery(base+"/tiles/"+name+"/{z}/{x}/{y}.mvt", tq.canon)},
+		Tiles:        []string{base + "/tiles/" + name + "/{z}/{x}/{y}.mvt?" + versioned(tq.canon, version)},
 		MinZoom:      spec.MinZoom,
 		MaxZoom:      spec.MaxZoom,
 		Bounds:       worldBounds,
 		VectorLayers: spec.Vector,
-		DataVersion:  s.cfg.Version(),
+		DataVersion:  version,
 		Filter:       map[string]string{},
 	}
 	if v, err := url.ParseQuery(tq.canon); err == nil {
@@ -97,19 +111,71 @@ func (s *Server) writeTileJSON(c echo.Context, name string) error {
 		doc.JSON = string(vl)
 	}
 	zoom := map[string]float64{tiles.LayerDensity: 14, tiles.LayerZones: 14, tiles.LayerOrigins: 6, tiles.LayerFlows: 8}[name]
+	lb, ok, err := s.layerBounds(c.Request().Context(), name, tq.filter)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		doc.Bounds = [4]float64{lb.Min[0], lb.Min[1], lb.Max[0], lb.Max[1]}
+	}
 	if b, ok := s.bounds(); ok {
-		if name == tiles.LayerDensity || name == tiles.LayerZones {
-			doc.Bounds = [4]float64{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}
-		}
 		ctr := s.center(b)
 		doc.Center = [3]float64{ctr[0], ctr[1], zoom}
 	} else {
 		doc.Center = [3]float64{0, 0, float64(spec.MinZoom)}
 	}
-	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, cacheMetadata)
-	s.varyForwarded(c)
-	return c.JSON(http.StatusOK, doc)
+	return doc, nil
+}
+
+// versioned adds v=N, the data version, to a canonical query.
+func versioned(canon string, version uint64) string {
+	v := "v=" + strconv.FormatUint(version, 10)
+	if canon == "" {
+		return v
+	}
+	return canon + "&" + v
+}
+
+// layerBounds is where a layer's tiles hold features for a filter:
+// density, the data extent (tiles.Engine.Extent: zoom-12 tiles of at least
+// k people); zones, the zones; origins, the published origin areas; flows,
+// the ends of the published flows. ok is false when the layer shows
+// nothing that could bound it: then the data extent stands in.
+func (s *Server) layerBounds(ctx context.Context, layer string, f tiles.Filter) (orb.Bound, bool, error) {
+	var (
+		r   tiles.Rect
+		ok  bool
+		err error
+	)
+	if e := s.cfg.Engine; e != nil {
+		switch layer {
+		case tiles.LayerZones:
+			r, ok = e.Places().LevelBounds(tiles.LevelZone)
+		case tiles.LayerOrigins:
+			r, ok, err = e.OriginBounds(ctx, f)
+		case tiles.LayerFlows:
+			r, ok, err = e.FlowBounds(ctx, f)
+		}
+	}
+	if err != nil {
+		return orb.Bound{}, false, err
+	}
+	if ok {
+		w, so, ea, n := r.LonLatBounds()
+		return orb.Bound{Min: orb.Point{w, so}, Max: orb.Point{ea, n}}, true, nil
+	}
+	b, ok := s.bounds()
+	return b, ok, nil
+}
+
+// writeJSONDoc answers with a JSON document (writeDoc: ETag, 304,
+// encoding, Content-Length).
+func writeJSONDoc(c echo.Context, doc any, cacheControl string) error {
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	return writeDoc(c, echo.MIMEApplicationJSON, b, cacheControl)
 }
 
 // center is where maps open: the configured point, else the middle of b.

@@ -12,37 +12,32 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// WriteCSV writes the report as CSV: comment lines (#) with the area, the
-// window and the definitions, a header whose names carry the units, the
-// total, then one line per row. A withheld figure is an empty cell named in
-// the suppressed column ("row" when the whole row is withheld). Top lists
-// are not included (ask by=origin or by=nationality).
-func (r *Report) WriteCSV(w io.Writer) error {
-	var head strings.Builder
-	fmt.Fprintf(&head, "# flowtiles stats; area: %s; period %s; by %s; k=%d", r.areaText(), periodText(r.Period), orNone(r.By), r.K)
-	if len(r.Filter) > 0 {
-		var fs []string
-		for _, k := range slices.Sorted(maps.Keys(r.Filter)) {
-			fs = append(fs, k+"="+r.Filter[k])
-		}
-		fmt.Fprintf(&head, "; filter %s", strings.Join(fs, "&"))
-	}
-	head.WriteByte('\n')
-	if r.Comparison != nil {
-		fmt.Fprintf(&head, "# comparison period %s; change = period - comparison, relative = change / comparison\n", periodText(*r.Comparison))
-	}
-	for _, k := range slices.Sorted(maps.Keys(r.Definitions)) {
-		fmt.Fprintf(&head, "# %s: %s\n", k, r.Definitions[k])
-	}
-	fmt.Fprintf(&head, "# suppressed: figures about fewer than %d people are withheld: the cell is empty and named in the suppressed column (\"row\": the whole row)\n", r.K)
-	if _, err := io.WriteString(w, head.String()); err != nil {
-		return err
-	}
+// Cell is one value of a table: a number or text.
+type Cell struct {
+	Num    float64
+	Text   string
+	Number bool // Num holds the value
+}
 
-	cw := csv.NewWriter(w)
+func (c Cell) String() string {
+	if c.Number {
+		return string(formatNumber(c.Num))
+	}
+	return c.Text
+}
+
+func numCell(v float64) Cell { return Cell{Num: v, Number: true} }
+func textCell(s string) Cell { return Cell{Text: s} }
+
+// Table is the report as rows of cells: a header whose names carry the
+// units, the total, then one line per row. A withheld figure is an empty
+// cell named in the suppressed column ("row" when the whole row is
+// withheld). Top lists are not included (ask by=origin or
+// by=nationality). CSV, GeoJSON and Excel write it.
+func (r *Report) Table() (header []string, lines [][]Cell) {
 	figs := indicators[tiles.Figure]()
 	deltas := indicators[Delta]()
-	header := []string{"key", "label"}
+	header = []string{"key", "label"}
 	for _, ind := range figs {
 		if ind.name == "visitors_per_1000_residents" {
 			header = append(header, "population")
@@ -56,9 +51,6 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	if r.Comparison != nil {
 		header = append(header, "compare_suppressed")
 	}
-	if err := cw.Write(header); err != nil {
-		return err
-	}
 	refs, changes := map[string]*Row{}, map[string]*ChangeRow{}
 	if r.Comparison != nil {
 		refs["total"] = &r.Comparison.Total
@@ -70,40 +62,68 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			changes[r.Change.Rows[i].Key] = &r.Change.Rows[i]
 		}
 	}
-	lines := append([]Row{r.Period.Total}, r.Period.Rows...)
-	for i := range lines {
-		cur := &lines[i]
+	rows := append([]Row{r.Period.Total}, r.Period.Rows...)
+	for i := range rows {
+		cur := &rows[i]
 		ref, chg := refs[cur.Key], changes[cur.Key]
-		rec := []string{cur.Key, cur.Label}
+		rec := []Cell{textCell(cur.Key), textCell(cur.Label)}
 		for j, ind := range figs {
 			if ind.name == "visitors_per_1000_residents" {
-				pop := ""
+				pop := textCell("")
 				if cur.Population > 0 {
-					pop = fmt.Sprint(cur.Population)
+					pop = numCell(float64(cur.Population))
 				}
 				rec = append(rec, pop)
 			}
-			rec = append(rec, cell(*ind.get(cur)))
+			rec = append(rec, figureCell(*ind.get(cur)))
 			if r.Comparison != nil {
 				var rf tiles.Figure
 				if ref != nil {
 					rf = *ind.get(ref)
 				}
-				abs, rel := "", ""
+				abs, rel := textCell(""), textCell("")
 				if chg != nil {
 					if a, rv, hasRel, ok := deltas[j].get(chg).Values(); ok {
-						abs = string(formatNumber(a))
+						abs = numCell(a)
 						if hasRel {
-							rel = string(formatNumber(rv))
+							rel = numCell(rv)
 						}
 					}
 				}
-				rec = append(rec, cell(rf), abs, rel)
+				rec = append(rec, figureCell(rf), abs, rel)
 			}
 		}
-		rec = append(rec, suppressedList(cur))
+		rec = append(rec, textCell(suppressedList(cur)))
 		if r.Comparison != nil {
-			rec = append(rec, suppressedList(ref))
+			rec = append(rec, textCell(suppressedList(ref)))
+		}
+		lines = append(lines, rec)
+	}
+	return header, lines
+}
+
+func figureCell(f tiles.Figure) Cell {
+	if v, ok := f.Value(); ok {
+		return numCell(v)
+	}
+	return textCell("")
+}
+
+// WriteCSV writes the report as plain RFC 4180 CSV (CRLF line ends, no
+// comment lines, so that GDAL and spreadsheets read the first line as the
+// header): see Table. The area, the window and the definitions are in
+// WriteCSVMeta and in the JSON form.
+func (r *Report) WriteCSV(w io.Writer) error {
+	header, lines := r.Table()
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	rec := make([]string, len(header))
+	for _, l := range lines {
+		for i, c := range l {
+			rec[i] = c.String()
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -113,11 +133,53 @@ func (r *Report) WriteCSV(w io.Writer) error {
 	return cw.Error()
 }
 
-func cell(f tiles.Figure) string {
-	if v, ok := f.Value(); ok {
-		return string(formatNumber(v))
+// Meta lists what a table is about, as name and value pairs: the area, the
+// periods, the grouping, k, the filter, then the units and definitions.
+func (r *Report) Meta() [][2]string {
+	out := [][2]string{
+		{"source", "flowtiles stats"},
+		{"area", r.areaText()},
+		{"period", periodText(r.Period)},
+		{"timezone", r.Timezone},
+		{"by", orNone(r.By)},
+		{"k", fmt.Sprint(r.K)},
 	}
-	return ""
+	if len(r.Filter) > 0 {
+		var fs []string
+		for _, k := range slices.Sorted(maps.Keys(r.Filter)) {
+			fs = append(fs, k+"="+r.Filter[k])
+		}
+		out = append(out, [2]string{"filter", strings.Join(fs, "&")})
+	}
+	if r.Comparison != nil {
+		out = append(out, [2]string{"comparison_period", periodText(*r.Comparison)},
+			[2]string{"change", "change = period - comparison, relative = change / comparison"})
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Units)) {
+		out = append(out, [2]string{"unit." + k, r.Units[k]})
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Definitions)) {
+		out = append(out, [2]string{"definition." + k, r.Definitions[k]})
+	}
+	out = append(out, [2]string{"suppressed", fmt.Sprintf("figures about fewer than %d people are withheld: the cell is empty and named in the suppressed column (\"row\": the whole row)", r.K)})
+	return out
+}
+
+// WriteCSVMeta writes what the CSV of the same request is about (format=csv
+// &meta=1): an RFC 4180 CSV with the columns name and value.
+func (r *Report) WriteCSVMeta(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write([]string{"name", "value"}); err != nil {
+		return err
+	}
+	for _, m := range r.Meta() {
+		if err := cw.Write(m[:]); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 // suppressedList is the suppressed column of a row: "row", the withheld

@@ -10,7 +10,7 @@ import (
 )
 
 // ByNames lists the values of the by parameter, in the order documented.
-var ByNames = []string{"hour", "dow", "date", "age", "gender", "nationality", "origin", "province", "region", "spend"}
+var ByNames = []string{"hour", "dow", "date", "age", "gender", "nationality", "origin", "province", "region", "spend", "zone"}
 
 // dimension is a grouping of stats rows: the Source dimension behind it,
 // how its keys read, and how a visit maps to a row.
@@ -36,6 +36,10 @@ var dimensions = map[string]dimension{
 	"province":    {name: "province", dim: tiles.DimProvince, visits: true, repeat: true, level: tiles.LevelProvince},
 	"region":      {name: "region", dim: tiles.DimRegion, visits: true, repeat: true, level: tiles.LevelRegion},
 	"spend":       {name: "spend", dim: tiles.DimSpend, visits: true, repeat: true},
+	// zone: the town's zones (a record in two zones is in both rows; the
+	// key is the zone index, as in the zones tile layer), records in no
+	// zone under "unknown"
+	"zone": {name: "zone", dim: tiles.DimZone, level: tiles.LevelZone},
 }
 
 // unknownKey is the row key of the group whose attribute is not given.
@@ -51,6 +55,8 @@ func (d dimension) known(k int64) bool {
 	switch d.dim {
 	case tiles.DimHour, tiles.DimWeekday, tiles.DimDate:
 		return true
+	case tiles.DimZone:
+		return k >= 0
 	}
 	return k != 0
 }
@@ -111,7 +117,7 @@ func (d dimension) label(k int64, names *naming) string {
 		return genderLabels[tiles.Gender(k)]
 	case tiles.DimSpend:
 		return tiles.Spend(k).String() + " spending"
-	case tiles.DimNationality, tiles.DimMunicipality, tiles.DimProvince, tiles.DimRegion:
+	case tiles.DimNationality, tiles.DimMunicipality, tiles.DimProvince, tiles.DimRegion, tiles.DimZone:
 		if n := names.name(d.level, k, d.key(k)); n != "" {
 			return n
 		}

@@ -206,7 +206,19 @@ func reference(recs []presence.Record, zones []tiles.Place, muni tiles.Rect, req
 			(len(f.Nationalities) == 0 || slices.Contains(f.Nationalities, r.Nationality)) &&
 			(len(f.Origins) == 0 || slices.Contains(f.Origins, r.Origin))
 		keys := []string{"total"}
-		if req.By != "" {
+		switch req.By {
+		case "":
+		case "zone": // a record is in the row of every zone it lies in
+			mask := tiles.ZoneMask(zones, pt)
+			if mask == 0 {
+				keys = append(keys, "zone:"+unknownKey)
+			}
+			for z := 0; z < tiles.MaxZones; z++ {
+				if mask&(1<<z) != 0 {
+					keys = append(keys, "zone:"+strconv.Itoa(z))
+				}
+			}
+		default:
 			keys = append(keys, req.By+":"+recordKey(req.By, r, loc, cat))
 		}
 		for _, k := range keys {

@@ -55,7 +55,7 @@ type Request struct {
 const SnapBits = 14
 
 // Params are the query parameters ParseRequest reads besides the filters.
-var Params = []string{"zone", "municipality", "bbox", "by", "compare_from", "compare_to", "format"}
+var Params = []string{"zone", "municipality", "bbox", "by", "compare_from", "compare_to", "format", "meta"}
 
 // ParseRequest reads a stats request. Dates and hours are in loc; res
 // resolves origins and zone names. Every problem is a *tiles.FilterError

@@ -446,3 +446,6 @@ func changeRow(cur, ref *Row) ChangeRow {
 	}
 	return out
 }
+
+// Places returns the reference areas the service names and draws rows with.
+func (s *Service) Places() *tiles.Gazetteer { return s.places }

@@ -204,12 +204,11 @@ func TestCSVByHand(t *testing.T) {
 	if err := e.report(t, window+"&by=age").WriteCSV(&buf); err != nil {
 		t.Fatal(err)
 	}
-	var data []string
-	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
-		if !strings.HasPrefix(l, "#") {
-			data = append(data, l)
-		}
+	// plain RFC 4180: CRLF line ends, no comment lines, the header first
+	if strings.Contains(buf.String(), "#") || strings.Count(buf.String(), "\r\n") != strings.Count(buf.String(), "\n") {
+		t.Errorf("not plain RFC 4180 CSV:\n%q", buf.String())
 	}
+	data := strings.Split(strings.TrimSpace(strings.ReplaceAll(buf.String(), "\r\n", "\n")), "\n")
 	want := []string{
 		"key,label,presences,visitors,visits,dwell_median_minutes,dwell_under_30_share,dwell_30_120_share,dwell_over_120_share,repeat_visitors,population,visitors_per_1000_residents,suppressed",
 		"total,All,23,12,11,45,0.4545,0.2727,0.2727,3,,,",
@@ -222,10 +221,15 @@ func TestCSVByHand(t *testing.T) {
 	if strings.Join(data, "\n") != strings.Join(want, "\n") {
 		t.Errorf("CSV:\n%s\nwant:\n%s", strings.Join(data, "\n"), strings.Join(want, "\n"))
 	}
-	for _, c := range []string{"# flowtiles stats; area: zone centro; period 2025-03-03T00:00:00+01:00 to 2025-03-05T00:00:00+01:00; by age; k=3",
-		"# dwell: Last minus first", "# suppressed: figures about fewer than 3 people"} {
+	// what it is about: format=csv&meta=1
+	buf.Reset()
+	if err := e.report(t, window+"&by=age").WriteCSVMeta(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"name,value\r\n", "area,zone centro\r\n", "period,2025-03-03T00:00:00+01:00 to 2025-03-05T00:00:00+01:00\r\n", "by,age\r\n", "k,3\r\n",
+		"definition.dwell,\"Last minus first", "suppressed,\"figures about fewer than 3 people"} {
 		if !strings.Contains(buf.String(), c) {
-			t.Errorf("CSV lacks %q:\n%s", c, buf.String())
+			t.Errorf("CSV meta lacks %q:\n%s", c, buf.String())
 		}
 	}
 
@@ -233,8 +237,8 @@ func TestCSVByHand(t *testing.T) {
 	if err := e.report(t, "zone=centro&from=2025-03-04&to=2025-03-04&compare_from=2025-03-03&compare_to=2025-03-03").WriteCSV(&buf); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	header, total := lines[len(lines)-2], lines[len(lines)-1]
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(buf.String(), "\r\n", "\n")), "\n")
+	header, total := lines[0], lines[1]
 	if !strings.HasPrefix(header, "key,label,presences,compare_presences,change_presences,change_presences_relative,visitors,") ||
 		!strings.HasSuffix(header, ",suppressed,compare_suppressed") {
 		t.Errorf("comparison header: %s", header)

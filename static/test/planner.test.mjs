@@ -193,7 +193,7 @@ test('clicking a bin opens the stats panel with charts and a CSV download', { ti
   const r = await fetch(server.url + href);
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /text\/csv/);
-  assert.match(await r.text(), /^# flowtiles stats/);
+  assert.match(await r.text(), /^key,label,presences,/); // plain CSV: the header first
   await screenshot(page, 'planner-panel-1366x768.png');
   // The selection is in the URL: a reload opens the same panel.
   await page.reload();

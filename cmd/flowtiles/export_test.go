@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/flowtiles/flowtiles/internal/app"
+)
+
+// `flowtiles export` writes what `flowtiles serve` with the same data and
+// settings serves: every tile of the archive is the served tile's bytes.
+func TestExportCommandMatchesServe(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "zones.mbtiles")
+	cmd := &ExportCmd{Out: out, Layer: "zones", MinZoom: 14, MaxZoom: 16, Filter: "from=2025-02-01&to=2025-03-01",
+		K: 15, NoiseD: 5, NoiseGrowth: 0.5, TimeZone: "Europe/Rome", DemoRecords: 30000, DemoSeed: 3, DemoStart: "2025-01-01", Progress: "none"}
+	env := &Env{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler)}
+	if err := cmd.Run(env); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), app.Config{TimeZone: "Europe/Rome", DemoRecords: 30000, DemoSeed: 3,
+		DemoStart: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ts := httptest.NewServer(a.Handler())
+	defer ts.Close()
+	conn, err := sqlite.OpenConn(out, sqlite.OpenReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	n := 0
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	err = sqlitex.Execute(conn, "SELECT zoom_level, tile_column, tile_row, tile_data FROM tiles", &sqlitex.ExecOptions{ResultFunc: func(s *sqlite.Stmt) error {
+		n++
+		z, x, row := s.ColumnInt(0), s.ColumnInt(1), s.ColumnInt(2)
+		got := make([]byte, s.ColumnLen(3))
+		s.ColumnBytes(3, got)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/tiles/zones/%d/%d/%d.mvt?from=2025-02-01&to=2025-03-01", ts.URL, z, x, (1<<z)-1-row), nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		want, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(got) != string(want) {
+			t.Errorf("tile %d/%d/%d: the archive's %d bytes differ from the served %d", z, x, (1<<z)-1-row, len(got), len(want))
+		}
+		return nil
+	}})
+	if err != nil || n == 0 {
+		t.Fatalf("%d tiles: %v", n, err)
+	}
+}
