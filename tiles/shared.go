@@ -18,13 +18,11 @@ type shared[K comparable, V any] struct {
 
 // call is one computation that concurrent callers wait for.
 type call[V any] struct {
-	done chan struct{}
-	v    V
-	err  error
-	// abandoned: the leader's context ended before the value was made, so
-	// the error is the leader's, not the waiters'.
-	abandoned bool
-	waiters   int // callers waiting for it (under shared.mu)
+	done   chan struct{}
+	v      V
+	err    error
+	refs   int                // callers still waiting (under shared.mu)
+	cancel context.CancelFunc // ends the computation
 }
 
 // newShared returns a shared cache keeping at most maxBytes of values, as
@@ -37,52 +35,62 @@ func newShared[K comparable, V any](maxBytes int, size func(V) int) *shared[K, V
 	return s
 }
 
-// get returns the value of k: from the cache, from a computation already
-// under way, or computed by compute with ctx. The caller that computes is the
-// leader; the others wait for it (or for their own ctx). A waiter whose
-// leader's context ended tries again, and may lead itself. Errors are not
-// kept.
+// get returns the value of k: from the cache, or from the one computation
+// by compute that every caller asking for it meanwhile waits for. The
+// computation runs for all of them, with the values of the first caller's
+// context: it goes on when that caller goes away (its deadline passes, its
+// client leaves) while others still wait, and is cancelled when every
+// caller has gone, so that a query nobody waits for stops. A caller whose
+// ctx ends returns ctx.Err(). Errors are not kept.
 func (s *shared[K, V]) get(ctx context.Context, k K, compute func(context.Context) (V, error)) (V, error) {
-	for {
-		s.mu.Lock()
-		if s.cache != nil {
-			if v, ok := s.cache.get(k); ok {
-				s.mu.Unlock()
-				return v, nil
-			}
-		}
-		if c, ok := s.calls[k]; ok {
-			c.waiters++
+	s.mu.Lock()
+	if s.cache != nil {
+		if v, ok := s.cache.get(k); ok {
 			s.mu.Unlock()
-			select {
-			case <-c.done:
-			case <-ctx.Done():
-				var zero V
-				return zero, ctx.Err()
-			}
-			if c.abandoned && ctx.Err() == nil {
-				continue
-			}
-			return c.v, c.err
+			return v, nil
 		}
-		c := &call[V]{done: make(chan struct{})}
-		s.calls[k] = c
-		s.mu.Unlock()
-		s.lead(ctx, k, c, compute)
-		return c.v, c.err
 	}
+	c, ok := s.calls[k]
+	if ok {
+		c.refs++
+	} else {
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		c = &call[V]{done: make(chan struct{}), refs: 1, cancel: cancel}
+		s.calls[k] = c
+		go s.run(cctx, k, c, compute)
+	}
+	s.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.v, c.err
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	c.refs--
+	if c.refs == 0 {
+		// nobody waits any more: stop, and let a later caller start afresh
+		c.cancel()
+		if s.calls[k] == c {
+			delete(s.calls, k)
+		}
+	}
+	s.mu.Unlock()
+	var zero V
+	return zero, ctx.Err()
 }
 
-// lead computes the value of c and publishes it, even if compute panics (the
-// waiters then try again, and the panic goes on up the leader's stack).
-func (s *shared[K, V]) lead(ctx context.Context, k K, c *call[V], compute func(context.Context) (V, error)) {
-	finished := false
+// run computes the value of c and publishes it; a panic of compute
+// becomes the error of its callers.
+func (s *shared[K, V]) run(ctx context.Context, k K, c *call[V], compute func(context.Context) (V, error)) {
 	defer func() {
-		if !finished {
-			c.err, c.abandoned = fmt.Errorf("computing a shared aggregate: panic"), true
+		if p := recover(); p != nil {
+			c.err = fmt.Errorf("computing a shared aggregate: panic: %v", p)
 		}
+		c.cancel()
 		s.mu.Lock()
-		delete(s.calls, k)
+		if s.calls[k] == c {
+			delete(s.calls, k)
+		}
 		if c.err == nil && s.cache != nil {
 			s.cache.put(k, c.v)
 		}
@@ -90,6 +98,4 @@ func (s *shared[K, V]) lead(ctx context.Context, k K, c *call[V], compute func(c
 		close(c.done)
 	}()
 	c.v, c.err = compute(ctx)
-	c.abandoned = c.err != nil && ctx.Err() != nil
-	finished = true
 }

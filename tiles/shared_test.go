@@ -3,6 +3,7 @@ package tiles
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func (s *shared[K, V]) waiting(k K) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.calls[k]; ok {
-		return c.waiters
+		return c.refs
 	}
 	return 0
 }
@@ -50,7 +51,7 @@ func TestSharedComputesOnceForConcurrentCallers(t *testing.T) {
 	for i := 1; i < n; i++ {
 		wg.Go(func() { got[i], _ = s.get(context.Background(), "k", compute) })
 	}
-	waitFor(t, "the others to wait", func() bool { return s.waiting("k") == n-1 })
+	waitFor(t, "the others to wait", func() bool { return s.waiting("k") == n })
 	close(release)
 	wg.Wait()
 	for i, v := range got {
@@ -63,35 +64,36 @@ func TestSharedComputesOnceForConcurrentCallers(t *testing.T) {
 	}
 }
 
-// A waiter whose leader's client went away computes the value itself
-// instead of taking the leader's cancellation; an error is not kept.
+// A waiter whose leader's client went away still gets the value: the
+// computation goes on for it. An error is not kept.
 func TestSharedWaiterOutlivesCancelledLeader(t *testing.T) {
 	s := newShared[string](1<<20, func(int) int { return 8 })
 	leaderCtx, cancel := context.WithCancel(context.Background())
-	started := make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
+	var computeErr error
+	compute := func(ctx context.Context) (int, error) {
+		close(started)
+		<-release
+		computeErr = ctx.Err()
+		return 7, nil
+	}
 	var leaderErr error
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		_, leaderErr = s.get(leaderCtx, "k", func(ctx context.Context) (int, error) {
-			close(started)
-			<-ctx.Done()
-			return 0, ctx.Err()
-		})
-	})
+	wg.Go(func() { _, leaderErr = s.get(leaderCtx, "k", compute) })
 	<-started
 	var got int
 	var err error
-	wg.Go(func() {
-		got, err = s.get(context.Background(), "k", func(context.Context) (int, error) { return 7, nil })
-	})
-	waitFor(t, "the waiter to wait", func() bool { return s.waiting("k") == 1 })
+	wg.Go(func() { got, err = s.get(context.Background(), "k", compute) })
+	waitFor(t, "the waiter to wait", func() bool { return s.waiting("k") == 2 })
 	cancel()
+	waitFor(t, "the leader to leave", func() bool { return s.waiting("k") == 1 })
+	close(release)
 	wg.Wait()
 	if !errors.Is(leaderErr, context.Canceled) {
 		t.Errorf("leader: %v, want its cancellation", leaderErr)
 	}
-	if got != 7 || err != nil {
-		t.Errorf("waiter: %d, %v; want 7 computed by itself", got, err)
+	if got != 7 || err != nil || computeErr != nil {
+		t.Errorf("waiter: %d, %v (computation's context: %v); want 7 from the one computation", got, err, computeErr)
 	}
 
 	boom := errors.New("boom")
@@ -100,6 +102,48 @@ func TestSharedWaiterOutlivesCancelledLeader(t *testing.T) {
 	}
 	if v, err := s.get(context.Background(), "e", func(context.Context) (int, error) { return 3, nil }); v != 3 || err != nil {
 		t.Errorf("after an error: %d, %v; want a new computation", v, err)
+	}
+}
+
+// When every caller has gone, the computation is cancelled (a panned-away
+// map stops its query), and the next caller starts afresh.
+func TestSharedStopsWhenEveryCallerLeft(t *testing.T) {
+	s := newShared[string](1<<20, func(int) int { return 8 })
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			if _, err := s.get(ctx, "k", func(cctx context.Context) (int, error) {
+				<-cctx.Done()
+				stopped <- cctx.Err()
+				return 0, cctx.Err()
+			}); !errors.Is(err, context.Canceled) {
+				t.Errorf("caller: %v, want its cancellation", err)
+			}
+		})
+	}
+	waitFor(t, "the callers to wait", func() bool { return s.waiting("k") == 3 })
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("computation ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the computation went on with nobody waiting")
+	}
+	if v, err := s.get(context.Background(), "k", func(context.Context) (int, error) { return 5, nil }); v != 5 || err != nil {
+		t.Errorf("afterwards: %d, %v; want a new computation", v, err)
+	}
+}
+
+// A panic in a computation is its callers' error, not a crash.
+func TestSharedPanicIsAnError(t *testing.T) {
+	s := newShared[string](1<<20, func(int) int { return 8 })
+	if _, err := s.get(context.Background(), "p", func(context.Context) (int, error) { panic("oops") }); err == nil || !strings.Contains(err.Error(), "oops") {
+		t.Errorf("got %v, want the panic as an error", err)
 	}
 }
 

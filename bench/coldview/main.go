@@ -14,7 +14,9 @@
 //
 // It reports the median and worst time to the last tile of a view, per
 // filter and overall, and counts the responses by status (5xx among
-// them).
+// them). With -pid (the server's process, on this machine) it also reports
+// the CPU time the server spent per view: on a machine busy with other
+// work, wall times stretch but CPU time does not.
 //
 //	go run ./bench/coldview -url http://127.0.0.1:8080 -to 2025-09-01 -views 12 -planners 1
 package main
@@ -29,6 +31,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +71,7 @@ func main() {
 	to := flag.String("to", "2025-09-01", "end of the first view's window (a date); later views end a day earlier each")
 	months := flag.Int("months", 3, "length of the window in months")
 	timeout := flag.Duration("timeout", 60*time.Second, "per request")
+	pid := flag.Int("pid", 0, "the server's process id, to report its CPU time per view (Linux; 0: not reported)")
 	warmup := flag.Bool("warmup", true, "first fetch one view of the whole window with no attribute filter (not counted)")
 	flag.Parse()
 
@@ -121,6 +125,7 @@ func main() {
 	var mu sync.Mutex
 	var results []result
 	var wg sync.WaitGroup
+	cpu0, cpuOK := cpuTime(*pid)
 	t0 := time.Now()
 	for p := range *planners {
 		c := client()
@@ -137,6 +142,7 @@ func main() {
 	}
 	wg.Wait()
 	wall := time.Since(t0)
+	cpu1, _ := cpuTime(*pid)
 
 	fmt.Printf("views of %d tiles (%s × %d×%d at z%d around %.4f,%.4f), %d at a time per planner, %d planner(s) × %d views, %d-month windows ending %s and a day earlier each view; %.1f s in all\n",
 		len(paths), *layers, *cols, *rows, *z, *lon, *lat, *conc, *planners, *views, *months, *to, wall.Seconds())
@@ -183,8 +189,13 @@ func main() {
 	for _, s := range codes {
 		parts = append(parts, fmt.Sprintf("%d: %d", s, status[s]))
 	}
-	fmt.Printf("\nRESULT views=%d median_ms=%.1f worst_ms=%.1f 5xx=%d errors=%d statuses={%s}\n",
-		len(all), msf(pct(all, 50)), msf(pct(all, 100)), fiveXX, errs, strings.Join(parts, ", "))
+	cpu := "–"
+	if cpuOK {
+		cpu = fmt.Sprintf("%.0f", msf(cpu1-cpu0)/float64(len(all)))
+		fmt.Printf("\nserver CPU time: %.1f s in all, %s ms per view\n", (cpu1 - cpu0).Seconds(), cpu)
+	}
+	fmt.Printf("\nRESULT views=%d median_ms=%.1f worst_ms=%.1f 5xx=%d errors=%d cpu_ms_per_view=%s statuses={%s}\n",
+		len(all), msf(pct(all, 50)), msf(pct(all, 100)), fiveXX, errs, cpu, strings.Join(parts, ", "))
 }
 
 // fetchView fetches every path with the query, conc at a time, and returns
@@ -237,6 +248,30 @@ func get(ctx context.Context, c *http.Client, u string) (int, error) {
 		fmt.Fprintf(os.Stderr, "coldview: %s: %s\n", u, resp.Status)
 	}
 	return resp.StatusCode, nil
+}
+
+// cpuTime returns the user and system CPU time of process pid so far, from
+// /proc/pid/stat (in clock ticks, 100 a second on Linux).
+func cpuTime(pid int) (time.Duration, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		fail("-pid: %v", err)
+	}
+	// the command name (2nd field) may hold spaces: fields count from its ')'
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b)[i+1:])
+	if len(f) < 13 {
+		fail("-pid: unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		fail("-pid: unexpected /proc/%d/stat", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, true
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
