@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/clip"
@@ -28,7 +29,22 @@ type Config struct {
 	Loc      *time.Location // the town's time zone (UTC when nil)
 	Town     orb.Point      // where flows of records outside every zone end
 	MaxFlows int            // the strongest flows of a filter that are drawn (50 when 0)
+	// Metatile is the width, in tiles, of the square blocks of tiles of a
+	// zoom whose density bins are aggregated together, once per filter,
+	// and cut into tiles (8 when 0). 1 aggregates each tile's bins by
+	// itself and keeps nothing: the server caches whole tiles already.
+	Metatile int
+	// CacheBytes bounds the memory of the per-filter aggregates the engine
+	// keeps (64 MiB when 0; negative: none are kept, concurrent requests
+	// still share one computation).
+	CacheBytes int
 }
+
+// DefaultMetatile and DefaultCacheBytes are the defaults of Config.
+const (
+	DefaultMetatile   = 8
+	DefaultCacheBytes = 64 << 20
+)
 
 // Engine renders the tile layers from a Source and reference areas. It is
 // safe for concurrent use.
@@ -39,9 +55,14 @@ type Engine struct {
 	loc      *time.Location
 	town     orb.Point
 	maxFlows int
+	metatile uint32
+
+	// aggs are the per-filter aggregates: whole-area groupings (origins,
+	// flows, zones, totals) and the density bins of metatiles, each
+	// computed once for all concurrent requests.
+	aggs *shared[aggKey, map[[2]int64]Group]
 
 	mu     sync.Mutex
-	aggs   *lru[aggKey, map[[2]int64]Group]
 	extent struct {
 		version uint64
 		r       Rect
@@ -49,10 +70,21 @@ type Engine struct {
 	}
 }
 
+// aggKey identifies a Query of the engine (whose Loc is the engine's and
+// WithRest follows from the filter) over one data version.
 type aggKey struct {
-	filter  string
+	filter  string // canonical: Filter.Values, and the zone bits
 	by      [2]Dim
+	grid    Grid
+	area    Rect
 	version uint64
+}
+
+// aggBytes approximates the memory of an aggregate: a map entry is a
+// [2]int64 key and a Group, with the map's slack and control bytes.
+func aggBytes(m map[[2]int64]Group) int {
+	const entry = int(unsafe.Sizeof([2]int64{}) + unsafe.Sizeof(Group{}))
+	return 256 + len(m)*(entry*3/2)
 }
 
 // NewEngine returns an engine over src and places.
@@ -64,7 +96,15 @@ func NewEngine(src Source, places *Gazetteer, cfg Config) *Engine {
 	if e.maxFlows <= 0 {
 		e.maxFlows = 50
 	}
-	e.aggs = newLRU[aggKey, map[[2]int64]Group](512, func(map[[2]int64]Group) int { return 1 })
+	e.metatile = DefaultMetatile
+	if cfg.Metatile > 0 {
+		e.metatile = uint32(cfg.Metatile)
+	}
+	budget := cfg.CacheBytes
+	if budget == 0 {
+		budget = DefaultCacheBytes
+	}
+	e.aggs = newShared[aggKey](budget, aggBytes)
 	return e
 }
 
@@ -143,21 +183,16 @@ func newLayer(name string) *mvt.Layer {
 // their centres as points for heatmaps.
 func (e *Engine) density(ctx context.Context, r Request) (mvt.Layers, error) {
 	g := NewGrid(r.Shape, r.Tile.Z)
-	dx, dy := g.Reach()
 	tr := r.Tile.Rect()
 	narrowed := r.Filter.Narrowed()
-	q := Query{Filter: r.Filter, Area: tr.Expand(2*dx, 2*dy), By: []Dim{DimBin}, Grid: g, Loc: e.loc, WithRest: narrowed}
-	groups := map[int64]Group{}
-	if err := e.src.Aggregate(ctx, q, func(gr Group) error {
-		groups[gr.Key[0]] = gr
-		return nil
-	}); err != nil {
+	groups, err := e.bins(ctx, r.Tile, r.Filter, g)
+	if err != nil {
 		return nil, err
 	}
 	polys, points := newLayer(LayerDensity), newLayer(LayerDensityPoints)
 	g.Bins(tr, func(b Bin) {
 		id := g.ID(b)
-		gr, ok := groups[int64(id)]
+		gr, ok := groups[[2]int64{int64(id)}]
 		if !ok {
 			return
 		}
@@ -190,6 +225,57 @@ func (e *Engine) density(ctx context.Context, r Request) (mvt.Layers, error) {
 	return mvt.Layers{polys, points}, nil
 }
 
+// bins returns the groups of the bins of grid g (keyed by Grid.ID) around
+// tile t: every bin that overlaps t, with all its records (also those
+// beyond t's edge). They come from the tile's metatile, the block of
+// Metatile×Metatile tiles of the zoom containing t, aggregated once per
+// filter for all its tiles: a bin's records all lie within the block
+// widened by twice the bin's reach, exactly as within the tile so
+// widened, so its groups and Rest are those the tile alone would get.
+func (e *Engine) bins(ctx context.Context, t TileID, f Filter, g Grid) (map[[2]int64]Group, error) {
+	dx, dy := g.Reach()
+	n := min(e.metatile, uint32(1)<<t.Z)
+	q := Query{Filter: f, By: []Dim{DimBin}, Grid: g, Loc: e.loc, WithRest: f.Narrowed()}
+	if n == 1 {
+		q.Area = t.Rect().Expand(2*dx, 2*dy)
+		return e.collect(ctx, q)
+	}
+	size := t.Size()
+	x0, y0 := int64(t.X/n*n)*size, int64(t.Y/n*n)*size
+	block := Rect{MinX: x0, MinY: y0, MaxX: x0 + int64(n)*size, MaxY: y0 + int64(n)*size}
+	q.Area = block.Expand(2*dx, 2*dy)
+	return e.cached(ctx, q)
+}
+
+// collect runs q on the source and returns its groups by key.
+func (e *Engine) collect(ctx context.Context, q Query) (map[[2]int64]Group, error) {
+	m := map[[2]int64]Group{}
+	if err := e.src.Aggregate(ctx, q, func(g Group) error {
+		m[g.Key] = g
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// cached is collect computed once for all concurrent callers and kept per
+// data version (for a minute at most over an unversioned source). q.Loc
+// must be the engine's and q.WithRest q.Filter.Narrowed(). The returned
+// map is shared: it must not be modified.
+func (e *Engine) cached(ctx context.Context, q Query) (map[[2]int64]Group, error) {
+	k := aggKey{filter: q.Filter.Values().Encode() + "&zones=" + strconv.FormatUint(uint64(q.Filter.Zones), 10), grid: q.Grid, area: q.Area}
+	copy(k.by[:], q.By)
+	if v, ok := e.src.(Versioned); ok {
+		k.version = v.Version()
+	} else {
+		k.version = uint64(time.Now().Unix() / 60) // unversioned: a minute at most
+	}
+	return e.aggs.get(ctx, k, func(ctx context.Context) (map[[2]int64]Group, error) {
+		return e.collect(ctx, q)
+	})
+}
+
 // ExtentZoom is the zoom whose tiles make up Extent (about 10 km across in
 // central Italy).
 const ExtentZoom = 12
@@ -219,21 +305,21 @@ func (e *Engine) Extent(ctx context.Context, around Rect) (Rect, bool, error) {
 	var r Rect
 	ok := false
 	cols := WorldSize/g.W + 2
-	err := e.src.Aggregate(ctx, Query{Area: around.Expand(g.W, g.W).Clamp(), By: []Dim{DimBin}, Grid: g, Loc: e.loc}, func(gr Group) error {
+	groups, err := e.cached(ctx, Query{Area: around.Expand(g.W, g.W).Clamp(), By: []Dim{DimBin}, Grid: g, Loc: e.loc})
+	if err != nil {
+		return Rect{}, false, fmt.Errorf("data extent: %w", err)
+	}
+	for _, gr := range groups {
 		if !e.priv.Informs(gr) {
-			return nil
+			continue
 		}
 		row, col := gr.Key[0]/cols, gr.Key[0]%cols
 		cell := Rect{MinX: col * g.W, MinY: row * g.W, MaxX: (col + 1) * g.W, MaxY: (row + 1) * g.W}
 		if !ok {
 			r, ok = cell, true
-			return nil
+			continue
 		}
 		r = Rect{MinX: min(r.MinX, cell.MinX), MinY: min(r.MinY, cell.MinY), MaxX: max(r.MaxX, cell.MaxX), MaxY: max(r.MaxY, cell.MaxY)}
-		return nil
-	})
-	if err != nil {
-		return Rect{}, false, fmt.Errorf("data extent: %w", err)
 	}
 	e.mu.Lock()
 	e.extent.version, e.extent.r, e.extent.ok = version, r, ok
@@ -269,35 +355,11 @@ func DimOf(l Level) Dim {
 }
 
 // Aggregate runs a whole-area query with the engine's time zone and
-// privacy needs, caching the result per filter and data version: the
-// origins, flows and zones of a view are the same for all its tiles. The
-// returned map must not be modified.
+// privacy needs, computed once for all concurrent callers and kept per
+// filter and data version: the origins, flows and zones of a view are the
+// same for all its tiles. The returned map must not be modified.
 func (e *Engine) Aggregate(ctx context.Context, f Filter, by ...Dim) (map[[2]int64]Group, error) {
-	k := aggKey{filter: f.Values().Encode()}
-	copy(k.by[:], by)
-	if v, ok := e.src.(Versioned); ok {
-		k.version = v.Version()
-	} else {
-		k.version = uint64(time.Now().Unix() / 60) // unversioned: a minute at most
-	}
-	e.mu.Lock()
-	if m, ok := e.aggs.get(k); ok {
-		e.mu.Unlock()
-		return m, nil
-	}
-	e.mu.Unlock()
-	q := Query{Filter: f, By: by, Loc: e.loc, WithRest: f.Narrowed()}
-	m := map[[2]int64]Group{}
-	if err := e.src.Aggregate(ctx, q, func(g Group) error {
-		m[g.Key] = g
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	e.aggs.put(k, m)
-	e.mu.Unlock()
-	return m, nil
+	return e.cached(ctx, Query{Filter: f, By: by, Loc: e.loc, WithRest: f.Narrowed()})
 }
 
 func (e *Engine) origins(ctx context.Context, r Request) (mvt.Layers, error) {

@@ -11,7 +11,10 @@
 //
 // Tiles come from a fixed workload file (bench/workload/*.txt: one tile
 // path with its filter query per line). Every tile is computed fresh: the
-// engine keeps no tile cache, and density aggregation is not cached.
+// engine keeps no tile cache, and density aggregation is not cached (each
+// tile aggregates its own bins, -metatile 1; with -metatile N a tile's
+// block of N×N tiles is aggregated and kept, so later tiles of the block
+// are cut from it).
 //
 //	go run ./bench/tilebench -db $DATABASE_URL -workload bench/workload/density-month.txt
 package main
@@ -50,6 +53,7 @@ func main() {
 	naiveMax := flag.Int("naive-max", 0, "stop the naive baseline after this many tiles (0: all)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the engine passes to this file")
 	only := flag.String("only", "memory,postgis,naive", "sources to measure (comma list)")
+	metatile := flag.Int("metatile", 1, "density: tiles across the blocks aggregated together and kept (tiles.Config.Metatile); 1: each tile alone, uncached")
 	gist := flag.Bool("baseline-gist", true, "give the naive baseline the GiST index on presence.geom it relies on (created if missing, kept)")
 	flag.Parse()
 	ctx := context.Background()
@@ -93,7 +97,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	cfg := tiles.Config{Privacy: priv, Loc: loc} // as serve publishes: perturbed
+	cfg := tiles.Config{Privacy: priv, Loc: loc, Metatile: *metatile} // as serve publishes: perturbed
 	engines := []struct {
 		name string
 		e    *tiles.Engine
