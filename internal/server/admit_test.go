@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,55 @@ func TestStatsAndIngestDeadlines(t *testing.T) {
 	}
 	if n := count("SELECT count(*) FROM presence"); n != rows+20 {
 		t.Fatalf("%d rows after the batch, want %d", n, rows+20)
+	}
+}
+
+// The heavy queue is kept per client address as the server derives it
+// (X-Forwarded-For from a trusted proxy): with the queue full of one
+// client's requests, another client's request takes the place of the
+// first client's newest, which gets 503 at once.
+func TestHeavyQueueIsPerClientAddress(t *testing.T) {
+	env := newPGEnv(t, admit.Config{Slots: 1, QueueWait: time.Hour, MaxQueue: 2}, func(c *Config, _ *StatsAPI, _ *IngestAPI) {
+		c.TileTimeout = time.Hour
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	unlock := lockPresence(t, env.pool)
+	type answer struct {
+		name   string
+		status int
+		body   string
+	}
+	out := make(chan answer, 4)
+	ask := func(name, client, hours string) {
+		go func() {
+			res, body := fetch(t, env.ts.URL+tileURL("density", centreTile, "hours="+hours), "X-Forwarded-For", client)
+			out <- answer{name, res.StatusCode, string(body)}
+		}()
+	}
+	ask("a1", "203.0.113.1", "8")
+	waitFor(t, "a1 to take the slot", func() bool { return env.heavy.InUse() == 1 })
+	ask("a2", "203.0.113.1", "9")
+	waitFor(t, "a2 to queue", func() bool { return env.heavy.Queued() == 1 })
+	ask("a3", "203.0.113.1", "10")
+	waitFor(t, "a3 to queue", func() bool { return env.heavy.Queued() == 2 })
+	ask("b1", "198.51.100.7", "11")
+	select {
+	case a := <-out:
+		if a.name != "a3" || a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "busy") {
+			t.Fatalf("first answer %s: %d %s, want a3 pushed out with 503", a.name, a.status, a.body)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("nobody was pushed out of the full queue")
+	}
+	unlock()
+	for range 3 {
+		select {
+		case a := <-out:
+			if a.status != 200 {
+				t.Errorf("%s: %d %s", a.name, a.status, a.body)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("the queued renders did not end after the lock was released")
+		}
 	}
 }
