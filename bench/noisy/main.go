@@ -31,11 +31,16 @@ func main() {
 	clients := flag.Int("clients", 8, "noisy clients, each sending one heavy request after another")
 	duration := flag.Duration("duration", 20*time.Second, "how long the noisy clients run (and the quiet probe before them)")
 	every := flag.Duration("every", 10*time.Millisecond, "pause between two probes")
-	days := flag.Int("days", 240, "the data's days, ending today (the embedded demo: 240); noisy filters fall within them")
+	days := flag.Int("days", 240, "the data's days, ending with -to (the embedded demo: 240); noisy filters fall within them")
+	to := flag.String("to", time.Now().Format(time.DateOnly), "the data's last day (YYYY-MM-DD)")
 	statsShare := flag.Float64("stats", 0.2, "share of the heavy requests that are stats reports (the rest are tiles)")
 	seed := flag.Uint64("seed", 1, "seed of the noisy filters")
 	flag.Parse()
 
+	end, err := time.Parse(time.DateOnly, *to)
+	if err != nil {
+		fail(fmt.Errorf("-to: %w", err))
+	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients + 4, DisableCompression: true}, Timeout: 60 * time.Second}
 	centre, err := centreOf(client, *base)
 	if err != nil {
@@ -61,7 +66,6 @@ func main() {
 		heavy   []time.Duration
 		status  = map[int]int{}
 		errs    int
-		today   = time.Now().Truncate(24 * time.Hour)
 		layers  = []string{"density", "origins", "flows", "zones"}
 		started = time.Now()
 	)
@@ -71,7 +75,7 @@ func main() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(*seed, uint64(i)))
 			for !stop.Load() {
-				u := heavyURL(rng, *base, tile, layers, today, *days, *statsShare)
+				u := heavyURL(rng, *base, tile, layers, end, *days, *statsShare)
 				d, st, err := get(client, u)
 				mu.Lock()
 				if err != nil {
@@ -103,8 +107,8 @@ func main() {
 // heavyURL is a request that no cache answers: a tile of a random layer
 // near the centre, or a stats report, with a window of random days (and
 // hours) of the data's span.
-func heavyURL(rng *rand.Rand, base string, centre tiles.TileID, layers []string, today time.Time, days int, statsShare float64) string {
-	from := today.AddDate(0, 0, -1-rng.IntN(days))
+func heavyURL(rng *rand.Rand, base string, centre tiles.TileID, layers []string, end time.Time, days int, statsShare float64) string {
+	from := end.AddDate(0, 0, -1-rng.IntN(days))
 	to := from.AddDate(0, 0, 1+rng.IntN(90))
 	q := url.Values{}
 	q.Set("from", from.Format(time.DateOnly))
