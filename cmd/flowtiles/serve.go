@@ -37,6 +37,10 @@ type ServeCmd struct {
 	MetricsListen     string   `help:"Address to serve /metrics on (e.g. 127.0.0.1:9090); 'main' serves it on --listen, public; none: no metrics."`
 	MaxConns          int      `help:"Open connections at most (0: 4096, fewer when the file descriptor limit is lower); more wait in the kernel's queue." default:"0"`
 	MaxConnsPerClient int      `help:"Open connections per client address at most (trusted proxies exempt); more are answered 503. Negative: no cap." default:"64"`
+
+	HeavySlots       int           `help:"Heavy requests (uncached tiles, stats) run at once at most; more wait in a queue served in turn across client addresses. 0: one fewer than GOMAXPROCS (at least 1)." default:"0"`
+	QueueWait        time.Duration `help:"How long a heavy request waits for a slot before it is answered 503 with Retry-After." default:"5s"`
+	StatementTimeout time.Duration `help:"statement_timeout of the PostgreSQL pool's connections (negative: the server's setting)." default:"30s"`
 }
 
 // parsePrefixes reads addresses and CIDR ranges.
@@ -76,6 +80,12 @@ func (c *ServeCmd) Run(env *Env) error {
 	if err != nil {
 		return err
 	}
+	if c.HeavySlots < 0 {
+		return fmt.Errorf("--heavy-slots %d: want 1 or more (0: the default)", c.HeavySlots)
+	}
+	if c.QueueWait <= 0 {
+		return fmt.Errorf("--queue-wait %v: want a positive duration such as 5s", c.QueueWait)
+	}
 	if m := c.MetricsListen; m != "" && m != app.MetricsOnMain {
 		if _, _, err := net.SplitHostPort(m); err != nil {
 			return fmt.Errorf("--metrics-listen %q: want an address such as 127.0.0.1:9090, or main", m)
@@ -105,6 +115,9 @@ func (c *ServeCmd) Run(env *Env) error {
 		MetricsListen:     c.MetricsListen,
 		MaxConns:          c.MaxConns,
 		MaxConnsPerClient: c.MaxConnsPerClient,
+		HeavySlots:        c.HeavySlots,
+		QueueWait:         c.QueueWait,
+		StatementTimeout:  c.StatementTimeout,
 	}, env.Log)
 	if err != nil {
 		return err

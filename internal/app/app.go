@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowtiles/flowtiles/internal/admit"
 	"github.com/flowtiles/flowtiles/internal/basemap"
 	"github.com/flowtiles/flowtiles/internal/demo"
 	"github.com/flowtiles/flowtiles/internal/live"
@@ -69,6 +70,17 @@ type Config struct {
 	// MaxConns and MaxConnsPerClient cap open connections (server.Config;
 	// 0: the defaults).
 	MaxConns, MaxConnsPerClient int
+	// HeavySlots is how many heavy requests (uncached renders, stats)
+	// run at once, QueueWait how long one waits for a slot before a 503
+	// (admit.Config; 0: the defaults). The database pool is sized for
+	// the slots.
+	HeavySlots int
+	QueueWait  time.Duration
+	// StatsTimeout and IngestTimeout bound a stats report and the storing
+	// of a posted batch (server defaults when 0); StatementTimeout is the
+	// statement_timeout of the database pool (db.DefaultStatementTimeout
+	// when 0; negative: the server's).
+	StatsTimeout, IngestTimeout, StatementTimeout time.Duration
 }
 
 // MetricsOnMain is the Config.MetricsListen that serves /metrics on the
@@ -147,11 +159,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		m := arch.Metadata()
 		log.Info("basemap archive", "file", cfg.Basemap, "schema", m.Schema(), "zooms", fmt.Sprintf("%d-%d", m.MinZoom, m.MaxZoom), "layers", len(m.VectorLayers))
 	}
+	heavy := admit.New(admit.Config{Slots: cfg.HeavySlots, QueueWait: cfg.QueueWait})
 	var b *backend
 	if cfg.DatabaseURL == "" {
 		b, err = newEmbedded(cfg, loc, cat, ref, log)
 	} else {
-		b, err = newPostGIS(ctx, cfg, cat, ref, log)
+		b, err = newPostGIS(ctx, cfg, heavy.Slots(), cat, ref, log)
 	}
 	if err != nil {
 		if arch != nil {
@@ -180,13 +193,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	statsSvc := stats.New(stats.Config{Source: b.src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
 	routes := []interface{ Register(*echo.Echo) }{
-		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver},
+		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver, Heavy: heavy, Timeout: cfg.StatsTimeout},
 		&server.LiveAPI{Hub: a.Hub},
 		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: b.zones},
 		&server.EventsAPI{Events: b.events},
 		&server.IngestAPI{
 			Tokens: server.ParseTokens(cfg.IngestToken...), Sink: b.sink, Decode: presence.Decode,
-			MaxBytes: cfg.IngestMaxBytes, Version: b.src.Version, Poke: a.Hub.Poke,
+			MaxBytes: cfg.IngestMaxBytes, Version: b.src.Version, Poke: a.Hub.Poke, Timeout: cfg.IngestTimeout,
 		},
 	}
 	a.Server = server.New(server.Config{
@@ -217,6 +230,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Routes:            routes,
 		MaxConns:          cfg.MaxConns,
 		MaxConnsPerClient: cfg.MaxConnsPerClient,
+		Heavy:             heavy,
 	})
 	a.ready.Store(true)
 	return a, nil

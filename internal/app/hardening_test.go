@@ -180,3 +180,17 @@ func TestMetricsListen(t *testing.T) {
 		t.Errorf("/metrics by default: %d", code)
 	}
 }
+
+// The serving pool is sized for the heavy slots and carries the configured
+// statement_timeout.
+func TestPoolSizedForHeavySlots(t *testing.T) {
+	_, url := testdb.Create(t)
+	a, _ := newPostGISApp(t, url, Config{HeavySlots: 3, StatementTimeout: 7 * time.Second})
+	if got, want := a.b.pool.Config().MaxConns, poolSize(3); got != want || want <= 3 {
+		t.Errorf("pool of %d connections for 3 heavy slots, want %d", got, want)
+	}
+	var st string
+	if err := a.b.pool.QueryRow(context.Background(), "SHOW statement_timeout").Scan(&st); err != nil || st != "7s" {
+		t.Errorf("statement_timeout %s (%v), want 7s", st, err)
+	}
+}

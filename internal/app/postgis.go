@@ -26,8 +26,17 @@ const bytesPerRow = 40
 // newPostGIS is the backend on DATABASE_URL: the schema migrated (unless
 // NoMigrate), presence mirrored into memory within the memory budget and
 // followed through LISTEN/NOTIFY, older months answered by PostGIS.
-func newPostGIS(ctx context.Context, cfg Config, cat *refdata.Catalog, ref []tiles.Place, log *slog.Logger) (_ *backend, err error) {
-	pool, err := db.Open(ctx, cfg.DatabaseURL, 10*time.Second)
+func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Catalog, ref []tiles.Place, log *slog.Logger) (_ *backend, err error) {
+	if !cfg.NoMigrate {
+		// on a pool of their own, without the serving pool's statement
+		// timeout: a migration may rewrite a large table
+		if err := migrate(ctx, cfg.DatabaseURL, log); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := db.OpenPool(ctx, cfg.DatabaseURL, db.PoolConfig{
+		ConnectTimeout: 10 * time.Second, StatementTimeout: cfg.StatementTimeout, MaxConns: poolSize(heavySlots),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -41,15 +50,6 @@ func newPostGIS(ctx context.Context, cfg Config, cat *refdata.Catalog, ref []til
 			release()
 		}
 	}()
-	if !cfg.NoMigrate {
-		res, err := db.Migrate(ctx, pool)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range res {
-			log.Info("migration applied", "version", r.Version, "name", r.Name)
-		}
-	}
 	secret, err := db.PrivacySecret(ctx, pool)
 	if err != nil {
 		return nil, err
@@ -100,6 +100,33 @@ func newPostGIS(ctx context.Context, cfg Config, cat *refdata.Catalog, ref []til
 		return nil
 	})
 	return b, nil
+}
+
+// poolReserve is what the database pool holds beside two connections per
+// heavy slot (a tiered source reads memory and PostGIS, a stats report runs
+// its queries in parallel): posted batches (two at once), the mirror's
+// catch-up, and one spare. LISTEN and the readiness probe have connections
+// of their own.
+const poolReserve = 4
+
+// poolSize is the database pool's size for a heavy pool of slots.
+func poolSize(slots int) int32 { return int32(2*slots + poolReserve) }
+
+// migrate applies the pending migrations on a pool of its own.
+func migrate(ctx context.Context, url string, log *slog.Logger) error {
+	pool, err := db.Open(ctx, url, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	res, err := db.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		log.Info("migration applied", "version", r.Version, "name", r.Name)
+	}
+	return nil
 }
 
 // mirroredSink stores posted batches in PostGIS and then loads them into

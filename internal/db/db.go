@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -22,9 +24,36 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// Open connects to url and checks the connection within timeout. The pool
-// belongs to the caller, who closes it.
+// Open connects to url and checks the connection within timeout, for the
+// subcommands (migrate, ingest, areas): no statement timeout, pgx's pool
+// size. The pool belongs to the caller, who closes it.
 func Open(ctx context.Context, url string, timeout time.Duration) (*pgxpool.Pool, error) {
+	return OpenPool(ctx, url, PoolConfig{ConnectTimeout: timeout, StatementTimeout: -1})
+}
+
+// DefaultStatementTimeout is the statement_timeout of the serving pool's
+// connections: as long as the longest request deadline (stats, ingest),
+// so that a statement whose client gave up (a lost connection, a deadline)
+// does not run on, or hold its locks, for longer.
+const DefaultStatementTimeout = 30 * time.Second
+
+// PoolConfig tunes a pool (OpenPool). Settings given in the URL
+// (statement_timeout in options or as a parameter, pool_max_conns) win.
+type PoolConfig struct {
+	// ConnectTimeout bounds the first connection (10 s when 0).
+	ConnectTimeout time.Duration
+	// StatementTimeout is the statement_timeout of every pooled
+	// connection (DefaultStatementTimeout when 0; negative: the
+	// server's). Work that must run longer sets its own with SET LOCAL.
+	StatementTimeout time.Duration
+	// MaxConns is the pool's size (pgx's default, 4 or the number of
+	// CPUs, when 0).
+	MaxConns int32
+}
+
+// OpenPool connects to url with cfg and checks the connection. The pool
+// belongs to the caller, who closes it.
+func OpenPool(ctx context.Context, url string, pc PoolConfig) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
@@ -33,9 +62,23 @@ func Open(ctx context.Context, url string, timeout time.Duration) (*pgxpool.Pool
 		cfg.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "flowtiles"
+	st := pc.StatementTimeout
+	if st == 0 {
+		st = DefaultStatementTimeout
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["statement_timeout"]; st > 0 && !set && !strings.Contains(cfg.ConnConfig.RuntimeParams["options"], "statement_timeout") {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(st.Milliseconds(), 10)
+	}
+	if pc.MaxConns > 0 && !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = pc.MaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
+	}
+	timeout := pc.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -44,6 +87,20 @@ func Open(ctx context.Context, url string, timeout time.Duration) (*pgxpool.Pool
 		return nil, fmt.Errorf("database %s: %w", cfg.ConnConfig.Host, err)
 	}
 	return pool, nil
+}
+
+// Connect opens a connection of its own to the pool's database, outside
+// the pool, named name (application_name) and without the pool's
+// statement timeout: for a session that waits (LISTEN). The connection
+// belongs to the caller, who closes it.
+func Connect(ctx context.Context, pool *pgxpool.Pool, name string) (*pgx.Conn, error) {
+	cfg := pool.Config().ConnConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["application_name"] = name
+	delete(cfg.RuntimeParams, "statement_timeout")
+	return pgx.ConnectConfig(ctx, cfg)
 }
 
 // Result is one applied migration.

@@ -102,6 +102,9 @@ func (m *Mirror) Load(ctx context.Context) (int64, error) {
 		return 0, db.Wrap(ctx, "loading presence", err)
 	}
 	defer tx.Rollback(context.Background()) // (error ignored) read-only
+	if err := noStatementTimeout(ctx, tx); err != nil {
+		return 0, err
+	}
 	batches, err := committed(ctx, tx)
 	if err != nil {
 		return 0, err
@@ -119,6 +122,14 @@ func (m *Mirror) Load(ctx context.Context) (int64, error) {
 	}
 	m.version.Add(1)
 	return n, nil
+}
+
+// noStatementTimeout lifts the pool's statement_timeout for tx: loading
+// every row, or the batches of a long absence, takes as long as it takes
+// (ctx bounds it).
+func noStatementTimeout(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0")
+	return db.Wrap(ctx, "lifting the statement timeout", err)
 }
 
 // batch is a committed ingest batch and the time span of its records
@@ -203,24 +214,31 @@ func (m *Mirror) Follow(ctx context.Context, log *slog.Logger, onAreas func()) {
 	}
 }
 
+// listen waits for notifications on a connection of its own, outside the
+// pool, so that following new batches takes none of the pool's
+// connections from the requests; catching up borrows one from the pool
+// for each batch.
 func (m *Mirror) listen(ctx context.Context, onAreas func()) error {
-	conn, err := m.pool.Acquire(ctx)
+	conn, err := db.Connect(ctx, m.pool, "flowtiles listen")
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn.Close(cctx) // (error ignored) a clean close if the server still listens
+		cancel()
+	}()
 	for _, ch := range []string{"flowtiles_batches", "flowtiles_areas"} {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
 	}
-	defer conn.Exec(context.Background(), "UNLISTEN *") // (error ignored) the connection goes back to the pool
 	// catch up on anything committed while we were not listening
 	if err := m.CatchUp(ctx); err != nil {
 		return err
 	}
 	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
+		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
@@ -247,6 +265,9 @@ func (m *Mirror) CatchUp(ctx context.Context) error {
 		return db.Wrap(ctx, "catching up", err)
 	}
 	defer tx.Rollback(context.Background()) // (error ignored) read-only
+	if err := noStatementTimeout(ctx, tx); err != nil {
+		return err
+	}
 	batches, err := committed(ctx, tx)
 	if err != nil {
 		return err

@@ -59,6 +59,17 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 	if m.Version() == v0 {
 		t.Error("the data version did not change with the batch")
 	}
+	// LISTEN holds a connection of its own, none of the pool's
+	for deadline := time.Now().Add(30 * time.Second); pool.Stat().AcquiredConns() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("following holds %d of the pool's connections", pool.Stat().AcquiredConns())
+		}
+	}
+	var listening int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'flowtiles listen'`).Scan(&listening); err != nil || listening != 1 {
+		t.Fatalf("%d connections named flowtiles listen (%v), want 1", listening, err)
+	}
 	if _, err := pool.Exec(context.Background(), "NOTIFY flowtiles_areas"); err != nil {
 		t.Fatal(err)
 	}

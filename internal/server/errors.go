@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowtiles/flowtiles/internal/admit"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -90,6 +91,9 @@ func (s *Server) classify(err error, c echo.Context) (int, errorBody) {
 		return http.StatusBadRequest, errorBody{Error: fe.Error(), Param: fe.Param}
 	case errors.As(err, &le):
 		return http.StatusNotFound, errorBody{Error: le.Error()}
+	case errors.Is(err, admit.ErrBusy):
+		// heavy work is queued past --queue-wait: logged as a 503 by observe
+		return http.StatusServiceUnavailable, errorBody{Error: "the server is busy: retry shortly"}
 	case errors.Is(err, tiles.ErrReadOnly):
 		s.log.Warn("database is read-only", "uri", c.Request().RequestURI, "err", err)
 		return http.StatusServiceUnavailable, errorBody{Error: "the database is read-only: retry later"}

@@ -23,8 +23,10 @@ type flight struct {
 }
 
 // renderShared renders the tile of key once for all concurrent requests and
-// caches it. A waiter whose leader's client went away renders by itself.
-func (s *Server) renderShared(ctx context.Context, key string, r tiles.Request, version uint64) (*cachedTile, error) {
+// caches it. Only the leader, which renders, waits for a slot of the heavy
+// pool (as client); the others wait for its tile. A waiter whose leader's
+// client went away renders by itself.
+func (s *Server) renderShared(ctx context.Context, client, key string, r tiles.Request, version uint64) (*cachedTile, error) {
 	s.flightMu.Lock()
 	if f, ok := s.flights[key]; ok {
 		s.flightMu.Unlock()
@@ -34,7 +36,7 @@ func (s *Server) renderShared(ctx context.Context, key string, r tiles.Request, 
 			return nil, ctx.Err()
 		}
 		if errors.Is(f.err, context.Canceled) && ctx.Err() == nil {
-			return s.render(ctx, r, version)
+			return s.render(ctx, client, r, version)
 		}
 		return f.tile, f.err
 	}
@@ -47,16 +49,22 @@ func (s *Server) renderShared(ctx context.Context, key string, r tiles.Request, 
 		s.flightMu.Unlock()
 		close(f.done)
 	}()
-	f.tile, f.err = s.render(ctx, r, version)
+	f.tile, f.err = s.render(ctx, client, r, version)
 	if f.err == nil {
 		s.cache.put(key, f.tile)
 	}
 	return f.tile, f.err
 }
 
-// render asks the engine for a tile within TileTimeout and prepares it for
-// the cache: gzipped, with its ETag.
-func (s *Server) render(ctx context.Context, r tiles.Request, version uint64) (*cachedTile, error) {
+// render waits for a slot of the heavy pool, then asks the engine for a
+// tile within TileTimeout and prepares it for the cache: gzipped, with its
+// ETag.
+func (s *Server) render(ctx context.Context, client string, r tiles.Request, version uint64) (*cachedTile, error) {
+	release, err := s.cfg.Heavy.Acquire(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.TileTimeout)
 	defer cancel()
 	b, err := s.cfg.Engine.Tile(ctx, r)

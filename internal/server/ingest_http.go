@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -51,7 +52,14 @@ type IngestAPI struct {
 	// response); Poke tells the live hub at once. Both optional.
 	Version func() uint64
 	Poke    func()
+	// Timeout bounds the storing of a batch, once its body is read and
+	// validated (DefaultIngestTimeout when 0): past it the sink gives up,
+	// its transaction rolls back whole, and the answer is 503.
+	Timeout time.Duration
 }
+
+// DefaultIngestTimeout bounds the storing of one posted batch.
+const DefaultIngestTimeout = 30 * time.Second
 
 // DefaultIngestMaxBytes is the default body limit of POST /api/ingest.
 const DefaultIngestMaxBytes = 16 << 20
@@ -142,7 +150,13 @@ func (a *IngestAPI) handle(c echo.Context) error {
 	if len(recs) == 0 {
 		return failWith(http.StatusBadRequest, "", "no records")
 	}
-	dup, err := a.Sink.Store(r.Context(), id, recs)
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = DefaultIngestTimeout
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	dup, err := a.Sink.Store(ctx, id, recs)
 	var (
 		re *presence.RecordError
 		ke *presence.KeyConflictError

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/flowtiles/flowtiles/internal/admit"
 	"github.com/flowtiles/flowtiles/internal/basemap"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -85,7 +86,13 @@ type Config struct {
 	Collectors []prometheus.Collector
 	// Routes registers further endpoints (StatsAPI, LiveAPI, IngestAPI).
 	Routes []interface{ Register(*echo.Echo) }
-	// TileTimeout bounds the rendering of one tile (10 s when 0).
+	// Heavy is the pool that uncached renders and other heavy work wait
+	// for (admit.New with its defaults when nil); its metrics are served
+	// on /metrics. Cached tiles, health, metrics, pages, styles and
+	// documents never wait for it. Give the same pool to StatsAPI.
+	Heavy *admit.Pool
+	// TileTimeout bounds the rendering of one tile (10 s when 0), from
+	// the moment it has a slot of Heavy.
 	TileTimeout time.Duration
 	// ReadyTimeout bounds a /readyz check (3 s when 0).
 	ReadyTimeout time.Duration
@@ -185,8 +192,11 @@ func New(cfg Config) *Server {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 60 * time.Second
 	}
+	if cfg.Heavy == nil {
+		cfg.Heavy = admit.New(admit.Config{})
+	}
 	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}}
-	s.metrics = newMetrics(cfg.Metrics, cfg.Collectors)
+	s.metrics = newMetrics(cfg.Metrics, append([]prometheus.Collector{cfg.Heavy}, cfg.Collectors...))
 	s.cache = newTileCache(cfg.CacheBytes, s.metrics)
 
 	e := echo.New()

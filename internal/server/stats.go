@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/flowtiles/flowtiles/internal/admit"
 	"github.com/flowtiles/flowtiles/internal/stats"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -17,11 +19,20 @@ import (
 // StatsAPI serves GET /api/stats (docs/API.md). Bad parameters come back
 // as *tiles.FilterError, which the central error handler turns into a 400
 // naming the parameter.
+//
+// A report is heavy work: it waits for a slot of Heavy (the server's pool,
+// Config.Heavy), keyed by the client address, and is computed within
+// Timeout; past it the answer is 503.
 type StatsAPI struct {
 	Stats    *stats.Service
 	Loc      *time.Location
 	Resolver tiles.Resolver
+	Heavy    *admit.Pool   // nil: reports wait for nothing
+	Timeout  time.Duration // DefaultStatsTimeout when 0
 }
+
+// DefaultStatsTimeout bounds the computing of one stats report.
+const DefaultStatsTimeout = 30 * time.Second
 
 // Register adds the route.
 func (a *StatsAPI) Register(e *echo.Echo) {
@@ -52,7 +63,21 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rep, err := a.Stats.Report(c.Request().Context(), req)
+	ctx := c.Request().Context()
+	if a.Heavy != nil {
+		release, err := a.Heavy.Acquire(ctx, c.RealIP())
+		if err != nil {
+			return err
+		}
+		defer release() // the slot covers the writing of the table too
+	}
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = DefaultStatsTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rep, err := a.Stats.Report(ctx, req)
 	if err != nil {
 		return err
 	}

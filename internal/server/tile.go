@@ -94,7 +94,7 @@ func (s *Server) serveTile(c echo.Context, layer, zs, xs, ys string) error {
 		c.Set(keyCache, "hit")
 	} else {
 		c.Set(keyCache, "miss")
-		if t, err = s.renderShared(c.Request().Context(), key, tiles.Request{Layer: layer, Tile: tid, Filter: tq.filter, Shape: tq.shape}, version); err != nil {
+		if t, err = s.renderShared(c.Request().Context(), c.RealIP(), key, tiles.Request{Layer: layer, Tile: tid, Filter: tq.filter, Shape: tq.shape}, version); err != nil {
 			return err
 		}
 	}

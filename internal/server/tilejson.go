@@ -140,7 +140,8 @@ func versioned(canon string, version uint64) string {
 // density, the data extent (tiles.Engine.Extent: zoom-12 tiles of at least
 // k people); zones, the zones; origins, the published origin areas; flows,
 // the ends of the published flows. ok is false when the layer shows
-// nothing that could bound it: then the data extent stands in.
+// nothing that could bound it: then the data extent stands in, as it does
+// for origins and flows when every slot of the heavy pool is taken.
 func (s *Server) layerBounds(ctx context.Context, layer string, f tiles.Filter) (orb.Bound, bool, error) {
 	var (
 		r   tiles.Rect
@@ -151,10 +152,22 @@ func (s *Server) layerBounds(ctx context.Context, layer string, f tiles.Filter) 
 		switch layer {
 		case tiles.LayerZones:
 			r, ok = e.Places().LevelBounds(tiles.LevelZone)
-		case tiles.LayerOrigins:
-			r, ok, err = e.OriginBounds(ctx, f)
-		case tiles.LayerFlows:
-			r, ok, err = e.FlowBounds(ctx, f)
+		case tiles.LayerOrigins, tiles.LayerFlows:
+			// An aggregate of the filter: heavy work. Documents never wait
+			// for the heavy pool: without a free slot the data extent, a
+			// looser bound, stands in.
+			release, free := s.cfg.Heavy.TryAcquire()
+			if !free {
+				break
+			}
+			defer release()
+			bctx, cancel := context.WithTimeout(ctx, s.cfg.TileTimeout)
+			defer cancel()
+			if layer == tiles.LayerOrigins {
+				r, ok, err = e.OriginBounds(bctx, f)
+			} else {
+				r, ok, err = e.FlowBounds(bctx, f)
+			}
 		}
 	}
 	if err != nil {
