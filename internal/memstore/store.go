@@ -8,6 +8,7 @@ package memstore
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,12 @@ type Store struct {
 	// maxSpans versions), for tiles.ChangeLog; guarded by mu.
 	spans map[uint64][2]uint32
 
+	// budget is the memory an hour's rollup may take per record it
+	// stands for (rollup.go); noRollup makes queries read records only.
+	// Both are set before use (tests change them).
+	budget   int64
+	noRollup bool
+
 	snap atomic.Pointer[snapshot]
 }
 
@@ -50,11 +57,15 @@ type snapshot struct {
 	minT    uint32
 	maxT    uint32
 	bytes   int64
+	// rolls are the hours' rollups, sorted by hour (rollup.go); rollBytes
+	// their memory.
+	rolls     []*hourRoll
+	rollBytes int64
 }
 
 // New returns an empty store whose origin codes index cat.
 func New(cat *refdata.Catalog) *Store {
-	s := &Store{cat: cat, visitors: map[int64]uint32{}, spans: map[uint64][2]uint32{}}
+	s := &Store{cat: cat, visitors: map[int64]uint32{}, spans: map[uint64][2]uint32{}, budget: rollupBudget}
 	n := len(cat.Municipalities) + 1
 	s.muniKey, s.provKey, s.regKey = make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, m := range cat.Municipalities {
@@ -147,15 +158,21 @@ type Stats struct {
 	Rows     int64
 	Visitors int64
 	Blocks   int
-	Bytes    int64     // memory held by record columns
-	From, To time.Time // time span of the records (zero when empty)
-	Version  uint64
+	Bytes    int64 // memory held by record columns
+	// RollupBytes is the memory held by rollups (at most the store's
+	// budget per record); RollupRows the records they stand for.
+	RollupBytes, RollupRows int64
+	From, To                time.Time // time span of the records (zero when empty)
+	Version                 uint64
 }
 
 // Stats returns the current contents.
 func (s *Store) Stats() Stats {
 	sn := s.snap.Load()
-	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version}
+	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version, RollupBytes: sn.rollBytes}
+	for _, r := range sn.rolls {
+		st.RollupRows += r.rows
+	}
 	if sn.rows > 0 {
 		st.From, st.To = time.Unix(int64(sn.minT), 0).UTC(), time.Unix(int64(sn.maxT), 0).UTC()
 	}
@@ -249,20 +266,27 @@ func (b *Builder) Commit() {
 		vkeys = append(vkeys, tiles.VisitorKey(h))
 	}
 	next := &snapshot{
-		tree:     old.tree.Copy(),
-		blocks:   maps.Clone(old.blocks),
-		rows:     old.rows + b.n,
-		visitors: base,
-		vkeys:    vkeys,
-		version:  old.version + 1,
-		minT:     old.minT,
-		maxT:     old.maxT,
-		bytes:    old.bytes,
+		tree:      old.tree.Copy(),
+		blocks:    maps.Clone(old.blocks),
+		rows:      old.rows + b.n,
+		visitors:  base,
+		vkeys:     vkeys,
+		version:   old.version + 1,
+		minT:      old.minT,
+		maxT:      old.maxT,
+		bytes:     old.bytes,
+		rollBytes: old.rollBytes,
 	}
 	if old.rows == 0 {
 		next.minT, next.maxT = ^uint32(0), 0
 	}
 	span := [2]uint32{^uint32(0), 0}
+	touched := map[uint32]bool{} // hours with new records
+	for _, nb := range b.blocks {
+		for _, t := range nb.t {
+			touched[t/3600] = true
+		}
+	}
 	for k, nb := range b.blocks {
 		for i, v := range nb.v {
 			if v&provisional != 0 {
@@ -292,6 +316,28 @@ func (b *Builder) Commit() {
 		for _, t := range nb.t {
 			span[0], span[1] = min(span[0], t), max(span[1], t)
 		}
+	}
+	if len(touched) > 0 {
+		hours := slices.Sorted(maps.Keys(touched))
+		rb := &rollBuilder{budget: s.budget}
+		fresh := rb.rebuild(next.blocks, hours)
+		i := 0
+		for _, r := range old.rolls { // the memory of the rollups replaced
+			for i < len(hours) && hours[i] < r.h {
+				i++
+			}
+			if i < len(hours) && hours[i] == r.h {
+				next.rollBytes -= r.bytes()
+			}
+		}
+		for _, r := range fresh {
+			if r != nil {
+				next.rollBytes += r.bytes()
+			}
+		}
+		next.rolls = mergeRolls(old.rolls, hours, fresh)
+	} else {
+		next.rolls = old.rolls
 	}
 	if b.n > 0 {
 		s.spans[next.version] = span

@@ -10,9 +10,25 @@ import (
 
 var _ tiles.VisitSource = (*Store)(nil)
 
-type visitKey struct {
-	v   uint32
-	day int64
+// visit is a tiles.Visit while it is collected: its first record's
+// attributes in the store's form.
+type visit struct {
+	v                  uint32
+	day                int64
+	first, last, count int64
+	a                  tiles.Attrs
+	n                  uint8
+	o                  uint16
+}
+
+// public returns v as a tiles.Visit.
+func (s *Store) public(sn *snapshot, v *visit) tiles.Visit {
+	out := tiles.Visit{Visitor: uint64(v.v), Key: sn.vkeys[v.v], Day: v.day, First: v.first, Last: v.last, Presences: v.count,
+		Age: v.a.Age(), Gender: v.a.Gender(), Spend: v.a.Spend(), Nationality: tiles.CountryAt(v.n)}
+	if v.o != 0 {
+		out.Origin = s.cat.Municipalities[v.o-1].Code
+	}
+	return out
 }
 
 // Visits implements tiles.VisitSource: one Visit per visitor and local day
@@ -27,45 +43,69 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 	if sc.empty() {
 		return nil
 	}
-	visits := map[visitKey]*tiles.Visit{}
+	var visits []visit
+	index := map[uint64]int32{} // visitor << 32 | day (days since 1970 fit) -> visits index
+	// add counts records of one visitor, day and attributes, the first at
+	// first and the last at last, to their visit
+	add := func(v uint32, day, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
+		k := uint64(v)<<32 | uint64(uint32(day))
+		i, ok := index[k]
+		if !ok {
+			index[k] = int32(len(visits))
+			visits = append(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
+			return
+		}
+		vi := &visits[i]
+		if first < vi.first {
+			vi.first, vi.a, vi.n, vi.o = first, a, nat, o
+		} else if first == vi.first && (a != vi.a || nat != vi.n || o != vi.o) { // the attributes of the first record
+			c := s.public(sn, &visit{v: v, first: first, a: a, n: nat, o: o})
+			if tiles.FirstRecordLess(c, s.public(sn, vi)) {
+				vi.a, vi.n, vi.o = a, nat, o
+			}
+		}
+		vi.last = max(vi.last, last)
+		vi.count += w
+	}
+	for _, r := range sc.rolls {
+		hc, hs := sc.hourOf(r), int64(r.h)*3600
+		sc.eachPart(r, hc, func(_ *rpart, es []rentry, pass bool) {
+			if !pass {
+				return
+			}
+			for i := range es {
+				e := &es[i]
+				if e.v == 0 || !sc.match(e, pass) {
+					continue
+				}
+				add(e.v, hc.day, hs+int64(e.first()), hs+int64(e.last()), e.weight(), e.attrs(), e.nat(), e.origin())
+			}
+		})
+	}
 	var err error
 	visit := func(_, _ [2]int64, b *block) bool {
-		if b.maxT < sc.from || b.minT >= sc.to {
+		if !sc.overlaps(b) {
 			return true
 		}
 		if err = ctx.Err(); err != nil {
 			return false
 		}
-		i0, i1, inside, ok := sc.span(b)
+		inside, ok := sc.span(b)
 		if !ok {
 			return true
 		}
-		for i := i0; i < i1; i++ {
-			if b.v[i] == 0 {
-				continue
-			}
-			if _, match := sc.test(b, i, inside); !match {
-				continue
-			}
-			t := int64(b.t[i])
-			k := visitKey{b.v[i], sc.clock.Day(t)}
-			vi := visits[k]
-			if vi == nil {
-				vi = &tiles.Visit{Visitor: uint64(k.v), Key: sn.vkeys[k.v], Day: k.day, First: t, Last: t}
-				visits[k] = vi
-			}
-			if t <= vi.First { // the attributes of the first record
-				c := tiles.Visit{First: t, Age: b.a[i].Age(), Gender: b.a[i].Gender(), Spend: b.a[i].Spend(), Nationality: tiles.CountryAt(b.n[i])}
-				if o := b.o[i]; o != 0 {
-					c.Origin = s.cat.Municipalities[o-1].Code
+		sc.eachRange(b, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				if b.v[i] == 0 {
+					continue
 				}
-				if t < vi.First || vi.Presences == 0 || tiles.FirstRecordLess(c, *vi) {
-					vi.First, vi.Age, vi.Gender, vi.Spend, vi.Nationality, vi.Origin = t, c.Age, c.Gender, c.Spend, c.Nationality, c.Origin
+				if _, match := sc.test(b, i, inside); !match {
+					continue
 				}
+				t := int64(b.t[i])
+				add(b.v[i], sc.clock.Day(t), t, t, int64(b.w[i]), b.a[i], b.n[i], b.o[i])
 			}
-			vi.Last = max(vi.Last, t)
-			vi.Presences += int64(b.w[i])
-		}
+		})
 		return true
 	}
 	if sc.whole {
@@ -76,8 +116,8 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 	if err != nil {
 		return fmt.Errorf("memory store visits: %w", err)
 	}
-	for _, v := range visits {
-		if err := fn(*v); err != nil {
+	for i := range visits {
+		if err := fn(s.public(sn, &visits[i])); err != nil {
 			return err
 		}
 	}
