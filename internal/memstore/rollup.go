@@ -23,6 +23,10 @@ import (
 // visitor's day, the attributes of the first) are exact too: the records of
 // an entry share their attributes, and its first and last second are theirs.
 //
+// Most entries are of a visitor with the attributes of their first record
+// (Store.vprofs): those leave the attributes out (uentry, 12 bytes), the
+// others keep them (rentry, 16 bytes).
+//
 // An hour's rollup answers for the hour only when it is exact for the query:
 //   - the query groups by no bin (an entry has no position);
 //   - the hour is whole inside the window (the edges of a window that does
@@ -39,11 +43,11 @@ import (
 // hour whose records do not collapse is read from records), so the
 // rollups never add more than that to a record's memory.
 
-// entrySize is the memory of one rollup entry.
-const entrySize = 16
-
 // rollupBudget is the default Store.budget: bytes of rollup per record.
-const rollupBudget = 9
+// With the record columns' 30 bytes and 4 bytes per visitor (vprofs, at
+// most 0.6 B per record when visitors stay a while), a record takes under
+// 40 bytes.
+const rollupBudget = 8
 
 // maxEntryWeight is the largest weight sum of an entry (8 bits): records
 // that add up to more start another entry, and an hour with a record of a
@@ -59,6 +63,16 @@ type rentry struct {
 	prof uint32 // attrs << 24 | nationality << 16 | origin
 }
 
+// uentry is an rentry of a visitor's usual attributes (Store.vprofs).
+type uentry struct {
+	v, k, wfl uint32
+}
+
+// profOf packs a record's attributes as rentry.prof.
+func profOf(a tiles.Attrs, nat uint8, origin uint16) uint32 {
+	return uint32(a)<<24 | uint32(nat)<<16 | uint32(origin)
+}
+
 func (e *rentry) weight() int64      { return int64(e.wfl >> 24) }
 func (e *rentry) first() uint32      { return e.wfl >> 12 & 0xfff }
 func (e *rentry) last() uint32       { return e.wfl & 0xfff }
@@ -72,6 +86,7 @@ type rpart struct {
 	mask                   uint16
 	minX, minY, maxX, maxY uint32
 	end                    int32 // its entries are hourRoll.e[previous part's end:end]
+	uend                   int32 // and hourRoll.u[previous part's uend:uend]
 }
 
 // hourRoll is the rollup of one UTC hour. It is immutable once published.
@@ -80,22 +95,23 @@ type hourRoll struct {
 	rows  int64  // records it stands for
 	parts []rpart
 	e     []rentry
+	u     []uentry
 }
 
-func (r *hourRoll) bytes() int64 { return rollBytes(cap(r.e), cap(r.parts)) }
+func (r *hourRoll) bytes() int64 { return rollBytes(cap(r.e), cap(r.u), cap(r.parts)) }
 
 // rollBytes is the memory of an hourRoll of entries and parts.
-func rollBytes(entries, parts int) int64 {
-	return int64(entries)*entrySize + int64(parts)*24 + 64
+func rollBytes(entries, uentries, parts int) int64 {
+	return int64(entries)*16 + int64(uentries)*12 + int64(parts)*28 + 88
 }
 
 // entries returns the entries of part j.
-func (r *hourRoll) entries(j int) []rentry {
-	start := int32(0)
+func (r *hourRoll) entries(j int) ([]rentry, []uentry) {
+	start, ustart := int32(0), int32(0)
 	if j > 0 {
-		start = r.parts[j-1].end
+		start, ustart = r.parts[j-1].end, r.parts[j-1].uend
 	}
-	return r.e[start:r.parts[j].end]
+	return r.e[start:r.parts[j].end], r.u[ustart:r.parts[j].uend]
 }
 
 // rtuple is one record while an hour's rollup is built.
@@ -112,6 +128,8 @@ type rtuple struct {
 type rollBuilder struct {
 	buf    []rtuple
 	budget int64
+	vprofs []uint32 // Store.vprofs of the snapshot built
+	tmp    []rentry
 }
 
 // rebuild returns the rollups of the given hours (sorted, unique) from the
@@ -158,7 +176,7 @@ func (rb *rollBuilder) rebuild(blocks map[blockKey]*block, hours []uint32) []*ho
 // tuple appends record i of b to buf.
 func (b *block) tuple(i int, buf *[]rtuple) {
 	*buf = append(*buf, rtuple{
-		mask: b.z[i], v: b.v[i], prof: uint32(b.a[i])<<24 | uint32(b.n[i])<<16 | uint32(b.o[i]),
+		mask: b.z[i], v: b.v[i], prof: profOf(b.a[i], b.n[i], b.o[i]),
 		t: b.t[i], k: b.k[i], w: b.w[i], x: b.x[i], y: b.y[i], overweight: b.w[i] > maxEntryWeight,
 	})
 }
@@ -186,24 +204,8 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 		}
 		return cmp32(a.t, b.t)
 	})
-	// count the entries first, to allocate them exactly and to skip an
-	// hour over budget without building it
-	n, parts := 0, 0
-	for i := range ts {
-		if i == 0 || ts[i].mask != ts[i-1].mask {
-			parts++
-			n++
-			continue
-		}
-		if ts[i].v != ts[i-1].v || ts[i].prof != ts[i-1].prof {
-			n++
-		}
-	}
-	// (splits of weight sums over maxEntryWeight are counted as they come)
-	if rollBytes(n, parts) > rb.budget*int64(len(ts)) {
-		return nil
-	}
-	r := &hourRoll{h: h, rows: int64(len(ts)), e: make([]rentry, 0, n), parts: make([]rpart, 0, parts)}
+	// collapse into rb.tmp, with the parts' ends
+	tmp, parts := rb.tmp[:0], []rpart(nil)
 	base := h * 3600
 	var w uint32
 	for i := range ts {
@@ -211,29 +213,54 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 		sec := t.t - base
 		if i == 0 || t.mask != ts[i-1].mask {
 			if i > 0 {
-				r.parts[len(r.parts)-1].end = int32(len(r.e))
+				parts[len(parts)-1].end = int32(len(tmp))
 			}
-			r.parts = append(r.parts, rpart{mask: t.mask, minX: math.MaxUint32, minY: math.MaxUint32})
+			parts = append(parts, rpart{mask: t.mask, minX: math.MaxUint32, minY: math.MaxUint32})
 		} else if t.v == ts[i-1].v && t.prof == ts[i-1].prof && w+t.w <= maxEntryWeight {
-			e := &r.e[len(r.e)-1]
+			e := &tmp[len(tmp)-1]
 			w += t.w
 			e.k += t.k
 			e.wfl = w<<24 | e.wfl&0xfff000 | sec
-			p := &r.parts[len(r.parts)-1]
+			p := &parts[len(parts)-1]
 			p.minX, p.minY, p.maxX, p.maxY = min(p.minX, t.x), min(p.minY, t.y), max(p.maxX, t.x), max(p.maxY, t.y)
 			continue
 		}
 		w = t.w
-		r.e = append(r.e, rentry{v: t.v, k: t.k, wfl: w<<24 | sec<<12 | sec, prof: t.prof})
-		p := &r.parts[len(r.parts)-1]
+		tmp = append(tmp, rentry{v: t.v, k: t.k, wfl: w<<24 | sec<<12 | sec, prof: t.prof})
+		p := &parts[len(parts)-1]
 		p.minX, p.minY, p.maxX, p.maxY = min(p.minX, t.x), min(p.minY, t.y), max(p.maxX, t.x), max(p.maxY, t.y)
 	}
-	r.parts[len(r.parts)-1].end = int32(len(r.e))
-	if rollBytes(len(r.e), parts) > rb.budget*int64(len(ts)) { // with the splits
+	parts[len(parts)-1].end = int32(len(tmp))
+	rb.tmp = tmp
+	nu := 0
+	for i := range tmp {
+		if rb.usual(&tmp[i]) {
+			nu++
+		}
+	}
+	if rollBytes(len(tmp)-nu, nu, len(parts)) > rb.budget*int64(len(ts)) {
 		return nil
+	}
+	r := &hourRoll{h: h, rows: int64(len(ts)), parts: slices.Clip(parts), e: make([]rentry, 0, len(tmp)-nu), u: make([]uentry, 0, nu)}
+	start := int32(0)
+	for j := range r.parts {
+		p := &r.parts[j]
+		for i := start; i < p.end; i++ {
+			if e := &tmp[i]; rb.usual(e) {
+				r.u = append(r.u, uentry{v: e.v, k: e.k, wfl: e.wfl})
+			} else {
+				r.e = append(r.e, *e)
+			}
+		}
+		start = p.end
+		p.end, p.uend = int32(len(r.e)), int32(len(r.u))
 	}
 	return r
 }
+
+// usual reports whether e is of a visitor with the attributes of their
+// first record.
+func (rb *rollBuilder) usual(e *rentry) bool { return e.v != 0 && rb.vprofs[e.v] == e.prof }
 
 func cmp32(a, b uint32) int {
 	switch {
@@ -345,16 +372,32 @@ func (sc *scan) hourOf(r *hourRoll) hourCtx {
 	return hourCtx{hour: sc.clock.Hour(hs), weekday: int(sc.clock.Weekday(hs)), day: sc.clock.Day(hs)}
 }
 
-// eachPart calls fn with the parts of r in the base selection, each with
-// whether its hour, weekday and zone pass the narrowing filters.
-func (sc *scan) eachPart(r *hourRoll, hc hourCtx, fn func(p *rpart, es []rentry, pass bool)) {
+// eachEntry calls fn with the entries of r in the base selection, each
+// with its part and whether its hour, weekday and zone pass the narrowing
+// filters (pass), but not those of the parts for which skip(pass) is true.
+// The entry is fn's only during the call.
+func (sc *scan) eachEntry(r *hourRoll, hc hourCtx, skip func(pass bool) bool, fn func(p *rpart, e *rentry, pass bool)) {
 	when := (sc.hours == 0 || sc.hours&(1<<hc.hour) != 0) && (sc.days == 0 || sc.days&(1<<hc.weekday) != 0)
+	vprofs := sc.sn.vprofs
 	for j := range r.parts {
 		p := &r.parts[j]
 		if sc.areaZones != 0 && p.mask&sc.areaZones == 0 {
 			continue
 		}
-		fn(p, r.entries(j), when && (sc.zoneBits == 0 || p.mask&sc.zoneBits != 0))
+		pass := when && (sc.zoneBits == 0 || p.mask&sc.zoneBits != 0)
+		if skip(pass) {
+			continue
+		}
+		es, us := r.entries(j)
+		var e rentry
+		for i := range us {
+			u := &us[i]
+			e = rentry{v: u.v, k: u.k, wfl: u.wfl, prof: vprofs[u.v]}
+			fn(p, &e, pass)
+		}
+		for i := range es {
+			fn(p, &es[i], pass)
+		}
 	}
 }
 
@@ -374,41 +417,36 @@ func (sc *scan) rollups() {
 	withRest := sc.q.WithRest
 	for _, r := range sc.rolls {
 		hc := sc.hourOf(r)
-		sc.eachPart(r, hc, func(p *rpart, es []rentry, pass bool) {
-			if sc.narrow && !pass && !withRest {
+		skip := func(pass bool) bool { return sc.narrow && !pass && !withRest }
+		sc.eachEntry(r, hc, skip, func(p *rpart, e *rentry, pass bool) {
+			match := sc.match(e, pass)
+			if !match && !withRest {
 				return
 			}
-			for i := range es {
-				e := &es[i]
-				match := sc.match(e, pass)
-				if !match && !withRest {
-					continue
+			off := 0
+			if !match {
+				off = sc.groups
+			}
+			switch len(sc.dims) {
+			case 0:
+				sc.addEntry(off, e)
+			case 1:
+				d := sc.dims[0]
+				if d.zones {
+					sc.eachZone(p.mask, func(z int) { sc.addEntry(off+z, e) })
+				} else {
+					sc.addEntry(off+d.eindex(e, &hc), e)
 				}
-				off := 0
-				if !match {
-					off = sc.groups
-				}
-				switch len(sc.dims) {
-				case 0:
-					sc.addEntry(off, e)
-				case 1:
-					d := sc.dims[0]
-					if d.zones {
-						sc.eachZone(p.mask, func(z int) { sc.addEntry(off+z, e) })
-					} else {
-						sc.addEntry(off+d.eindex(e, &hc), e)
-					}
-				case 2:
-					d0, d1 := sc.dims[0], sc.dims[1]
-					if d0.zones {
-						j := d1.eindex(e, &hc)
-						sc.eachZone(p.mask, func(z int) { sc.addEntry(off+z*d1.n+j, e) })
-					} else if d1.zones {
-						j := d0.eindex(e, &hc) * d1.n
-						sc.eachZone(p.mask, func(z int) { sc.addEntry(off+j+z, e) })
-					} else {
-						sc.addEntry(off+d0.eindex(e, &hc)*d1.n+d1.eindex(e, &hc), e)
-					}
+			case 2:
+				d0, d1 := sc.dims[0], sc.dims[1]
+				if d0.zones {
+					j := d1.eindex(e, &hc)
+					sc.eachZone(p.mask, func(z int) { sc.addEntry(off+z*d1.n+j, e) })
+				} else if d1.zones {
+					j := d0.eindex(e, &hc) * d1.n
+					sc.eachZone(p.mask, func(z int) { sc.addEntry(off+j+z, e) })
+				} else {
+					sc.addEntry(off+d0.eindex(e, &hc)*d1.n+d1.eindex(e, &hc), e)
 				}
 			}
 		})

@@ -52,7 +52,11 @@ type snapshot struct {
 	// vkeys[id] is the tiles.VisitorKey of dense visitor id (index 0
 	// unused). Writers append under Store.mu; a snapshot reads only its
 	// first visitors+1 entries, which never change.
-	vkeys   []uint32
+	vkeys []uint32
+	// vprofs[id] is the profile (profOf) of dense visitor id's first
+	// record, which rollup entries of that profile leave out; written
+	// like vkeys.
+	vprofs  []uint32
 	version uint64
 	minT    uint32
 	maxT    uint32
@@ -73,7 +77,7 @@ func New(cat *refdata.Catalog) *Store {
 		s.provKey[i+1] = atoi(m.ProvinceCode)
 		s.regKey[i+1] = atoi(m.RegionCode)
 	}
-	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: []uint32{0}})
+	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: []uint32{0}, vprofs: []uint32{0}})
 	return s
 }
 
@@ -160,7 +164,8 @@ type Stats struct {
 	Blocks   int
 	Bytes    int64 // memory held by record columns
 	// RollupBytes is the memory held by rollups (at most the store's
-	// budget per record); RollupRows the records they stand for.
+	// budget per record, and 4 B per visitor); RollupRows the records
+	// they stand for.
 	RollupBytes, RollupRows int64
 	From, To                time.Time // time span of the records (zero when empty)
 	Version                 uint64
@@ -169,7 +174,8 @@ type Stats struct {
 // Stats returns the current contents.
 func (s *Store) Stats() Stats {
 	sn := s.snap.Load()
-	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version, RollupBytes: sn.rollBytes}
+	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version,
+		RollupBytes: sn.rollBytes + int64(len(sn.vprofs))*4}
 	for _, r := range sn.rolls {
 		st.RollupRows += r.rows
 	}
@@ -199,6 +205,7 @@ type Builder struct {
 	n      int64
 	vis    map[int64]uint32 // visitor hashes first seen in this batch
 	next   uint32
+	vprof  []uint32 // [provisional id - 1]: the profile of its first row
 }
 
 // NewBuilder starts a batch of rows for s.
@@ -217,6 +224,9 @@ func (b *Builder) Add(r Row) {
 	var v uint32
 	if r.Visitor != 0 {
 		v = b.visitor(r.Visitor)
+		if v&provisional != 0 && int(v&^provisional) > len(b.vprof) { // a new visitor's first row
+			b.vprof = append(b.vprof, profOf(r.Attrs, r.Nat, r.Origin))
+		}
 	}
 	bl.append(&r, v)
 	b.n++
@@ -254,7 +264,7 @@ func (b *Builder) Commit() {
 	// concurrent Commit since it was looked up.
 	base := old.visitors
 	final := make([]uint32, b.next+1)
-	vkeys := old.vkeys
+	vkeys, vprofs := old.vkeys, old.vprofs
 	for h, p := range b.vis {
 		if id, ok := s.visitors[h]; ok {
 			final[p] = id
@@ -264,6 +274,7 @@ func (b *Builder) Commit() {
 		s.visitors[h] = base
 		final[p] = base
 		vkeys = append(vkeys, tiles.VisitorKey(h))
+		vprofs = append(vprofs, b.vprof[p-1])
 	}
 	next := &snapshot{
 		tree:      old.tree.Copy(),
@@ -271,6 +282,7 @@ func (b *Builder) Commit() {
 		rows:      old.rows + b.n,
 		visitors:  base,
 		vkeys:     vkeys,
+		vprofs:    vprofs,
 		version:   old.version + 1,
 		minT:      old.minT,
 		maxT:      old.maxT,
@@ -319,7 +331,7 @@ func (b *Builder) Commit() {
 	}
 	if len(touched) > 0 {
 		hours := slices.Sorted(maps.Keys(touched))
-		rb := &rollBuilder{budget: s.budget}
+		rb := &rollBuilder{budget: s.budget, vprofs: next.vprofs}
 		fresh := rb.rebuild(next.blocks, hours)
 		i := 0
 		for _, r := range old.rolls { // the memory of the rollups replaced
@@ -344,7 +356,7 @@ func (b *Builder) Commit() {
 		delete(s.spans, next.version-maxSpans)
 	}
 	s.snap.Store(next)
-	b.blocks, b.vis, b.n, b.next = map[blockKey]*block{}, map[int64]uint32{}, 0, 0
+	b.blocks, b.vis, b.n, b.next, b.vprof = map[blockKey]*block{}, map[int64]uint32{}, 0, 0, nil
 }
 
 // maxSpans bounds the versions whose spans a store remembers.

@@ -44,22 +44,13 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		return nil
 	}
 	var visits []visit
-	index := map[uint64]int32{} // visitor << 32 | day (days since 1970 fit) -> visits index
-	// add counts records of one visitor, day and attributes, the first at
-	// first and the last at last, to their visit
-	add := func(v uint32, day, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
-		k := uint64(v)<<32 | uint64(uint32(day))
-		i, ok := index[k]
-		if !ok {
-			index[k] = int32(len(visits))
-			visits = append(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
-			return
-		}
-		vi := &visits[i]
+	// merge counts records of one visitor, day and attributes, the first
+	// at first and the last at last, to their visit vi
+	merge := func(vi *visit, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
 		if first < vi.first {
 			vi.first, vi.a, vi.n, vi.o = first, a, nat, o
 		} else if first == vi.first && (a != vi.a || nat != vi.n || o != vi.o) { // the attributes of the first record
-			c := s.public(sn, &visit{v: v, first: first, a: a, n: nat, o: o})
+			c := s.public(sn, &visit{v: vi.v, first: first, a: a, n: nat, o: o})
 			if tiles.FirstRecordLess(c, s.public(sn, vi)) {
 				vi.a, vi.n, vi.o = a, nat, o
 			}
@@ -67,20 +58,55 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		vi.last = max(vi.last, last)
 		vi.count += w
 	}
-	for _, r := range sc.rolls {
-		hc, hs := sc.hourOf(r), int64(r.h)*3600
-		sc.eachPart(r, hc, func(_ *rpart, es []rentry, pass bool) {
-			if !pass {
-				return
-			}
-			for i := range es {
-				e := &es[i]
-				if e.v == 0 || !sc.match(e, pass) {
-					continue
+	// The rollups' hours come in time order, so day after day: the visits
+	// of the current day are found by visitor in slot (index+1), cleared
+	// when the day ends.
+	if len(sc.rolls) > 0 {
+		sp := getStamp(sn)
+		slot := *sp
+		day, start := int64(math.MinInt64), 0
+		for _, r := range sc.rolls {
+			hc, hs := sc.hourOf(r), int64(r.h)*3600
+			if hc.day != day {
+				for _, vi := range visits[start:] {
+					slot[vi.v] = 0
 				}
-				add(e.v, hc.day, hs+int64(e.first()), hs+int64(e.last()), e.weight(), e.attrs(), e.nat(), e.origin())
+				day, start = hc.day, len(visits)
 			}
-		})
+			sc.eachEntry(r, hc, func(pass bool) bool { return !pass }, func(_ *rpart, e *rentry, pass bool) {
+				if e.v == 0 || !sc.match(e, pass) {
+					return
+				}
+				first, last := hs+int64(e.first()), hs+int64(e.last())
+				if j := slot[e.v]; j != 0 {
+					merge(&visits[j-1], first, last, e.weight(), e.attrs(), e.nat(), e.origin())
+					return
+				}
+				visits = append(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
+				slot[e.v] = uint32(len(visits))
+			})
+		}
+		for _, vi := range visits[start:] {
+			slot[vi.v] = 0
+		}
+		putStamp(sp)
+	}
+	// Records come in any order: their visits are found in index.
+	var index map[uint64]int32 // visitor << 32 | day (days since 1970 fit) -> visits index
+	add := func(v uint32, day, t int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
+		if index == nil {
+			index = make(map[uint64]int32, len(visits))
+			for i := range visits {
+				index[uint64(visits[i].v)<<32|uint64(uint32(visits[i].day))] = int32(i)
+			}
+		}
+		k := uint64(v)<<32 | uint64(uint32(day))
+		if i, ok := index[k]; ok {
+			merge(&visits[i], t, t, w, a, nat, o)
+			return
+		}
+		index[k] = int32(len(visits))
+		visits = append(visits, visit{v: v, day: day, first: t, last: t, count: w, a: a, n: nat, o: o})
 	}
 	var err error
 	visit := func(_, _ [2]int64, b *block) bool {
@@ -103,7 +129,7 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 					continue
 				}
 				t := int64(b.t[i])
-				add(b.v[i], sc.clock.Day(t), t, t, int64(b.w[i]), b.a[i], b.n[i], b.o[i])
+				add(b.v[i], sc.clock.Day(t), t, int64(b.w[i]), b.a[i], b.n[i], b.o[i])
 			}
 		})
 		return true
