@@ -130,6 +130,7 @@ type rollBuilder struct {
 	budget int64
 	vprofs []uint32 // Store.vprofs of the snapshot built
 	tmp    []rentry
+	parts  []rpart
 }
 
 // rebuild returns the rollups of the given hours (sorted, unique) from the
@@ -205,7 +206,7 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 		return cmp32(a.t, b.t)
 	})
 	// collapse into rb.tmp, with the parts' ends
-	tmp, parts := rb.tmp[:0], []rpart(nil)
+	tmp, parts := rb.tmp[:0], rb.parts[:0]
 	base := h * 3600
 	var w uint32
 	for i := range ts {
@@ -231,7 +232,7 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 		p.minX, p.minY, p.maxX, p.maxY = min(p.minX, t.x), min(p.minY, t.y), max(p.maxX, t.x), max(p.maxY, t.y)
 	}
 	parts[len(parts)-1].end = int32(len(tmp))
-	rb.tmp = tmp
+	rb.tmp, rb.parts = tmp, parts
 	nu := 0
 	for i := range tmp {
 		if rb.usual(&tmp[i]) {
@@ -241,7 +242,7 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 	if rollBytes(len(tmp)-nu, nu, len(parts)) > rb.budget*int64(len(ts)) {
 		return nil
 	}
-	r := &hourRoll{h: h, rows: int64(len(ts)), parts: slices.Clip(parts), e: make([]rentry, 0, len(tmp)-nu), u: make([]uentry, 0, nu)}
+	r := &hourRoll{h: h, rows: int64(len(ts)), parts: append(make([]rpart, 0, len(parts)), parts...), e: make([]rentry, 0, len(tmp)-nu), u: make([]uentry, 0, nu)}
 	start := int32(0)
 	for j := range r.parts {
 		p := &r.parts[j]

@@ -2,7 +2,9 @@
 // time-sorted column blocks (one per 450 m cell and month), the blocks
 // indexed by an R-tree (tidwall/rtree). Readers work on an immutable
 // snapshot; writers build new blocks and publish a new snapshot atomically
-// (copy-on-write), so tiles are served while data arrives.
+// (copy-on-write), so tiles are served while data arrives. Hour rollups
+// (rollup.go) answer the whole hours of long windows without reading their
+// records.
 package memstore
 
 import (
