@@ -38,16 +38,23 @@ import (
 //     its records).
 //
 // Other hours are read from records, so a query mixes the two at hour
-// boundaries. Rollups take memory: an hour keeps its rollup only when its
-// entries take at most Store.budget bytes per record they stand for (an
-// hour whose records do not collapse is read from records), so the
-// rollups never add more than that to a record's memory.
+// boundaries. Rollups take memory: an hour keeps its rollup only when it
+// takes at most Store.budget bytes per record it stands for, and hourSlack
+// bytes more (an hour whose records do not collapse is read from records),
+// so the rollups never add more than that to a record's memory.
 
 // rollupBudget is the default Store.budget: bytes of rollup per record.
 // With the record columns' 30 bytes and 4 bytes per visitor (vprofs, at
 // most 0.6 B per record when visitors stay a while), a record takes under
 // 40 bytes.
 const rollupBudget = 8
+
+// hourSlack is memory an hour's rollup may take beyond the budget for
+// its overhead (its entries alone must fit the budget): an hour of few
+// records (at night) is small whatever its overhead, and reading it from
+// records would split a window into many pieces. It adds at most 2.2 MB a
+// year.
+const hourSlack = 256
 
 // maxEntryWeight is the largest weight sum of an entry (8 bits): records
 // that add up to more start another entry, and an hour with a record of a
@@ -239,7 +246,8 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 			nu++
 		}
 	}
-	if rollBytes(len(tmp)-nu, nu, len(parts)) > rb.budget*int64(len(ts)) {
+	budget := rb.budget * int64(len(ts))
+	if rollBytes(len(tmp)-nu, nu, 0)-rollBytes(0, 0, 0) > budget || rollBytes(len(tmp)-nu, nu, len(parts)) > budget+hourSlack {
 		return nil
 	}
 	r := &hourRoll{h: h, rows: int64(len(ts)), parts: append(make([]rpart, 0, len(parts)), parts...), e: make([]rentry, 0, len(tmp)-nu), u: make([]uentry, 0, nu)}

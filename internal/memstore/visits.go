@@ -61,7 +61,16 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 	// The rollups' hours come in time order, so day after day: the visits
 	// of the current day are found by visitor in slot (index+1), cleared
 	// when the day ends.
-	if len(sc.rolls) > 0 {
+	// days[d] are the visits of day d from rollups: visits[d[0]:d[1]]
+	var days map[int64][2]int32
+	// (local days follow each other in time but where a clock goes back
+	// across midnight: then rollups take the records' way below)
+	inOrder := true
+	for i := 1; i < len(sc.rolls); i++ {
+		inOrder = inOrder && sc.hourOf(sc.rolls[i]).day >= sc.hourOf(sc.rolls[i-1]).day
+	}
+	if len(sc.rolls) > 0 && inOrder {
+		days = map[int64][2]int32{}
 		sp := getStamp(sn)
 		slot := *sp
 		day, start := int64(math.MinInt64), 0
@@ -70,6 +79,9 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 			if hc.day != day {
 				for _, vi := range visits[start:] {
 					slot[vi.v] = 0
+				}
+				if start < len(visits) {
+					days[day] = [2]int32{int32(start), int32(len(visits))}
 				}
 				day, start = hc.day, len(visits)
 			}
@@ -89,24 +101,43 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		for _, vi := range visits[start:] {
 			slot[vi.v] = 0
 		}
+		if start < len(visits) {
+			days[day] = [2]int32{int32(start), int32(len(visits))}
+		}
 		putStamp(sp)
 	}
-	// Records come in any order: their visits are found in index.
-	var index map[uint64]int32 // visitor << 32 | day (days since 1970 fit) -> visits index
-	add := func(v uint32, day, t int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
-		if index == nil {
-			index = make(map[uint64]int32, len(visits))
-			for i := range visits {
-				index[uint64(visits[i].v)<<32|uint64(uint32(visits[i].day))] = int32(i)
+	// Records come in any order: their visits are found in index, which
+	// takes the visits of a day from rollups when a record of that day
+	// comes (the records of a window mostly read from rollups are few).
+	index := map[uint64]int32{} // visitor << 32 | day (days since 1970 fit) -> visits index
+	lastDay := int64(math.MinInt64)
+	add := func(v uint32, day, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
+		if day != lastDay {
+			lastDay = day
+			if d, ok := days[day]; ok {
+				delete(days, day)
+				for i := d[0]; i < d[1]; i++ {
+					index[uint64(visits[i].v)<<32|uint64(uint32(visits[i].day))] = i
+				}
 			}
 		}
 		k := uint64(v)<<32 | uint64(uint32(day))
 		if i, ok := index[k]; ok {
-			merge(&visits[i], t, t, w, a, nat, o)
+			merge(&visits[i], first, last, w, a, nat, o)
 			return
 		}
 		index[k] = int32(len(visits))
-		visits = append(visits, visit{v: v, day: day, first: t, last: t, count: w, a: a, n: nat, o: o})
+		visits = append(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
+	}
+	if !inOrder {
+		for _, r := range sc.rolls {
+			hc, hs := sc.hourOf(r), int64(r.h)*3600
+			sc.eachEntry(r, hc, func(pass bool) bool { return !pass }, func(_ *rpart, e *rentry, pass bool) {
+				if e.v != 0 && sc.match(e, pass) {
+					add(e.v, hc.day, hs+int64(e.first()), hs+int64(e.last()), e.weight(), e.attrs(), e.nat(), e.origin())
+				}
+			})
+		}
 	}
 	var err error
 	visit := func(_, _ [2]int64, b *block) bool {
@@ -129,7 +160,7 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 					continue
 				}
 				t := int64(b.t[i])
-				add(b.v[i], sc.clock.Day(t), t, int64(b.w[i]), b.a[i], b.n[i], b.o[i])
+				add(b.v[i], sc.clock.Day(t), t, t, int64(b.w[i]), b.a[i], b.n[i], b.o[i])
 			}
 		})
 		return true
