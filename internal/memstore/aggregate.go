@@ -62,6 +62,8 @@ type scan struct {
 	rolls    []*hourRoll
 	gaps     [][2]uint32
 	noRollup bool
+	needProf bool // entries' attributes are read (rollup.go)
+	visits   bool // the scan lists visits (Visits)
 }
 
 var stampPool sync.Pool // *[]uint32

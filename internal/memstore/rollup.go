@@ -351,6 +351,15 @@ func (sc *scan) planRollup() {
 		sc.gaps = [][2]uint32{} // records answer for nothing
 	}
 	sc.rolls = served
+	// the attributes of entries are read only when filtered or grouped by
+	// (or for visits: their first record's)
+	sc.needProf = sc.narrow || sc.q.By == nil && sc.visits
+	for _, d := range sc.q.By {
+		switch d {
+		case tiles.DimMunicipality, tiles.DimProvince, tiles.DimRegion, tiles.DimNationality, tiles.DimAge, tiles.DimGender, tiles.DimSpend:
+			sc.needProf = true
+		}
+	}
 }
 
 // usable reports whether r answers exactly for its hour of the query.
@@ -388,6 +397,9 @@ func (sc *scan) hourOf(r *hourRoll) hourCtx {
 func (sc *scan) eachEntry(r *hourRoll, hc hourCtx, skip func(pass bool) bool, fn func(p *rpart, e *rentry, pass bool)) {
 	when := (sc.hours == 0 || sc.hours&(1<<hc.hour) != 0) && (sc.days == 0 || sc.days&(1<<hc.weekday) != 0)
 	vprofs := sc.sn.vprofs
+	if !sc.needProf {
+		vprofs = nil // (a random read per entry saved)
+	}
 	for j := range r.parts {
 		p := &r.parts[j]
 		if sc.areaZones != 0 && p.mask&sc.areaZones == 0 {
@@ -401,7 +413,10 @@ func (sc *scan) eachEntry(r *hourRoll, hc hourCtx, skip func(pass bool) bool, fn
 		var e rentry
 		for i := range us {
 			u := &us[i]
-			e = rentry{v: u.v, k: u.k, wfl: u.wfl, prof: vprofs[u.v]}
+			e = rentry{v: u.v, k: u.k, wfl: u.wfl}
+			if vprofs != nil {
+				e.prof = vprofs[u.v]
+			}
 			fn(p, &e, pass)
 		}
 		for i := range es {

@@ -1,9 +1,11 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -36,7 +38,7 @@ func (s *Store) public(sn *snapshot, v *visit) tiles.Visit {
 func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) error) error {
 	q.By, q.WithRest = nil, false
 	sn := s.snap.Load()
-	sc := &scan{q: &q, sn: sn, clock: tiles.NewClock(q.Loc), to: math.MaxUint32}
+	sc := &scan{q: &q, sn: sn, clock: tiles.NewClock(q.Loc), to: math.MaxUint32, visits: true}
 	if err := sc.prepare(s); err != nil {
 		return err
 	}
@@ -106,20 +108,15 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		}
 		putStamp(sp)
 	}
-	// Records come in any order: their visits are found in index, which
-	// takes the visits of a day from rollups when a record of that day
-	// comes (the records of a window mostly read from rollups are few).
+	// Records come in any order: their visits are found in index. (When
+	// rollups gave the visits, the few records left are collected in
+	// pending and added below, day by day.)
 	index := map[uint64]int32{} // visitor << 32 | day (days since 1970 fit) -> visits index
-	lastDay := int64(math.MinInt64)
+	var pending []visit
 	add := func(v uint32, day, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
-		if day != lastDay {
-			lastDay = day
-			if d, ok := days[day]; ok {
-				delete(days, day)
-				for i := d[0]; i < d[1]; i++ {
-					index[uint64(visits[i].v)<<32|uint64(uint32(visits[i].day))] = i
-				}
-			}
+		if days != nil {
+			pending = append(pending, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
+			return
 		}
 		k := uint64(v)<<32 | uint64(uint32(day))
 		if i, ok := index[k]; ok {
@@ -140,7 +137,7 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		}
 	}
 	var err error
-	visit := func(_, _ [2]int64, b *block) bool {
+	scanBlock := func(_, _ [2]int64, b *block) bool {
 		if !sc.overlaps(b) {
 			return true
 		}
@@ -166,12 +163,41 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		return true
 	}
 	if sc.whole {
-		sn.tree.Scan(visit)
+		sn.tree.Scan(scanBlock)
 	} else {
-		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, visit)
+		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, scanBlock)
 	}
 	if err != nil {
 		return fmt.Errorf("memory store visits: %w", err)
+	}
+	if len(pending) > 0 {
+		// as in the rollups' pass: a day's visits by visitor in slot
+		slices.SortFunc(pending, func(a, b visit) int { return cmp.Compare(a.day, b.day) })
+		sp := getStamp(sn)
+		slot := *sp
+		for i := 0; i < len(pending); {
+			day, added := pending[i].day, len(visits)
+			d := days[day]
+			for j := d[0]; j < d[1]; j++ {
+				slot[visits[j].v] = uint32(j) + 1
+			}
+			for ; i < len(pending) && pending[i].day == day; i++ {
+				p := &pending[i]
+				if j := slot[p.v]; j != 0 {
+					merge(&visits[j-1], p.first, p.last, p.count, p.a, p.n, p.o)
+					continue
+				}
+				visits = append(visits, *p)
+				slot[p.v] = uint32(len(visits))
+			}
+			for _, vi := range visits[d[0]:d[1]] {
+				slot[vi.v] = 0
+			}
+			for _, vi := range visits[added:] {
+				slot[vi.v] = 0
+			}
+		}
+		putStamp(sp)
 	}
 	for i := range visits {
 		if err := fn(s.public(sn, &visits[i])); err != nil {
