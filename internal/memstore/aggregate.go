@@ -21,8 +21,11 @@ func pointOf(r *presence.Record) orb.Point { return orb.Point{r.Lon, r.Lat} }
 type dim struct {
 	n     int
 	index func(b *block, i int, c *tiles.Clock) int
-	key   func(idx int) int64
-	zones bool // DimZone: a record belongs to every zone of its mask
+	// eindex is index for a rollup entry of an hour (rollup.go); nil for
+	// DimBin and DimZone.
+	eindex func(e *rentry, h *hourCtx) int
+	key    func(idx int) int64
+	zones  bool // DimZone: a record belongs to every zone of its mask
 }
 
 // scan is the state of one Aggregate call.
@@ -53,6 +56,14 @@ type scan struct {
 	pairs       []uint64
 	stamp       []uint32
 	bufs        *scanBufs
+
+	// rolls are the hours that rollups answer for, gaps the time
+	// intervals left to records (nil: the whole window); see rollup.go.
+	rolls    []*hourRoll
+	gaps     [][2]uint32
+	noRollup bool
+	needProf bool // entries' attributes are read (rollup.go)
+	visits   bool // the scan lists visits (Visits)
 }
 
 var stampPool sync.Pool // *[]uint32
@@ -124,7 +135,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	var blocks []*block
 	rows := 0
 	collect := func(_, _ [2]int64, b *block) bool {
-		if b.maxT >= sc.from && b.minT < sc.to {
+		if sc.overlaps(b) {
 			blocks = append(blocks, b)
 			rows += b.len()
 		}
@@ -135,6 +146,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	} else {
 		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, collect)
 	}
+	sc.rollups()
 	var err error
 	if workers := min(max(runtime.GOMAXPROCS(0), 2), maxWorkers); workers > 1 && rows >= parallelRows {
 		err = sc.parallel(ctx, blocks, workers, rows)
@@ -249,6 +261,7 @@ func (sc *scan) prepare(s *Store) error {
 		}
 	}
 	sc.hours, sc.days = f.Hours, f.Days
+	sc.noRollup = s.noRollup
 
 	sc.groups = 1
 	for _, d := range q.By {
@@ -265,6 +278,7 @@ func (sc *scan) prepare(s *Store) error {
 	if len(q.By) == 1 && q.By[0] == tiles.DimBin {
 		sc.bin = newBinIndex(q.Grid, sc.area)
 	}
+	sc.planRollup()
 	n := sc.groups
 	if q.WithRest {
 		n *= 2
@@ -324,16 +338,20 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 			idx[i] = p
 		}
 		return dim{
-			n:     len(back),
-			index: func(b *block, i int, _ *tiles.Clock) int { return int(idx[b.o[i]]) },
-			key:   func(i int) int64 { return back[i] },
+			n:      len(back),
+			index:  func(b *block, i int, _ *tiles.Clock) int { return int(idx[b.o[i]]) },
+			eindex: func(e *rentry, _ *hourCtx) int { return int(idx[e.origin()]) },
+			key:    func(i int) int64 { return back[i] },
 		}, nil
 	case tiles.DimNationality:
-		return dim{n: 256, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.n[i]) }, key: func(i int) int64 { return int64(i) }}, nil
+		return dim{n: 256, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.n[i]) },
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.nat()) }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimHour:
-		return dim{n: 24, index: func(b *block, i int, c *tiles.Clock) int { return c.Hour(int64(b.t[i])) }, key: func(i int) int64 { return int64(i) }}, nil
+		return dim{n: 24, index: func(b *block, i int, c *tiles.Clock) int { return c.Hour(int64(b.t[i])) },
+			eindex: func(_ *rentry, h *hourCtx) int { return h.hour }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimWeekday:
-		return dim{n: 7, index: func(b *block, i int, c *tiles.Clock) int { return int(c.Weekday(int64(b.t[i]))) }, key: func(i int) int64 { return int64(i) }}, nil
+		return dim{n: 7, index: func(b *block, i int, c *tiles.Clock) int { return int(c.Weekday(int64(b.t[i]))) },
+			eindex: func(_ *rentry, h *hourCtx) int { return h.weekday }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimDate:
 		lo, hi := max(sc.from, sc.sn.minT), min(sc.to-1, sc.sn.maxT)
 		if lo > hi {
@@ -342,31 +360,34 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 		c := tiles.NewClock(q.Loc)
 		d0, d1 := c.Day(int64(lo)), c.Day(int64(hi))
 		return dim{
-			n:     int(d1-d0) + 1,
-			index: func(b *block, i int, c *tiles.Clock) int { return int(c.Day(int64(b.t[i])) - d0) },
-			key:   func(i int) int64 { return d0 + int64(i) },
+			n:      int(d1-d0) + 1,
+			index:  func(b *block, i int, c *tiles.Clock) int { return int(c.Day(int64(b.t[i])) - d0) },
+			eindex: func(_ *rentry, h *hourCtx) int { return int(h.day - d0) },
+			key:    func(i int) int64 { return d0 + int64(i) },
 		}, nil
 	case tiles.DimAge:
-		return dim{n: 8, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Age()) }, key: func(i int) int64 { return int64(i) }}, nil
+		return dim{n: 8, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Age()) },
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Age()) }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimGender:
-		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Gender()) }, key: func(i int) int64 { return int64(i) }}, nil
+		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Gender()) },
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Gender()) }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimSpend:
-		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Spend()) }, key: func(i int) int64 { return int64(i) }}, nil
+		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Spend()) },
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Spend()) }, key: func(i int) int64 { return int64(i) }}, nil
 	}
 	return dim{}, fmt.Errorf("unknown grouping dimension %d", d)
 }
 
-// span returns the records of b to look at, and whether all of them lie in
-// the area (so that test can skip the position check). ok is false when the
-// block holds nothing for the scan.
-func (sc *scan) span(b *block) (i0, i1 int, inside, ok bool) {
+// span reports whether all the records of b lie in the area (so that test
+// can skip the position check). ok is false when the block holds nothing
+// for the scan; eachRange gives the runs of records to read.
+func (sc *scan) span(b *block) (inside, ok bool) {
 	if (sc.areaZones != 0 || sc.zoneBits != 0 && !sc.q.WithRest) && !b.hasZones {
-		return 0, 0, false, false
+		return false, false
 	}
-	i0, i1 = b.timeRange(sc.from, sc.to)
 	inside = sc.whole || (int64(b.minX) >= sc.area.MinX && int64(b.maxX) < sc.area.MaxX &&
 		int64(b.minY) >= sc.area.MinY && int64(b.maxY) < sc.area.MaxY)
-	return i0, i1, inside, i0 < i1
+	return inside, true
 }
 
 // test reports whether record i of b is in the base selection (window,
@@ -392,10 +413,15 @@ func (sc *scan) test(b *block, i int, inside bool) (base, match bool) {
 
 // block aggregates the matching records of b.
 func (sc *scan) block(b *block) {
-	i0, i1, inside, ok := sc.span(b)
+	inside, ok := sc.span(b)
 	if !ok {
 		return
 	}
+	sc.eachRange(b, func(i0, i1 int) { sc.records(b, i0, i1, inside) })
+}
+
+// records aggregates the matching records [i0, i1) of b.
+func (sc *scan) records(b *block, i0, i1 int, inside bool) {
 	if sc.bin != nil && inside && !sc.narrow && sc.areaZones == 0 {
 		sc.binBlock(b, i0, i1)
 		return

@@ -7,9 +7,12 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/flowtiles/flowtiles/internal/demo"
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -57,6 +60,7 @@ func BenchmarkLoad(b *testing.B) {
 		st := s.Stats()
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Rows), "heapB/record")
 		b.ReportMetric(float64(st.Bytes)/float64(st.Rows), "columnB/record")
+		b.ReportMetric(float64(st.RollupBytes)/float64(st.Rows), "rollupB/record")
 	}
 }
 
@@ -71,6 +75,156 @@ func BenchmarkDensityMonth(b *testing.B) {
 			g := tiles.NewGrid(tiles.Hexagon, z)
 			dx, dy := g.Reach()
 			q := tiles.Query{Filter: f, Area: t.Rect().Expand(2*dx, 2*dy), By: []tiles.Dim{tiles.DimBin}, Grid: g, Loc: time.UTC}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Aggregate(context.Background(), q, func(tiles.Group) error { return nil }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// demoRecords is the size of the demo data set of the benchmarks below
+// (FLOWTILES_BENCH_RECORDS; default 1,700,000 over April and May 2025, as
+// many per day as 10 M records over a year).
+func demoRecords(b *testing.B) int {
+	if s := os.Getenv("FLOWTILES_BENCH_RECORDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	return 1_700_000
+}
+
+// loadDemo loads the seeded demo data set (demo.Generate, seed 1, its
+// zones) of n records over April and May 2025 into a fresh store, in
+// batches of 100,000 records.
+func loadDemo(b *testing.B, n int) *Store {
+	b.Helper()
+	s := New(refdata.Italy())
+	zi := tiles.NewZoneIndex(demo.Zones())
+	batch := make([]presence.Record, 0, 100_000)
+	flush := func() error {
+		err := s.Add(batch, zi)
+		batch = batch[:0]
+		return err
+	}
+	err := demo.Generate(demo.Config{Seed: 1, Records: n, Start: time.Date(2025, 4, 1, 0, 0, 0, 0, sourcetest.Rome), Months: 2}, func(r presence.Record) error {
+		batch = append(batch, r)
+		if len(batch) == cap(batch) {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+var (
+	demoOnce  sync.Once
+	demoStore *Store
+	demoHeap  float64 // heap bytes per record the store took
+)
+
+// sharedDemo is loadDemo, once for all the benchmarks of a run.
+func sharedDemo(b *testing.B) *Store {
+	demoOnce.Do(func() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		demoStore = loadDemo(b, demoRecords(b))
+		runtime.GC()
+		debug.FreeOSMemory()
+		runtime.ReadMemStats(&after)
+		demoHeap = float64(after.HeapAlloc-before.HeapAlloc) / float64(demoStore.Stats().Rows)
+	})
+	return demoStore
+}
+
+// reportMemory reports the memory per record of the demo store: the whole
+// heap it took, its record columns, its rollups, and the share of records
+// that rollups stand for. (Loading the demo data set takes long: the
+// benchmarks that use it report its memory rather than load it again.)
+func reportMemory(b *testing.B, s *Store) {
+	st := s.Stats()
+	b.ReportMetric(demoHeap, "heapB/record")
+	b.ReportMetric(float64(st.Bytes)/float64(st.Rows), "columnB/record")
+	b.ReportMetric(float64(st.RollupBytes)/float64(st.Rows), "rollupB/record")
+	b.ReportMetric(100*float64(st.RollupRows)/float64(st.Rows), "%rolledup")
+}
+
+// statsMonth runs the queries of a stats report (internal/stats) about
+// the centro-storico zone over the 30 days to 2025-06-01, grouped by dim:
+// the total, the rows, the top origins and countries, and the visits.
+func statsMonth(b *testing.B, s *Store, dim tiles.Dim) {
+	f := tiles.Filter{From: time.Date(2025, 5, 2, 0, 0, 0, 0, sourcetest.Rome), To: time.Date(2025, 6, 1, 0, 0, 0, 0, sourcetest.Rome)}
+	q := tiles.Query{Filter: f, AreaZones: tiles.ZoneBit(0), Loc: sourcetest.Rome}
+	ctx := context.Background()
+	groups := 0
+	for _, by := range [][]tiles.Dim{nil, {dim}, {tiles.DimMunicipality}, {tiles.DimNationality}} {
+		if len(by) > 0 && by[0] == tiles.DimMunicipality && dim == tiles.DimMunicipality {
+			continue // the rows are the origins
+		}
+		q.By = by
+		if err := s.Aggregate(ctx, q, func(tiles.Group) error { groups++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q.By = nil
+	if err := s.Visits(ctx, q, func(tiles.Visit) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	if groups == 0 {
+		b.Fatal("no groups")
+	}
+}
+
+// BenchmarkStatsMonth is the store's share of /api/stats about a zone for
+// 30 days by hour and by origin, on the demo data set: with rollups, and
+// from records alone (as before rollups) in the same run.
+func BenchmarkStatsMonth(b *testing.B) {
+	s := sharedDemo(b)
+	for _, by := range []struct {
+		name string
+		dim  tiles.Dim
+	}{{"hour", tiles.DimHour}, {"origin", tiles.DimMunicipality}} {
+		for _, records := range []bool{false, true} {
+			name := "by=" + by.name
+			if records {
+				name += "/records"
+			}
+			b.Run(name, func(b *testing.B) {
+				s.noRollup = records
+				defer func() { s.noRollup = false }()
+				b.ReportAllocs()
+				for b.Loop() {
+					statsMonth(b, s, by.dim)
+				}
+				reportMemory(b, s)
+			})
+		}
+	}
+}
+
+// BenchmarkTownMonthTile is an uncached density tile at z12 over the whole
+// town (the tile holding Deruta's centre) for a month of the demo data set.
+func BenchmarkTownMonthTile(b *testing.B) {
+	s := sharedDemo(b)
+	f := tiles.Filter{From: time.Date(2025, 5, 1, 0, 0, 0, 0, sourcetest.Rome), To: time.Date(2025, 6, 1, 0, 0, 0, 0, sourcetest.Rome)}
+	for _, z := range []uint8{12, 13} {
+		b.Run("z"+strconv.Itoa(int(z)), func(b *testing.B) {
+			t := tiles.TileAt(z, tiles.Project(sourcetest.Centre[0], sourcetest.Centre[1]))
+			g := tiles.NewGrid(tiles.Hexagon, z)
+			dx, dy := g.Reach()
+			q := tiles.Query{Filter: f, Area: t.Rect().Expand(2*dx, 2*dy), By: []tiles.Dim{tiles.DimBin}, Grid: g, Loc: sourcetest.Rome}
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := s.Aggregate(context.Background(), q, func(tiles.Group) error { return nil }); err != nil {

@@ -2,12 +2,15 @@
 // time-sorted column blocks (one per 450 m cell and month), the blocks
 // indexed by an R-tree (tidwall/rtree). Readers work on an immutable
 // snapshot; writers build new blocks and publish a new snapshot atomically
-// (copy-on-write), so tiles are served while data arrives.
+// (copy-on-write), so tiles are served while data arrives. Hour rollups
+// (rollup.go) answer the whole hours of long windows without reading their
+// records.
 package memstore
 
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +37,12 @@ type Store struct {
 	// maxSpans versions), for tiles.ChangeLog; guarded by mu.
 	spans map[uint64][2]uint32
 
+	// budget is the memory an hour's rollup may take per record it
+	// stands for (rollup.go); noRollup makes queries read records only.
+	// Both are set before use (tests change them).
+	budget   int64
+	noRollup bool
+
 	snap atomic.Pointer[snapshot]
 }
 
@@ -45,16 +54,24 @@ type snapshot struct {
 	// vkeys[id] is the tiles.VisitorKey of dense visitor id (index 0
 	// unused). Writers append under Store.mu; a snapshot reads only its
 	// first visitors+1 entries, which never change.
-	vkeys   []uint32
+	vkeys []uint32
+	// vprofs[id] is the profile (profOf) of dense visitor id's first
+	// record, which rollup entries of that profile leave out; written
+	// like vkeys.
+	vprofs  []uint32
 	version uint64
 	minT    uint32
 	maxT    uint32
 	bytes   int64
+	// rolls are the hours' rollups, sorted by hour (rollup.go); rollBytes
+	// their memory.
+	rolls     []*hourRoll
+	rollBytes int64
 }
 
 // New returns an empty store whose origin codes index cat.
 func New(cat *refdata.Catalog) *Store {
-	s := &Store{cat: cat, visitors: map[int64]uint32{}, spans: map[uint64][2]uint32{}}
+	s := &Store{cat: cat, visitors: map[int64]uint32{}, spans: map[uint64][2]uint32{}, budget: rollupBudget}
 	n := len(cat.Municipalities) + 1
 	s.muniKey, s.provKey, s.regKey = make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, m := range cat.Municipalities {
@@ -62,7 +79,7 @@ func New(cat *refdata.Catalog) *Store {
 		s.provKey[i+1] = atoi(m.ProvinceCode)
 		s.regKey[i+1] = atoi(m.RegionCode)
 	}
-	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: []uint32{0}})
+	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: []uint32{0}, vprofs: []uint32{0}})
 	return s
 }
 
@@ -147,15 +164,23 @@ type Stats struct {
 	Rows     int64
 	Visitors int64
 	Blocks   int
-	Bytes    int64     // memory held by record columns
-	From, To time.Time // time span of the records (zero when empty)
-	Version  uint64
+	Bytes    int64 // memory held by record columns
+	// RollupBytes is the memory held by rollups (at most the store's
+	// budget per record, and 4 B per visitor); RollupRows the records
+	// they stand for.
+	RollupBytes, RollupRows int64
+	From, To                time.Time // time span of the records (zero when empty)
+	Version                 uint64
 }
 
 // Stats returns the current contents.
 func (s *Store) Stats() Stats {
 	sn := s.snap.Load()
-	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version}
+	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version,
+		RollupBytes: sn.rollBytes + int64(len(sn.vprofs))*4}
+	for _, r := range sn.rolls {
+		st.RollupRows += r.rows
+	}
 	if sn.rows > 0 {
 		st.From, st.To = time.Unix(int64(sn.minT), 0).UTC(), time.Unix(int64(sn.maxT), 0).UTC()
 	}
@@ -182,6 +207,7 @@ type Builder struct {
 	n      int64
 	vis    map[int64]uint32 // visitor hashes first seen in this batch
 	next   uint32
+	vprof  []uint32 // [provisional id - 1]: the profile of its first row
 }
 
 // NewBuilder starts a batch of rows for s.
@@ -200,6 +226,9 @@ func (b *Builder) Add(r Row) {
 	var v uint32
 	if r.Visitor != 0 {
 		v = b.visitor(r.Visitor)
+		if v&provisional != 0 && int(v&^provisional) > len(b.vprof) { // a new visitor's first row
+			b.vprof = append(b.vprof, profOf(r.Attrs, r.Nat, r.Origin))
+		}
 	}
 	bl.append(&r, v)
 	b.n++
@@ -237,7 +266,7 @@ func (b *Builder) Commit() {
 	// concurrent Commit since it was looked up.
 	base := old.visitors
 	final := make([]uint32, b.next+1)
-	vkeys := old.vkeys
+	vkeys, vprofs := old.vkeys, old.vprofs
 	for h, p := range b.vis {
 		if id, ok := s.visitors[h]; ok {
 			final[p] = id
@@ -247,22 +276,31 @@ func (b *Builder) Commit() {
 		s.visitors[h] = base
 		final[p] = base
 		vkeys = append(vkeys, tiles.VisitorKey(h))
+		vprofs = append(vprofs, b.vprof[p-1])
 	}
 	next := &snapshot{
-		tree:     old.tree.Copy(),
-		blocks:   maps.Clone(old.blocks),
-		rows:     old.rows + b.n,
-		visitors: base,
-		vkeys:    vkeys,
-		version:  old.version + 1,
-		minT:     old.minT,
-		maxT:     old.maxT,
-		bytes:    old.bytes,
+		tree:      old.tree.Copy(),
+		blocks:    maps.Clone(old.blocks),
+		rows:      old.rows + b.n,
+		visitors:  base,
+		vkeys:     vkeys,
+		vprofs:    vprofs,
+		version:   old.version + 1,
+		minT:      old.minT,
+		maxT:      old.maxT,
+		bytes:     old.bytes,
+		rollBytes: old.rollBytes,
 	}
 	if old.rows == 0 {
 		next.minT, next.maxT = ^uint32(0), 0
 	}
 	span := [2]uint32{^uint32(0), 0}
+	touched := map[uint32]bool{} // hours with new records
+	for _, nb := range b.blocks {
+		for _, t := range nb.t {
+			touched[t/3600] = true
+		}
+	}
 	for k, nb := range b.blocks {
 		for i, v := range nb.v {
 			if v&provisional != 0 {
@@ -293,12 +331,34 @@ func (b *Builder) Commit() {
 			span[0], span[1] = min(span[0], t), max(span[1], t)
 		}
 	}
+	if len(touched) > 0 {
+		hours := slices.Sorted(maps.Keys(touched))
+		rb := &rollBuilder{budget: s.budget, vprofs: next.vprofs}
+		fresh := rb.rebuild(next.blocks, hours)
+		i := 0
+		for _, r := range old.rolls { // the memory of the rollups replaced
+			for i < len(hours) && hours[i] < r.h {
+				i++
+			}
+			if i < len(hours) && hours[i] == r.h {
+				next.rollBytes -= r.bytes()
+			}
+		}
+		for _, r := range fresh {
+			if r != nil {
+				next.rollBytes += r.bytes()
+			}
+		}
+		next.rolls = mergeRolls(old.rolls, hours, fresh)
+	} else {
+		next.rolls = old.rolls
+	}
 	if b.n > 0 {
 		s.spans[next.version] = span
 		delete(s.spans, next.version-maxSpans)
 	}
 	s.snap.Store(next)
-	b.blocks, b.vis, b.n, b.next = map[blockKey]*block{}, map[int64]uint32{}, 0, 0
+	b.blocks, b.vis, b.n, b.next, b.vprof = map[blockKey]*block{}, map[int64]uint32{}, 0, 0, nil
 }
 
 // maxSpans bounds the versions whose spans a store remembers.

@@ -1,18 +1,36 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
 var _ tiles.VisitSource = (*Store)(nil)
 
-type visitKey struct {
-	v   uint32
-	day int64
+// visit is a tiles.Visit while it is collected: its first record's
+// attributes in the store's form.
+type visit struct {
+	v                  uint32
+	day                int64
+	first, last, count int64
+	a                  tiles.Attrs
+	n                  uint8
+	o                  uint16
+}
+
+// public returns v as a tiles.Visit.
+func (s *Store) public(sn *snapshot, v *visit) tiles.Visit {
+	out := tiles.Visit{Visitor: uint64(v.v), Key: sn.vkeys[v.v], Day: v.day, First: v.first, Last: v.last, Presences: v.count,
+		Age: v.a.Age(), Gender: v.a.Gender(), Spend: v.a.Spend(), Nationality: tiles.CountryAt(v.n)}
+	if v.o != 0 {
+		out.Origin = s.cat.Municipalities[v.o-1].Code
+	}
+	return out
 }
 
 // Visits implements tiles.VisitSource: one Visit per visitor and local day
@@ -20,64 +38,169 @@ type visitKey struct {
 func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) error) error {
 	q.By, q.WithRest = nil, false
 	sn := s.snap.Load()
-	sc := &scan{q: &q, sn: sn, clock: tiles.NewClock(q.Loc), to: math.MaxUint32}
+	sc := &scan{q: &q, sn: sn, clock: tiles.NewClock(q.Loc), to: math.MaxUint32, visits: true}
 	if err := sc.prepare(s); err != nil {
 		return err
 	}
 	if sc.empty() {
 		return nil
 	}
-	visits := map[visitKey]*tiles.Visit{}
+	var visits []visit
+	// merge counts records of one visitor, day and attributes, the first
+	// at first and the last at last, to their visit vi
+	merge := func(vi *visit, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
+		if first < vi.first {
+			vi.first, vi.a, vi.n, vi.o = first, a, nat, o
+		} else if first == vi.first && (a != vi.a || nat != vi.n || o != vi.o) { // the attributes of the first record
+			c := s.public(sn, &visit{v: vi.v, first: first, a: a, n: nat, o: o})
+			if tiles.FirstRecordLess(c, s.public(sn, vi)) {
+				vi.a, vi.n, vi.o = a, nat, o
+			}
+		}
+		vi.last = max(vi.last, last)
+		vi.count += w
+	}
+	// The rollups' hours come in time order, so day after day: the visits
+	// of the current day are found by visitor in slot (index+1), cleared
+	// when the day ends.
+	// days[d] are the visits of day d from rollups: visits[d[0]:d[1]]
+	var days map[int64][2]int32
+	// (local days follow each other in time but where a clock goes back
+	// across midnight: then rollups take the records' way below)
+	inOrder := true
+	for i := 1; i < len(sc.rolls); i++ {
+		inOrder = inOrder && sc.hourOf(sc.rolls[i]).day >= sc.hourOf(sc.rolls[i-1]).day
+	}
+	if len(sc.rolls) > 0 && inOrder {
+		days = map[int64][2]int32{}
+		sp := getStamp(sn)
+		slot := *sp
+		day, start := int64(math.MinInt64), 0
+		for _, r := range sc.rolls {
+			hc, hs := sc.hourOf(r), int64(r.h)*3600
+			if hc.day != day {
+				for _, vi := range visits[start:] {
+					slot[vi.v] = 0
+				}
+				if start < len(visits) {
+					days[day] = [2]int32{int32(start), int32(len(visits))}
+				}
+				day, start = hc.day, len(visits)
+			}
+			sc.eachEntry(r, hc, func(pass bool) bool { return !pass }, func(_ *rpart, e *rentry, pass bool) {
+				if e.v == 0 || !sc.match(e, pass) {
+					return
+				}
+				first, last := hs+int64(e.first()), hs+int64(e.last())
+				if j := slot[e.v]; j != 0 {
+					merge(&visits[j-1], first, last, e.weight(), e.attrs(), e.nat(), e.origin())
+					return
+				}
+				visits = append(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
+				slot[e.v] = uint32(len(visits))
+			})
+		}
+		for _, vi := range visits[start:] {
+			slot[vi.v] = 0
+		}
+		if start < len(visits) {
+			days[day] = [2]int32{int32(start), int32(len(visits))}
+		}
+		putStamp(sp)
+	}
+	// Records come in any order: their visits are found in index. (When
+	// rollups gave the visits, the few records left are collected in
+	// pending and added below, day by day.)
+	index := map[uint64]int32{} // visitor << 32 | day (days since 1970 fit) -> visits index
+	var pending []visit
+	add := func(v uint32, day, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
+		if days != nil {
+			pending = append(pending, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
+			return
+		}
+		k := uint64(v)<<32 | uint64(uint32(day))
+		if i, ok := index[k]; ok {
+			merge(&visits[i], first, last, w, a, nat, o)
+			return
+		}
+		index[k] = int32(len(visits))
+		visits = append(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
+	}
+	if !inOrder {
+		for _, r := range sc.rolls {
+			hc, hs := sc.hourOf(r), int64(r.h)*3600
+			sc.eachEntry(r, hc, func(pass bool) bool { return !pass }, func(_ *rpart, e *rentry, pass bool) {
+				if e.v != 0 && sc.match(e, pass) {
+					add(e.v, hc.day, hs+int64(e.first()), hs+int64(e.last()), e.weight(), e.attrs(), e.nat(), e.origin())
+				}
+			})
+		}
+	}
 	var err error
-	visit := func(_, _ [2]int64, b *block) bool {
-		if b.maxT < sc.from || b.minT >= sc.to {
+	scanBlock := func(_, _ [2]int64, b *block) bool {
+		if !sc.overlaps(b) {
 			return true
 		}
 		if err = ctx.Err(); err != nil {
 			return false
 		}
-		i0, i1, inside, ok := sc.span(b)
+		inside, ok := sc.span(b)
 		if !ok {
 			return true
 		}
-		for i := i0; i < i1; i++ {
-			if b.v[i] == 0 {
-				continue
-			}
-			if _, match := sc.test(b, i, inside); !match {
-				continue
-			}
-			t := int64(b.t[i])
-			k := visitKey{b.v[i], sc.clock.Day(t)}
-			vi := visits[k]
-			if vi == nil {
-				vi = &tiles.Visit{Visitor: uint64(k.v), Key: sn.vkeys[k.v], Day: k.day, First: t, Last: t}
-				visits[k] = vi
-			}
-			if t <= vi.First { // the attributes of the first record
-				c := tiles.Visit{First: t, Age: b.a[i].Age(), Gender: b.a[i].Gender(), Spend: b.a[i].Spend(), Nationality: tiles.CountryAt(b.n[i])}
-				if o := b.o[i]; o != 0 {
-					c.Origin = s.cat.Municipalities[o-1].Code
+		sc.eachRange(b, func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				if b.v[i] == 0 {
+					continue
 				}
-				if t < vi.First || vi.Presences == 0 || tiles.FirstRecordLess(c, *vi) {
-					vi.First, vi.Age, vi.Gender, vi.Spend, vi.Nationality, vi.Origin = t, c.Age, c.Gender, c.Spend, c.Nationality, c.Origin
+				if _, match := sc.test(b, i, inside); !match {
+					continue
 				}
+				t := int64(b.t[i])
+				add(b.v[i], sc.clock.Day(t), t, t, int64(b.w[i]), b.a[i], b.n[i], b.o[i])
 			}
-			vi.Last = max(vi.Last, t)
-			vi.Presences += int64(b.w[i])
-		}
+		})
 		return true
 	}
 	if sc.whole {
-		sn.tree.Scan(visit)
+		sn.tree.Scan(scanBlock)
 	} else {
-		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, visit)
+		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, scanBlock)
 	}
 	if err != nil {
 		return fmt.Errorf("memory store visits: %w", err)
 	}
-	for _, v := range visits {
-		if err := fn(*v); err != nil {
+	if len(pending) > 0 {
+		// as in the rollups' pass: a day's visits by visitor in slot
+		slices.SortFunc(pending, func(a, b visit) int { return cmp.Compare(a.day, b.day) })
+		sp := getStamp(sn)
+		slot := *sp
+		for i := 0; i < len(pending); {
+			day, added := pending[i].day, len(visits)
+			d := days[day]
+			for j := d[0]; j < d[1]; j++ {
+				slot[visits[j].v] = uint32(j) + 1
+			}
+			for ; i < len(pending) && pending[i].day == day; i++ {
+				p := &pending[i]
+				if j := slot[p.v]; j != 0 {
+					merge(&visits[j-1], p.first, p.last, p.count, p.a, p.n, p.o)
+					continue
+				}
+				visits = append(visits, *p)
+				slot[p.v] = uint32(len(visits))
+			}
+			for _, vi := range visits[d[0]:d[1]] {
+				slot[vi.v] = 0
+			}
+			for _, vi := range visits[added:] {
+				slot[vi.v] = 0
+			}
+		}
+		putStamp(sp)
+	}
+	for i := range visits {
+		if err := fn(s.public(sn, &visits[i])); err != nil {
 			return err
 		}
 	}
