@@ -25,6 +25,9 @@ var (
 type Store struct {
 	pool *pgxpool.Pool
 	cat  *refdata.Catalog
+	// recordsOnly reads presence alone, never the rollup (tests compare
+	// the two).
+	recordsOnly bool
 }
 
 // New returns a store over pool.
@@ -38,18 +41,33 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		return fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
 	}
 	b := &builder{}
-	keys := []string{"0::bigint", "0::bigint"}
-	for i, d := range q.By {
-		k, err := b.key(&q, d, s.cat)
+	// The records of the window, as (k0, k1, weight, visitor, rkey, m):
+	// from the rollup where it answers exactly, from presence elsewhere.
+	var branches []string
+	var span rollupSpan
+	if !s.recordsOnly {
+		span = planRollup(&q)
+	}
+	if span.ok {
+		cond := []string{"true"}
+		if !span.From.IsZero() {
+			cond = append(cond, "p.observed_at >= "+b.arg(span.From))
+		}
+		if !span.To.IsZero() {
+			cond = append(cond, "p.observed_at < "+b.arg(span.To))
+		}
+		sel, err := b.records(&q, s.cat, "presence_rollup", true, strings.Join(cond, " AND "))
 		if err != nil {
 			return err
 		}
-		keys[i] = k
+		branches = append(branches, sel)
 	}
-	base, narrow := b.where(&q)
-	cond := base
-	if !q.WithRest {
-		cond = base + " AND " + narrow
+	if rest, whole := span.rest(&q.Filter); !whole {
+		sel, err := b.records(&q, s.cat, "presence", false, rest(b))
+		if err != nil {
+			return err
+		}
+		branches = append(branches, sel)
 	}
 	// Two levels: per group and visitor (all records without a visitor in
 	// one row per group), then per group. Distinct visitors are the rows
@@ -66,10 +84,9 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		"SELECT s.k0, s.k1, s.visitor AS v, "+
 		"coalesce(sum(s.weight) FILTER (WHERE s.m), 0) AS cm, coalesce(sum(s.rkey) FILTER (WHERE s.m), 0) AS km, "+
 		"coalesce(sum(s.weight) FILTER (WHERE NOT s.m), 0) AS cr, coalesce(sum(s.rkey) FILTER (WHERE NOT s.m), 0) AS kr "+
-		"FROM (SELECT %s AS k0, %s AS k1, p.weight, p.visitor, p.rkey::bigint & 4294967295 AS rkey, coalesce(%s, false) AS m "+
-		"FROM presence p %s WHERE %s) s GROUP BY s.k0, s.k1, s.visitor) t "+
+		"FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) t "+
 		"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
-		measures("cm", "km"), measures("cr", "kr"), keys[0], keys[1], narrow, strings.Join(b.joins, " "), cond)
+		measures("cm", "km"), measures("cr", "kr"), strings.Join(branches, " UNION ALL "))
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
 		return db.Wrap(ctx, "aggregating presence", err)
