@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -137,6 +138,24 @@ func compareRollup(t *testing.T, pool *pgxpool.Pool, rng *rand.Rand, n int, reco
 				t.Fatalf("query %d %+v: the records' answer (%d groups) is not the reference's (%d)", i, q, len(want), len(ref))
 			}
 		}
+		gotV, wantV := visits(t, withRollup, q), visits(t, recordsOnly, q)
+		if records != nil {
+			ref := sourcetest.ReferenceVisits(records, sourcetest.Zones(), q)
+			sortVisits(ref)
+			if !slices.Equal(wantV, ref) {
+				t.Fatalf("query %d %+v: the records' visits (%d) are not the reference's (%d)", i, q, len(wantV), len(ref))
+			}
+		}
+		if !slices.Equal(gotV, wantV) {
+			t.Errorf("query %d %+v (rollup span %+v): %d visits, records give %d", i, q, planRollup(&q), len(gotV), len(wantV))
+			for j := range min(len(gotV), len(wantV)) {
+				if gotV[j] != wantV[j] {
+					t.Logf("  #%d rollup  %+v\n      records %+v", j, gotV[j], wantV[j])
+					break
+				}
+			}
+			return used
+		}
 		if !slices.Equal(got, want) {
 			t.Errorf("query %d %+v (rollup span %+v): %d groups, records give %d", i, q, planRollup(&q), len(got), len(want))
 			for j := range min(len(got), len(want)) {
@@ -252,5 +271,39 @@ func TestRollupAnswersAsRecords(t *testing.T) {
 		if err := pool.QueryRow(ctx, `SELECT count(*) FROM presence_rollup`).Scan(&n); err != nil || n != 0 {
 			t.Fatalf("%d rollup rows after TRUNCATE (%v)", n, err)
 		}
+	})
+}
+
+// visits lists q's visits from src, sorted.
+func visits(t *testing.T, src *Store, q tiles.Query) []tiles.Visit {
+	t.Helper()
+	var out []tiles.Visit
+	if err := src.Visits(context.Background(), q, func(v tiles.Visit) error {
+		out = append(out, v)
+		return nil
+	}); err != nil {
+		t.Fatalf("visits of %+v: %v", q, err)
+	}
+	for i := range out {
+		out[i].Visitor = 0 // as ReferenceVisits
+	}
+	sortVisits(out)
+	return out
+}
+
+// sortVisits orders visits totally: as sourcetest.SortVisits, then by key.
+func sortVisits(vs []tiles.Visit) {
+	slices.SortFunc(vs, func(a, b tiles.Visit) int {
+		if c := cmp.Or(cmp.Compare(a.Day, b.Day), cmp.Compare(a.First, b.First), cmp.Compare(a.Last, b.Last),
+			cmp.Compare(a.Presences, b.Presences)); c != 0 {
+			return c
+		}
+		switch {
+		case tiles.FirstRecordLess(a, b):
+			return -1
+		case tiles.FirstRecordLess(b, a):
+			return 1
+		}
+		return cmp.Compare(a.Key, b.Key)
 	})
 }
