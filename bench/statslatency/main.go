@@ -1,5 +1,5 @@
 // Command statslatency measures GET /api/stats on a running server: a
-// month window for one area, by the given groupings. Each request shifts
+// window (30 days unless -days) for one area, by the given groupings. Each request shifts
 // the window by one hour so that none is answered from the server's cache
 // (the figures are cached per data version); a last series repeats one
 // request to show the cached latency.
@@ -22,7 +22,8 @@ import (
 func main() {
 	base := flag.String("url", "http://127.0.0.1:8080", "server base URL")
 	area := flag.String("area", "zone=centro", "the area parameter")
-	to := flag.String("to", time.Now().Format(time.DateOnly), "end of the month window (a date; the window is the 30 days before)")
+	to := flag.String("to", time.Now().Format(time.DateOnly), "end of the window (a date; the window is the -days before)")
+	days := flag.Int("days", 30, "length of the window in days")
 	by := flag.String("by", "hour,origin", "groupings, comma-separated")
 	n := flag.Int("n", 20, "requests per grouping")
 	flag.Parse()
@@ -35,7 +36,7 @@ func main() {
 		var cold []time.Duration
 		var status string
 		for i := range *n {
-			u := query(*base, *area, b, end.Add(time.Duration(-i)*time.Hour))
+			u := query(*base, *area, b, end.Add(time.Duration(-i)*time.Hour), *days)
 			d, st, err := get(u)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "statslatency:", err)
@@ -44,7 +45,7 @@ func main() {
 			cold, status = append(cold, d), st
 		}
 		var warm []time.Duration
-		u := query(*base, *area, b, end)
+		u := query(*base, *area, b, end, *days)
 		for range *n {
 			d, _, _ := get(u)
 			warm = append(warm, d)
@@ -54,11 +55,11 @@ func main() {
 	}
 }
 
-func query(base, area, by string, end time.Time) string {
+func query(base, area, by string, end time.Time, days int) string {
 	q := url.Values{}
 	k, v, _ := strings.Cut(area, "=")
 	q.Set(k, v)
-	q.Set("from", end.AddDate(0, 0, -30).Format(time.RFC3339))
+	q.Set("from", end.AddDate(0, 0, -days).Format(time.RFC3339))
 	q.Set("to", end.Format(time.RFC3339))
 	if by != "" && by != "none" {
 		q.Set("by", by)

@@ -15,6 +15,32 @@ import (
 type builder struct {
 	args  []any
 	joins []string
+	// rollup: the statement reads presence_rollup (no cell index).
+	rollup bool
+}
+
+// records returns the SELECT of the (k0, k1, weight, visitor, rkey, m)
+// rows of q from table (presence, or presence_rollup when rollup), where
+// the condition extra also holds: the keys of q.By, and m true when the
+// row passes the narrowing filters.
+func (b *builder) records(q *tiles.Query, cat *refdata.Catalog, table string, rollup bool, extra string) (string, error) {
+	b.joins, b.rollup = nil, rollup
+	keys := []string{"0::bigint", "0::bigint"}
+	for i, d := range q.By {
+		k, err := b.key(q, d, cat)
+		if err != nil {
+			return "", err
+		}
+		keys[i] = k
+	}
+	base, narrow := b.where(q)
+	cond := base + " AND " + extra
+	if !q.WithRest {
+		cond += " AND " + narrow
+	}
+	return fmt.Sprintf("SELECT %s AS k0, %s AS k1, p.weight, p.visitor, p.rkey::bigint & 4294967295 AS rkey, "+
+		"coalesce(%s, false) AS m FROM %s p %s WHERE %s",
+		keys[0], keys[1], narrow, table, strings.Join(b.joins, " "), cond), nil
 }
 
 func (b *builder) arg(v any) string {
@@ -63,7 +89,7 @@ func (b *builder) where(q *tiles.Query) (base, narrow string) {
 	}
 	if q.Area != (tiles.Rect{}) {
 		a := q.Area.Clamp()
-		if cells := coveringCells(a); cells != nil {
+		if cells := coveringCells(a); cells != nil && !b.rollup {
 			conds = append(conds, cellExpr+" = ANY("+b.arg(cells)+"::bigint[])")
 		}
 		conds = append(conds,

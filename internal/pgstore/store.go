@@ -25,6 +25,9 @@ var (
 type Store struct {
 	pool *pgxpool.Pool
 	cat  *refdata.Catalog
+	// recordsOnly reads presence alone, never the rollup (tests compare
+	// the two).
+	recordsOnly bool
 }
 
 // New returns a store over pool.
@@ -38,18 +41,33 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		return fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
 	}
 	b := &builder{}
-	keys := []string{"0::bigint", "0::bigint"}
-	for i, d := range q.By {
-		k, err := b.key(&q, d, s.cat)
+	// The records of the window, as (k0, k1, weight, visitor, rkey, m):
+	// from the rollup where it answers exactly, from presence elsewhere.
+	var branches []string
+	var span rollupSpan
+	if !s.recordsOnly {
+		span = planRollup(&q)
+	}
+	if span.ok {
+		cond := []string{"true"}
+		if !span.From.IsZero() {
+			cond = append(cond, "p.observed_at >= "+b.arg(span.From))
+		}
+		if !span.To.IsZero() {
+			cond = append(cond, "p.observed_at < "+b.arg(span.To))
+		}
+		sel, err := b.records(&q, s.cat, "presence_rollup", true, strings.Join(cond, " AND "))
 		if err != nil {
 			return err
 		}
-		keys[i] = k
+		branches = append(branches, sel)
 	}
-	base, narrow := b.where(&q)
-	cond := base
-	if !q.WithRest {
-		cond = base + " AND " + narrow
+	if rest, whole := span.rest(&q.Filter); !whole {
+		sel, err := b.records(&q, s.cat, "presence", false, rest(b))
+		if err != nil {
+			return err
+		}
+		branches = append(branches, sel)
 	}
 	// Two levels: per group and visitor (all records without a visitor in
 	// one row per group), then per group. Distinct visitors are the rows
@@ -66,10 +84,9 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		"SELECT s.k0, s.k1, s.visitor AS v, "+
 		"coalesce(sum(s.weight) FILTER (WHERE s.m), 0) AS cm, coalesce(sum(s.rkey) FILTER (WHERE s.m), 0) AS km, "+
 		"coalesce(sum(s.weight) FILTER (WHERE NOT s.m), 0) AS cr, coalesce(sum(s.rkey) FILTER (WHERE NOT s.m), 0) AS kr "+
-		"FROM (SELECT %s AS k0, %s AS k1, p.weight, p.visitor, p.rkey::bigint & 4294967295 AS rkey, coalesce(%s, false) AS m "+
-		"FROM presence p %s WHERE %s) s GROUP BY s.k0, s.k1, s.visitor) t "+
+		"FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) t "+
 		"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
-		measures("cm", "km"), measures("cr", "kr"), keys[0], keys[1], narrow, strings.Join(b.joins, " "), cond)
+		measures("cm", "km"), measures("cr", "kr"), strings.Join(branches, " UNION ALL "))
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
 		return db.Wrap(ctx, "aggregating presence", err)
@@ -99,18 +116,45 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 // Visits implements tiles.VisitSource.
 func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) error) error {
 	b := &builder{}
-	base, narrow := b.where(&q)
+	// a visit's day is local: the rollup answers like a query by date
+	q.By, q.Grid, q.WithRest = []tiles.Dim{tiles.DimDate}, tiles.Grid{}, false
 	tz := b.tz(&q)
-	sql := fmt.Sprintf(`SELECT DISTINCT ON (s.visitor, s.day) s.visitor, s.day,
-    extract(epoch FROM min(s.observed_at) OVER w)::bigint, extract(epoch FROM max(s.observed_at) OVER w)::bigint,
-    sum(s.weight) OVER w, s.o, s.n, s.a, s.g, s.sp
-FROM (SELECT p.visitor, ((p.observed_at AT TIME ZONE %s)::date - date '1970-01-01')::bigint AS day, p.observed_at, p.weight,
+	branch := func(table string, rollup bool, first, last, extra string) string {
+		b.rollup = rollup
+		base, narrow := b.where(&q)
+		return fmt.Sprintf(`SELECT p.visitor, ((p.observed_at AT TIME ZONE %s)::date - date '1970-01-01')::bigint AS day,
+        %s AS first_at, %s AS last_at, p.weight,
         coalesce(p.origin_code::text, '') COLLATE "C" AS o, coalesce(p.nationality::text, '') COLLATE "C" AS n,
         coalesce(p.age_band, '') COLLATE "C" AS a, coalesce(p.gender, '') COLLATE "C" AS g, coalesce(p.spend_class, '') AS sp
-      FROM presence p WHERE %s AND %s AND p.visitor IS NOT NULL) s
+      FROM %s p WHERE %s AND %s AND %s AND p.visitor IS NOT NULL`, tz, first, last, table, base, narrow, extra)
+	}
+	var branches []string
+	var span rollupSpan
+	if !s.recordsOnly {
+		span = planRollup(&q)
+	}
+	if span.ok {
+		cond := []string{"true"}
+		if !span.From.IsZero() {
+			cond = append(cond, "p.observed_at >= "+b.arg(span.From))
+		}
+		if !span.To.IsZero() {
+			cond = append(cond, "p.observed_at < "+b.arg(span.To))
+		}
+		branches = append(branches, branch("presence_rollup", true, "p.first_at", "p.last_at", strings.Join(cond, " AND ")))
+	}
+	if rest, whole := span.rest(&q.Filter); !whole {
+		branches = append(branches, branch("presence", false, "p.observed_at", "p.observed_at", rest(b)))
+	}
+	// rollup rows order by their first record: of the records in one
+	// second, the first by FirstRecordLess is in the least row
+	sql := fmt.Sprintf(`SELECT DISTINCT ON (s.visitor, s.day) s.visitor, s.day,
+    extract(epoch FROM min(s.first_at) OVER w)::bigint, extract(epoch FROM max(s.last_at) OVER w)::bigint,
+    (sum(s.weight) OVER w)::bigint, s.o, s.n, s.a, s.g, s.sp
+FROM (%s) s
 WINDOW w AS (PARTITION BY s.visitor, s.day)
-ORDER BY s.visitor, s.day, s.observed_at, s.o, s.n, s.a, s.g,
-    CASE s.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, tz, base, narrow)
+ORDER BY s.visitor, s.day, s.first_at, s.o, s.n, s.a, s.g,
+    CASE s.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, strings.Join(branches, " UNION ALL "))
 	rows, err := s.pool.Query(ctx, sql, b.args...)
 	if err != nil {
 		return db.Wrap(ctx, "listing visits", err)
