@@ -37,6 +37,7 @@ type ServeCmd struct {
 	MetricsListen     string   `help:"Address to serve /metrics on (e.g. 127.0.0.1:9090); 'main' serves it on --listen, public; none: no metrics."`
 	MaxConns          int      `help:"Open connections at most (0: 4096, fewer when the file descriptor limit is lower); more wait in the kernel's queue." default:"0"`
 	MaxConnsPerClient int      `help:"Open connections per client address at most (trusted proxies exempt); more are answered 503. Negative: no cap." default:"64"`
+	Towns             []string `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). One town per server for now."`
 }
 
 // parsePrefixes reads addresses and CIDR ranges.
@@ -105,6 +106,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		MetricsListen:     c.MetricsListen,
 		MaxConns:          c.MaxConns,
 		MaxConnsPerClient: c.MaxConnsPerClient,
+		Towns:             c.Towns,
 	}, env.Log)
 	if err != nil {
 		return err
@@ -116,6 +118,8 @@ func (c *ServeCmd) Run(env *Env) error {
 		if a.Mode != "embedded" {
 			what = "PostGIS"
 		}
-		fmt.Fprintf(os.Stdout, "flowtiles is serving %s.\n  Map:   %s\n  Kiosk: %skiosk\n  Tiles: %stiles\nPress Ctrl+C to stop.\n", what, u, u, u)
+		town := a.Towns()[0]
+		tu := fmt.Sprintf("%st/%s/", u, town.Code)
+		fmt.Fprintf(os.Stdout, "flowtiles is serving %s for %s.\n  Map:   %s\n  Kiosk: %skiosk\n  Tiles: %stiles\nPress Ctrl+C to stop.\n", what, town.Name, tu, tu, u)
 	})
 }
