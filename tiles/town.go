@@ -3,10 +3,13 @@ package tiles
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
 )
 
 // Town is a town whose people flowtiles publishes: a town is data (the
@@ -121,4 +124,97 @@ func (t Town) Validate() error {
 // people more than the server does, never less.
 func (t Town) Stricter(k, d int64, growth float64) (int64, int64, float64) {
 	return max(k, t.K), max(d, t.NoiseD), max(growth, t.NoiseGrowth)
+}
+
+// TownIndex finds the town a point belongs to: the first whose perimeter
+// holds it, else the nearest whose buffer reaches it, else the first town
+// without a perimeter (which takes every record). Safe for concurrent use.
+type TownIndex struct {
+	towns []Town
+	areas []townArea
+	all   int // the first town without a perimeter, or -1
+}
+
+// townArea is a perimeter in local metres around its first point, for the
+// buffer's distances, and its bound in degrees grown by the buffer.
+type townArea struct {
+	town   int
+	bound  orb.Bound
+	local  orb.MultiPolygon
+	origin orb.Point
+	scale  float64 // metres per degree of longitude at the origin
+}
+
+const metresPerDegree = 111_320.0
+
+// NewTownIndex indexes towns.
+func NewTownIndex(towns []Town) *TownIndex {
+	ix := &TownIndex{towns: towns, all: -1}
+	for i, t := range towns {
+		if len(t.Perimeter) == 0 {
+			if ix.all < 0 {
+				ix.all = i
+			}
+			continue
+		}
+		b := t.Perimeter.Bound()
+		o := b.Center()
+		scale := metresPerDegree * math.Cos(o[1]*math.Pi/180)
+		pad := t.Buffer / metresPerDegree
+		a := townArea{town: i, origin: o, scale: scale,
+			bound: orb.Bound{Min: orb.Point{b.Min[0] - pad/math.Max(math.Cos(o[1]*math.Pi/180), 0.01), b.Min[1] - pad},
+				Max: orb.Point{b.Max[0] + pad/math.Max(math.Cos(o[1]*math.Pi/180), 0.01), b.Max[1] + pad}}}
+		a.local = make(orb.MultiPolygon, len(t.Perimeter))
+		for pi, poly := range t.Perimeter {
+			lp := make(orb.Polygon, len(poly))
+			for ri, ring := range poly {
+				lr := make(orb.Ring, len(ring))
+				for k, p := range ring {
+					lr[k] = a.project(p)
+				}
+				lp[ri] = lr
+			}
+			a.local[pi] = lp
+		}
+		ix.areas = append(ix.areas, a)
+	}
+	return ix
+}
+
+func (a *townArea) project(p orb.Point) orb.Point {
+	return orb.Point{(p[0] - a.origin[0]) * a.scale, (p[1] - a.origin[1]) * metresPerDegree}
+}
+
+// Locate returns the index of the town p (WGS 84) belongs to, or false
+// when it lies outside every town.
+func (ix *TownIndex) Locate(p orb.Point) (int, bool) {
+	best, bestDist := -1, math.Inf(1)
+	for i := range ix.areas {
+		a := &ix.areas[i]
+		if !a.bound.Contains(p) {
+			continue
+		}
+		lp := a.project(p)
+		if planar.MultiPolygonContains(a.local, lp) {
+			return a.town, true
+		}
+		if buf := ix.towns[a.town].Buffer; buf > 0 {
+			if d := planar.DistanceFrom(a.local, lp); d <= buf && d < bestDist {
+				best, bestDist = a.town, d
+			}
+		}
+	}
+	if best >= 0 {
+		return best, true
+	}
+	return ix.all, ix.all >= 0
+}
+
+// Names lists the towns' codes, for messages.
+func (ix *TownIndex) Names() string {
+	names := make([]string, len(ix.towns))
+	for i, t := range ix.towns {
+		names[i] = t.Code
+	}
+	return strings.Join(names, ", ")
 }
