@@ -37,7 +37,7 @@ type ServeCmd struct {
 	MetricsListen     string   `help:"Address to serve /metrics on (e.g. 127.0.0.1:9090); 'main' serves it on --listen, public; none: no metrics."`
 	MaxConns          int      `help:"Open connections at most (0: 4096, fewer when the file descriptor limit is lower); more wait in the kernel's queue." default:"0"`
 	MaxConnsPerClient int      `help:"Open connections per client address at most (trusted proxies exempt); more are answered 503. Negative: no cap." default:"64"`
-	Towns             []string `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). One town per server for now."`
+	Towns             []string `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). For now a database of one town."`
 }
 
 // parsePrefixes reads addresses and CIDR ranges.

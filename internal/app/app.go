@@ -258,20 +258,20 @@ func townCentre(t tiles.Town, zones []tiles.Place) orb.Point {
 }
 
 // serveTowns picks the towns to serve from all by their codes (every town
-// without codes). One server serves one town's data for now: the stores
-// do not yet tell towns' records apart (issue 17), so serving several
-// would publish one town's people under another's name.
+// without codes). For now a server serves a database of one town: the
+// stores do not yet tell towns' records apart (issue 17), so a server of
+// one town of several would publish the others' people under its name.
 func serveTowns(all []tiles.Town, codes []string) ([]tiles.Town, error) {
 	served, err := towns.Select(all, codes)
 	if err != nil {
 		return nil, err
 	}
-	if len(served) != 1 {
-		names := make([]string, len(served))
-		for i, t := range served {
+	if len(all) != 1 {
+		names := make([]string, len(all))
+		for i, t := range all {
 			names[i] = t.Code
 		}
-		return nil, fmt.Errorf("%d towns to serve (%s): a server serves one town for now; name it with --towns", len(served), strings.Join(names, ", "))
+		return nil, fmt.Errorf("the database has %d towns (%s): a server serves a database of one town for now (remove the others with flowtiles towns remove)", len(all), strings.Join(names, ", "))
 	}
 	return served, nil
 }
