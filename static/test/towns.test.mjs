@@ -28,7 +28,7 @@ const outside = (urls) => urls
   .filter((u) => u.origin === server.url && !u.pathname.startsWith('/t/deruta/') && !/^\/(static|fonts)\/|^\/styles\/classes\.json$/.test(u.pathname))
   .map((u) => u.pathname + u.search);
 
-test('the planner of a town asks for everything under its prefix', { timeout: 120000 }, async () => {
+test('the planner of a town asks for everything under its prefix', { timeout: 300000 }, async () => {
   const requests = [];
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   page.on('request', (r) => requests.push(r.url()));
@@ -45,14 +45,14 @@ test('the planner of a town asks for everything under its prefix', { timeout: 12
   await page.close();
 });
 
-test('the planner at the root still works as before', { timeout: 120000 }, async () => {
+test('the planner at the root still works as before', { timeout: 300000 }, async () => {
   const { page, problems, tiles } = await openPlanner(browser, server, '/');
   assert.ok(tiles.some((u) => new URL(u).pathname.startsWith('/tiles/density/')), tiles.join('\n'));
   assert.deepEqual(problems, []);
   await page.close();
 });
 
-test("the kiosk's headline is the town's, in the page's language", { timeout: 120000 }, async () => {
+test("the kiosk's headline is the town's, in the page's language", { timeout: 300000 }, async () => {
   for (const [lang, want] of [['', 'Centro storico di Deruta'], ['?lang=en', 'Deruta town centre']]) {
     const requests = [];
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
@@ -69,7 +69,7 @@ test("the kiosk's headline is the town's, in the page's language", { timeout: 12
   }
 });
 
-test("another town's name and kiosk settings come from its data", { timeout: 120000 }, async () => {
+test("another town's name and kiosk settings come from its data", { timeout: 300000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   const problems = watch(page);
   // The server's own /api/town, with the settings of a town that sets a
