@@ -41,6 +41,7 @@ type ServeCmd struct {
 	HeavySlots       int           `help:"Heavy requests (uncached tiles, stats) run at once at most; more wait in a queue served in turn across client addresses. 0: one fewer than GOMAXPROCS (at least 1)." default:"0"`
 	QueueWait        time.Duration `help:"How long a heavy request waits for a slot before it is answered 503 with Retry-After." default:"5s"`
 	StatementTimeout time.Duration `help:"statement_timeout of the PostgreSQL pool's connections (negative: the server's setting)." default:"30s"`
+	Towns            []string      `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). For now a database of one town."`
 }
 
 // parsePrefixes reads addresses and CIDR ranges.
@@ -118,6 +119,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		HeavySlots:        c.HeavySlots,
 		QueueWait:         c.QueueWait,
 		StatementTimeout:  c.StatementTimeout,
+		Towns:             c.Towns,
 	}, env.Log)
 	if err != nil {
 		return err
@@ -129,6 +131,8 @@ func (c *ServeCmd) Run(env *Env) error {
 		if a.Mode != "embedded" {
 			what = "PostGIS"
 		}
-		fmt.Fprintf(os.Stdout, "flowtiles is serving %s.\n  Map:   %s\n  Kiosk: %skiosk\n  Tiles: %stiles\nPress Ctrl+C to stop.\n", what, u, u, u)
+		town := a.Towns()[0]
+		tu := fmt.Sprintf("%st/%s/", u, town.Code)
+		fmt.Fprintf(os.Stdout, "flowtiles is serving %s for %s.\n  Map:   %s\n  Kiosk: %skiosk\n  Tiles: %stiles\nPress Ctrl+C to stop.\n", what, town.Name, tu, tu, u)
 	})
 }

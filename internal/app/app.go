@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/server"
 	"github.com/flowtiles/flowtiles/internal/stats"
+	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/static"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -81,6 +83,9 @@ type Config struct {
 	// statement_timeout of the database pool (db.DefaultStatementTimeout
 	// when 0; negative: the server's).
 	StatsTimeout, IngestTimeout, StatementTimeout time.Duration
+	// Towns are the codes of the towns to serve (serve --towns); none:
+	// every town of the database (the demo town when embedded).
+	Towns []string
 }
 
 // MetricsOnMain is the Config.MetricsListen that serves /metrics on the
@@ -116,8 +121,8 @@ type backend struct {
 	src    source
 	places []tiles.Place // reference areas and zones
 	zones  []tiles.Place
-	town   orb.Point
-	secret []byte // keys the noise of published figures
+	towns  []tiles.Town // served (one, for now: see serveTowns)
+	secret []byte       // keys the noise of published figures
 	sink   server.Sink
 	pool   *pgxpool.Pool // the database (nil when embedded), closed by close
 	// ready reports, beside "data loaded", whether the backend can serve
@@ -177,7 +182,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	// size of the store; give it back to the system once, so that resident
 	// memory is what the store holds.
 	debug.FreeOSMemory()
-	priv, err := tiles.NewPrivacy(orDefault(cfg.K, tiles.DefaultK), b.secret, orDefault(cfg.NoiseD, tiles.DefaultNoiseD), orDefault(cfg.NoiseGrowth, tiles.DefaultNoiseGrowth))
+	town := b.towns[0]
+	if town.TimeZone != "" && town.TimeZone != loc.String() {
+		if loc, err = town.Location(); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("town %s: time zone %q: %w", town.Code, town.TimeZone, err)
+		}
+		log.Info("the town's time zone", "town", town.Code, "tz", town.TimeZone)
+	}
+	// a town may ask for more protection than the server's flags, never less
+	k, d, growth := town.Stricter(orDefault(cfg.K, tiles.DefaultK), orDefault(cfg.NoiseD, tiles.DefaultNoiseD), orDefault(cfg.NoiseGrowth, tiles.DefaultNoiseGrowth))
+	priv, err := tiles.NewPrivacy(k, b.secret, d, growth)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -185,7 +200,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.priv = priv
 	refdata.NameProvinces(b.places)
 	gaz := tiles.NewGazetteer(b.places)
-	engine := tiles.NewEngine(b.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: b.town})
+	centre := townCentre(town, b.zones)
+	engine := tiles.NewEngine(b.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre})
 	resolver := refdata.Resolver{Catalog: cat, Zones: b.zones}
 	a.Hub = live.NewHub(live.Config{Source: b.src, Zones: b.zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
 	if b.demo != nil {
@@ -214,7 +230,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			}
 			return worldBound(r)
 		},
-		Center:            b.town,
+		Center:            centre,
+		Towns:             b.towns,
 		Loc:               loc,
 		Resolver:          resolver,
 		Static:            static.FS,
@@ -236,13 +253,41 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	return a, nil
 }
 
-// townOf is where flows of records outside every zone end: the first
-// zone's point (the town centre), or the demo town's without zones.
-func townOf(zones []tiles.Place) orb.Point {
-	if len(zones) > 0 {
+// Towns are the towns the app serves.
+func (a *App) Towns() []tiles.Town { return a.b.towns }
+
+// townCentre is where maps open and flows of records outside every zone
+// end: the town's centre when it sets one, else the first zone's point (the
+// historic centre), else the middle of its perimeter, else the demo's.
+func townCentre(t tiles.Town, zones []tiles.Place) orb.Point {
+	switch {
+	case t.Center != (orb.Point{}):
+		return t.Center
+	case len(zones) > 0:
 		return zones[0].Point
+	case len(t.Perimeter) > 0:
+		return t.Perimeter.Bound().Center()
 	}
 	return demo.Town()
+}
+
+// serveTowns picks the towns to serve from all by their codes (every town
+// without codes). For now a server serves a database of one town: the
+// stores do not yet tell towns' records apart (issue 17), so a server of
+// one town of several would publish the others' people under its name.
+func serveTowns(all []tiles.Town, codes []string) ([]tiles.Town, error) {
+	served, err := towns.Select(all, codes)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) != 1 {
+		names := make([]string, len(all))
+		for i, t := range all {
+			names[i] = t.Code
+		}
+		return nil, fmt.Errorf("the database has %d towns (%s): a server serves a database of one town for now (remove the others with flowtiles towns remove)", len(all), strings.Join(names, ", "))
+	}
+	return served, nil
 }
 
 func orDefault[T int64 | float64](v, def T) T {

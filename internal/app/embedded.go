@@ -41,9 +41,13 @@ func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []til
 	if err != nil {
 		return nil, fmt.Errorf("demo data: %w", err)
 	}
+	served, err := serveTowns([]tiles.Town{demo.DerutaTown(loc.String())}, cfg.Towns)
+	if err != nil {
+		return nil, err
+	}
 	sink := ingest.NewMemorySink(mem, zones)
 	b := &backend{
-		mode: "embedded", mem: mem, src: mem, places: append(ref, zones...), zones: zones, town: townOf(zones),
+		mode: "embedded", mem: mem, src: mem, places: append(ref, zones...), zones: zones, towns: served,
 		secret: demoSecret(dc.Seed), sink: sink,
 		demo:   &replayer{sink: sink, pending: pending, every: time.Second, log: log},
 		events: events,

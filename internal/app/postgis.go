@@ -16,6 +16,7 @@ import (
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/server"
+	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -60,6 +61,14 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 		return nil, err
 	}
 	places, zones := mergePlaces(ref, dbPlaces, log)
+	all, err := towns.Load(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	served, err := serveTowns(all, cfg.Towns)
+	if err != nil {
+		return nil, err
+	}
 	since, err := mirror.BudgetSince(ctx, pool, cfg.MemoryBytes, bytesPerRow)
 	if err != nil {
 		return nil, err
@@ -73,7 +82,7 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	}
 	log.Info("PostGIS presence mirrored into memory", "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
 	b := &backend{
-		mode: "postgis", mem: mem, src: m.Source(store), places: places, zones: zones, town: townOf(zones), secret: secret,
+		mode: "postgis", mem: mem, src: m.Source(store), places: places, zones: zones, towns: served, secret: secret,
 		// reads the zone table per batch; the mirror catches up before the
 		// response, so a client reads its own batch from this instance
 		sink:       mirroredSink{ingest.NewPGSink(pool, nil), m, log},

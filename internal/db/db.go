@@ -173,6 +173,13 @@ func ReadOnly(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "25006" // read_only_sql_transaction
 }
 
+// UniqueViolation reports whether err is a unique constraint's (SQLSTATE
+// 23505): a second row with the same key.
+func UniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
 // Unavailable reports whether err is an outage rather than a fault of the
 // statement: it is the one place that knows SQLSTATE classes. Outages are
 // failed connections (whatever the server said while connecting, such as

@@ -10,6 +10,7 @@ import (
 	"github.com/paulmach/orb/geojson"
 	"github.com/paulmach/orb/planar"
 
+	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -25,6 +26,15 @@ var town = orb.Point{12.4177, 42.9826}
 
 // Town returns the point the demo town is centred on (WGS 84).
 func Town() orb.Point { return town }
+
+// DerutaTown is the embedded demo's town, in time zone tz.
+func DerutaTown(tz string) tiles.Town {
+	t := tiles.Town{Code: "deruta", ISTAT: "054017", Name: "Deruta", TimeZone: tz, Center: town}
+	if m, ok := refdata.Italy().Municipality(t.ISTAT); ok {
+		t.Population = m.Population
+	}
+	return t
+}
 
 // ZonesGeoJSON returns the embedded zones file. The slice is shared: do not
 // modify it.

@@ -16,9 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 
 	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -184,4 +186,13 @@ func (s *span) add(r *presence.Record) {
 	if m := monthOf(r.ObservedAt); s.months[m].IsZero() {
 		s.months[m] = r.ObservedAt
 	}
+}
+
+// townIndex reads the towns records must lie in.
+func townIndex(ctx context.Context, pool *pgxpool.Pool) (*tiles.TownIndex, error) {
+	ts, err := towns.Load(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	return tiles.NewTownIndex(ts), nil
 }

@@ -105,6 +105,16 @@ func (l *Loader) LoadFile(ctx context.Context, path string, opt Options) (*Resul
 	if l.Validator == nil {
 		l.Validator = presence.NewValidator()
 	}
+	if l.Validator.Towns == nil {
+		// records must lie in a town: the towns of the database, read once
+		ix, err := townIndex(ctx, l.Pool)
+		if err != nil {
+			return &Result{File: path}, err
+		}
+		v := *l.Validator
+		v.Towns = ix
+		l.Validator = &v
+	}
 	res := &Result{File: path}
 	p1, err := l.validate(ctx, path, opt, res)
 	if p1 != nil && p1.rejects != nil {

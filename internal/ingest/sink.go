@@ -11,6 +11,7 @@ import (
 	"github.com/flowtiles/flowtiles/internal/areas"
 	"github.com/flowtiles/flowtiles/internal/db"
 	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -66,6 +67,17 @@ func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presenc
 			return false, fmt.Errorf("committing the batch: %w", err)
 		}
 		return true, nil
+	}
+	// records must lie in a town: the towns as this transaction sees them
+	ts, err := towns.Load(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	v := presence.Validator{Towns: tiles.NewTownIndex(ts)}
+	for i := range recs {
+		if reason := v.Place(recs[i].Lon, recs[i].Lat); reason != "" {
+			return false, &presence.RecordError{Index: i, Column: "lon", Reason: reason}
+		}
 	}
 	zones := s.zones
 	if zones == nil {

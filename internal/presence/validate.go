@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paulmach/orb"
+
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -81,6 +83,9 @@ const maxWeight = math.MaxInt32
 type Validator struct {
 	// Known reports whether an origin_code is an ISTAT municipality code.
 	Known func(code string) bool
+	// Towns, when set, are where records may lie: a record outside every
+	// town (perimeter and buffer) is invalid.
+	Towns *tiles.TownIndex
 }
 
 // NewValidator validates origin codes against the embedded ISTAT
@@ -111,6 +116,9 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 	}
 	if r.Lat, err = degrees(f[colLat], 90); err != nil {
 		return r, Columns[colLat], err.Error()
+	}
+	if reason := v.Place(r.Lon, r.Lat); reason != "" {
+		return r, Columns[colLon], reason
 	}
 	r.Weight = 1
 	if s := f[colWeight]; s != "" {
@@ -146,6 +154,18 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 		return r, Columns[colSpendClass], err.Error()
 	}
 	return r, "", ""
+}
+
+// Place says why a record at lon, lat cannot be taken ("" when it can):
+// it lies outside every town of Towns.
+func (v *Validator) Place(lon, lat float64) string {
+	if v.Towns == nil {
+		return ""
+	}
+	if _, ok := v.Towns.Locate(orb.Point{lon, lat}); ok {
+		return ""
+	}
+	return tiles.Truncate(fmt.Sprintf("%g,%g is outside every town (%s)", lon, lat, v.Towns.Names()), 200)
 }
 
 // degrees parses a coordinate in -limit..limit.

@@ -15,6 +15,12 @@ import (
 // them, since the URLs it makes go into cacheable documents. Malformed
 // forwarded values are ignored.
 func (s *Server) baseURL(c echo.Context) string {
+	return s.rootURL(c) + townPath(c)
+}
+
+// rootURL is baseURL without the request's /t/{town} prefix: the root of
+// the server as its clients see it.
+func (s *Server) rootURL(c echo.Context) string {
 	req := c.Request()
 	proxied := s.fromProxy(req)
 	scheme := "http"

@@ -48,6 +48,9 @@ type Config struct {
 	Loc *time.Location
 	// Resolver resolves the origin and zone filters.
 	Resolver tiles.Resolver
+	// Towns are the towns served, the first by default: their pages and
+	// documents are under /t/{code}/ (see towns.go).
+	Towns []tiles.Town
 	// Static holds the pages: index.html is served at /, kiosk.html at
 	// /kiosk and every file at /static/NAME. Nil: no pages.
 	Static fs.FS
@@ -203,6 +206,7 @@ func New(cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = s.clientIP
+	e.Pre(s.townPrefix)
 	e.Use(s.observe) // outermost: sees the final status of every request
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -265,6 +269,8 @@ func New(cfg Config) *Server {
 	e.GET("/tiles/:layer/:file", s.tilesetMetadata)
 	e.GET("/tiles/:layer/:z/:x/:file", s.tile)
 	e.GET("/styles/:file", s.style)
+	e.GET("/api/towns", s.townsDoc)
+	e.GET("/api/town", s.townInfo)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if cfg.MetricsOnMain {

@@ -17,6 +17,7 @@ import { Overview, availableRange, previousPeriod, shiftDays, shiftYears } from 
 import { LiveFeed } from './live.js';
 import { loadBasemap, mergeStyle, labelFont } from './basemap.js';
 import { MapKeeper } from './mapkeeper.js';
+import { at } from './base.js';
 
 const $ = (id) => document.getElementById(id);
 const phone = () => matchMedia('(max-width: 760px)').matches;
@@ -40,7 +41,7 @@ class Planner {
     const s = this.state;
     this.t = translator(s.lang);
     document.documentElement.lang = s.lang;
-    this.feed = new LiveFeed('/api/live', {
+    this.feed = new LiveFeed(at('/api/live'), {
       onLive: (d) => {
         if (typeof d.k === 'number') this.k = d.k;
         this.dataVersion(d.data_version);
@@ -49,12 +50,15 @@ class Planner {
       onState: (st) => this.connState(st),
     });
     this.feed.start();
-    const [tj, zones, base, events] = await Promise.all([
-      fetch('/tiles/density.json').then((r) => r.json()).catch(() => null),
+    const [tj, zones, base, events, town] = await Promise.all([
+      fetch(at('/tiles/density.json')).then((r) => r.json()).catch(() => null),
       this.loadZones(s.lang),
       loadBasemap(s.lang, BACKGROUNDS.planner),
-      fetch(`/api/events?lang=${s.lang}`).then((r) => r.json()).then((d) => d.events ?? []).catch(() => []),
+      fetch(at(`/api/events?lang=${s.lang}`)).then((r) => r.json()).then((d) => d.events ?? []).catch(() => []),
+      fetch(at('/api/town')).then((r) => (r.ok ? r.json() : null)).catch(() => null),
     ]);
+    // The town's default view, unless the URL says where to look.
+    if (town?.zoom && !new URLSearchParams(location.search).has('z')) s.z = town.zoom;
     this.zones = zones;
     this.events = events;
     this.base = base;
@@ -172,7 +176,7 @@ class Planner {
   // loadZones fetches the zones with their names in the page's language.
   async loadZones(lang) {
     try {
-      const r = await fetch(`/api/zones?lang=${encodeURIComponent(lang)}`);
+      const r = await fetch(at(`/api/zones?lang=${encodeURIComponent(lang)}`));
       return (await r.json()).zones ?? [];
     } catch {
       return [];
@@ -268,7 +272,7 @@ class Planner {
         this.buildControls();
         this.syncControls();
       });
-      fetch(`/api/events?lang=${s.lang}`).then((r) => r.json()).then((d) => { this.events = d.events ?? []; this.buildPresets(); }).catch(() => {});
+      fetch(at(`/api/events?lang=${s.lang}`)).then((r) => r.json()).then((d) => { this.events = d.events ?? []; this.buildPresets(); }).catch(() => {});
       this.buildControls();
       this.shownKey = null;
     }
@@ -762,7 +766,7 @@ class Planner {
     const missing = codes.filter((code) => !this.names.has(code));
     if (missing.length) {
       try {
-        const r = await fetch('/api/places?code=' + encodeURIComponent(missing.join(',')));
+        const r = await fetch(at('/api/places?code=' + encodeURIComponent(missing.join(','))));
         for (const p of (await r.json()).places ?? []) this.names.set(p.code, p);
       } catch { /* codes stay */ }
     }
@@ -774,7 +778,7 @@ class Planner {
     const q = text.split(',').pop().trim();
     if (q.length < 2) return;
     try {
-      const r = await fetch('/api/places?limit=12&q=' + encodeURIComponent(q));
+      const r = await fetch(at('/api/places?limit=12&q=' + encodeURIComponent(q)));
       const places = (await r.json()).places ?? [];
       const t = this.t;
       this.suggested = places;
@@ -796,7 +800,7 @@ class Planner {
       let hit = [...this.names.values()].find((p) => part === `${p.name} (${t('level_' + p.level)}${p.within ? ', ' + p.within : ''})`);
       if (!hit) {
         try {
-          const r = await fetch('/api/places?limit=5&q=' + encodeURIComponent(bare));
+          const r = await fetch(at('/api/places?limit=5&q=' + encodeURIComponent(bare)));
           const ps = (await r.json()).places ?? [];
           hit = ps.find((p) => p.name.toLowerCase() === bare.toLowerCase() || p.code === bare.toUpperCase()) ?? null;
           if (hit) this.names.set(hit.code, hit);
@@ -912,7 +916,7 @@ class Planner {
     if (value && ['from', 'to', 'origin', 'nationality'].includes(name)) {
       let r;
       try {
-        r = await fetch('/tiles/density.json?' + filterQuery(filters));
+        r = await fetch(at('/tiles/density.json?' + filterQuery(filters)));
       } catch {
         return this.status(this.t('serverBusy'), true);
       }

@@ -2,6 +2,7 @@
 // configured basemap (a redirect to --basemap-url, the style of a --basemap
 // archive, or flowtiles' own reference context). The pages draw their data
 // layers on top of its layers.
+import { at } from './base.js';
 
 // OWN_GLYPHS are the glyphs served by flowtiles itself.
 export const OWN_GLYPHS = `${location.origin}/fonts/{fontstack}/{range}.pbf`;
@@ -11,7 +12,7 @@ export const OWN_FONT = ['Noto Sans Regular'];
 // with flowtiles' glyphs (the data is still drawn).
 export async function loadBasemap(lang, background) {
   try {
-    const r = await fetch(`/styles/basemap.json?lang=${encodeURIComponent(lang)}`);
+    const r = await fetch(at(`/styles/basemap.json?lang=${encodeURIComponent(lang)}`));
     if (!r.ok) throw new Error(String(r.status));
     const style = await r.json();
     if (!Array.isArray(style.layers) || typeof style.sources !== 'object') throw new Error('not a style');

@@ -10,10 +10,16 @@
 import { translator, numberFormat, locale as localeOf } from './i18n.js';
 import { LiveFeed } from './live.js';
 import { LIVE, BACKGROUNDS, classLabels, hatchImage } from './scales.js';
+import { at } from './base.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const lang = params.get('lang') === 'en' ? 'en' : 'it';
+// The town (/api/town under the page's /t/{town}/): its name in the
+// headline, its kiosk's language, view and title. A server that does not
+// answer yet leaves the page its own defaults.
+const town = await fetch(at('/api/town'), { signal: AbortSignal.timeout(10000) })
+  .then((r) => (r.ok ? r.json() : null)).catch(() => null);
+const lang = (params.get('lang') ?? town?.kiosk?.lang) === 'en' ? 'en' : 'it';
 const t = translator(lang);
 const nf = numberFormat(lang, { maximumFractionDigits: 0 });
 const pf = numberFormat(lang, { style: 'percent', maximumFractionDigits: 0, signDisplay: 'exceptZero' });
@@ -23,8 +29,10 @@ const HATCH = 'flowtiles-hatch';
 const marks = { start: performance.now() };
 
 document.documentElement.lang = lang;
-document.title = t('kioskTitle');
-$('k-title').textContent = t('kioskTitle');
+const title = town?.kiosk?.title?.[lang]
+  || (town ? t('kioskTitle', { town: town.names?.[lang] || town.name }) : t('kioskTitlePlain'));
+document.title = title;
+$('k-title').textContent = title;
 $('k-typical').textContent = t('typical');
 $('k-busiest').textContent = t('busiest');
 
@@ -97,7 +105,7 @@ setInterval(tick, 1000);
 // Zone names in the page's language (/api/zones), by code.
 let zoneNames = new Map();
 let zoneList = [];
-const zonesReady = fetch(`/api/zones?lang=${lang}`).then((r) => r.json()).then((d) => {
+const zonesReady = fetch(at(`/api/zones?lang=${lang}`)).then((r) => r.json()).then((d) => {
   zoneList = d.zones ?? [];
   zoneNames = new Map(zoneList.map((z) => [z.code, z.name]));
 }).catch(() => {});
@@ -184,7 +192,7 @@ function liveQuery() {
   return `from=${encodeURIComponent(windowFrom)}&v=${version ?? 0}`;
 }
 function tilesURL() {
-  return [`${location.origin}/tiles/density/{z}/{x}/{y}.mvt?${liveQuery()}`];
+  return [`${location.origin}${at('/tiles/density/{z}/{x}/{y}.mvt')}?${liveQuery()}`];
 }
 function setVersion(v, changed) {
   if (v === undefined || v === version) return;
@@ -225,8 +233,12 @@ async function startMap() {
   ]);
   const [base] = await Promise.all([loadBasemap(lang, BACKGROUNDS.kiosk), zonesReady]);
   if (lastLive) showLive(lastLive); // zone names in the page's language
-  // The town fills the map: the bounds of the first zone (the centre).
-  const main = zoneList[0]?.bbox ?? [12.41, 42.974, 12.424, 42.991];
+  // The town fills the map: the town's kiosk view when it sets one, else
+  // the bounds of the first zone (the centre), else around the town's centre.
+  const c = town?.center;
+  const main = zoneList[0]?.bbox ?? (c ? [c[0] - 0.007, c[1] - 0.008, c[0] + 0.007, c[1] + 0.008] : null);
+  const view = c && town.kiosk?.zoom ? { center: c, zoom: town.kiosk.zoom }
+    : main ? { bounds: [main[0], main[1], main[2], main[3]], fitBoundsOptions: { padding: 16 } } : {};
   const colors = ['step', ['to-number', ['get', LIVE.property], 0], LIVE.colors[0]];
   LIVE.breaks.forEach((x, i) => colors.push(x, LIVE.colors[i + 1]));
   const labels = {
@@ -237,7 +249,7 @@ async function startMap() {
     version: 8,
     sources: {
       density: { type: 'vector', tiles: tilesURL(), maxzoom: 20, attribution: t('attribution') },
-      zones: { type: 'vector', tiles: [`${location.origin}/tiles/zones/{z}/{x}/{y}.mvt`], minzoom: 10, maxzoom: 20 },
+      zones: { type: 'vector', tiles: [`${location.origin}${at('/tiles/zones/{z}/{x}/{y}.mvt')}`], minzoom: 10, maxzoom: 20 },
       zone_labels: { type: 'geojson', data: labels },
     },
     layers: [
@@ -256,8 +268,7 @@ async function startMap() {
     container: 'map',
     interactive: false,
     attributionControl: { compact: true },
-    bounds: [main[0], main[1], main[2], main[3]],
-    fitBoundsOptions: { padding: 16 },
+    ...view,
     style: mergeStyle(darken(base), data),
     refreshExpiredTiles: false,
   });
@@ -272,12 +283,12 @@ async function startMap() {
   window.addEventListener('resize', () => {
     map.resize();
     clearTimeout(fit);
-    fit = setTimeout(() => map.fitBounds([main[0], main[1], main[2], main[3]], { padding: 16, duration: 0 }), 200);
+    if (view.bounds) fit = setTimeout(() => map.fitBounds(view.bounds, { padding: 16, duration: 0 }), 200);
   });
   map.once('idle', () => { marks.mapIdle = performance.now() - marks.start; });
 }
 
-const feed = new LiveFeed('/api/live', {
+const feed = new LiveFeed(at('/api/live'), {
   onLive: showLive,
   onTiles: (d) => setVersion(d.data_version, d.changed),
   onState: (s) => {

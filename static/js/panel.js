@@ -5,6 +5,7 @@
 import { barChart, shareBars, figure } from './charts.js';
 import { AGES, GENDERS } from './state.js';
 import { numberFormat, countryName } from './i18n.js';
+import { at } from './base.js';
 
 // statsQuery is the /api/stats query of a selection under the filters. A
 // selection is "bin:ID:w,s,e,n", "zone:CODE" or "origin:LEVEL:CODE"; town is
@@ -52,7 +53,7 @@ export async function getStats(q, by, signal) {
   if (by) qq.set('by', by);
   let r;
   try {
-    r = await fetch('/api/stats?' + qq, { signal });
+    r = await fetch(at('/api/stats?' + qq), { signal });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new StatsError('server');
@@ -161,7 +162,7 @@ export class Panel {
     const csv = new URLSearchParams(q);
     csv.set('by', 'hour');
     csv.set('format', 'csv');
-    this.render(title, hour, age, gender, '/api/stats?' + csv, info);
+    this.render(title, hour, age, gender, at('/api/stats?' + csv), info);
   }
 
   header(title, period) {

@@ -5,12 +5,13 @@
 // the state shows them: MapLibre fetches tiles only for sources with a
 // visible layer.
 import { DENSITY, ORIGINS, DIFF, DIFF_ABS, step } from './scales.js';
+import { at } from './base.js';
 
 export const HATCH = 'flowtiles-hatch';
 
 // tileURL is the absolute XYZ template of a layer with a filter query.
 export function tileURL(layer, query) {
-  const base = `${location.origin}/tiles/${layer}/{z}/{x}/{y}.mvt`;
+  const base = `${location.origin}${at(`/tiles/${layer}/{z}/{x}/{y}.mvt`)}`;
   return [query ? `${base}?${query}` : base];
 }
 

@@ -47,7 +47,7 @@ const KIOSK = 'window.flowtilesKiosk?.map';
 // layerOrder is the style's layer ids and where the data begins.
 const layerOrder = (page, mapOf) => page.evaluate((expr) => eval(expr).getStyle().layers.map((l) => l.id), mapOf); // eslint-disable-line no-eval
 
-test('no basemap given: the reference context with names under the data, labels from the binary', { timeout: 180000 }, async () => {
+test('no basemap given: the reference context with names under the data, labels from the binary', { timeout: 300000 }, async () => {
   const server = await startServer({ args: ARGS });
   try {
     const { page, problems, requests } = await visit(server, '/?z=12.5', PLANNER);
@@ -62,7 +62,7 @@ test('no basemap given: the reference context with names under the data, labels 
     const lines = await page.evaluate(() => window.flowtiles.map.queryRenderedFeatures({ layers: ['basemap-municipality-line'] }).length);
     assert.ok(lines > 0, 'municipal boundaries drawn');
     await page.evaluate(() => window.flowtiles.map.jumpTo({ zoom: 15.5 }));
-    await waitFor(page, () => window.flowtiles.map.queryRenderedFeatures({ layers: ['zones-label'] }).length > 0, null, 20000);
+    await waitFor(page, () => window.flowtiles.map.queryRenderedFeatures({ layers: ['zones-label'] }).length > 0, null);
     await screenshot(page, 'basemap-context-planner.png');
     assert.deepEqual(problems, []);
     await page.close();
@@ -79,7 +79,7 @@ test('no basemap given: the reference context with names under the data, labels 
   }
 });
 
-test('serve --basemap FILE: a local PMTiles or MBTiles archive under the data, with its style', { timeout: 300000 }, async () => {
+test('serve --basemap FILE: a local PMTiles or MBTiles archive under the data, with its style', { timeout: 600000 }, async () => {
   for (const file of ['sample.pmtiles', 'sample.mbtiles']) {
     const path = join(dir, file);
     execFileSync('go', ['run', './internal/basemap/mkarchive', path], { cwd: repoRoot, stdio: 'inherit' });
@@ -110,7 +110,7 @@ test('serve --basemap FILE: a local PMTiles or MBTiles archive under the data, w
   }
 });
 
-test('--basemap-url: both pages draw their data on that style', { timeout: 180000 }, async () => {
+test('--basemap-url: both pages draw their data on that style', { timeout: 300000 }, async () => {
   const port = await freePort();
   const style = {
     version: 8,

@@ -84,12 +84,25 @@ export async function startServer({ port, args = [], timeoutMs = 60000 } = {}) {
 
 export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-export function launch() {
+// WAIT bounds every wait for the page (selectors, functions, the map's
+// tiles): generous, so that the suite passes on a machine whose cores are
+// busy with other work (software WebGL then draws several times slower).
+// A wait that is reached sooner returns at once.
+export const WAIT = 60000;
+
+export async function launch() {
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath} (scripts/prereqs installs it)`);
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: chromiumPath,
     args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist', '--no-sandbox'],
   });
+  const newPage = browser.newPage.bind(browser);
+  browser.newPage = async (options) => {
+    const page = await newPage(options);
+    page.setDefaultTimeout(WAIT);
+    return page;
+  };
+  return browser;
 }
 
 // watch records a page's console errors, page errors and failed requests
@@ -121,7 +134,7 @@ export async function screenshot(page, name) {
 }
 
 // waitFor polls fn in the page until it returns a truthy value.
-export async function waitFor(page, fn, arg, timeout = 20000) {
+export async function waitFor(page, fn, arg, timeout = WAIT) {
   const h = await page.waitForFunction(fn, arg, { timeout, polling: 100 });
   return h.jsonValue();
 }
@@ -161,7 +174,7 @@ export async function settle(page) {
   await waitFor(page, () => {
     const m = window.flowtiles?.map;
     return m && m.loaded() && m.areTilesLoaded() && !m.isMoving();
-  }, null, 30000);
+  }, null, WAIT);
   await page.evaluate(() => new Promise((r) => {
     const m = window.flowtiles.map;
     if (m.loaded() && m.areTilesLoaded()) setTimeout(r, 300);

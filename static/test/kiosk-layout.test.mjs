@@ -42,14 +42,14 @@ const ready = () => {
   return document.getElementById('present').textContent !== '' && !!m && m.loaded() && m.areTilesLoaded();
 };
 
-test('landscape 720p to 4K and portrait totems: everything on screen, the town filling the map', { timeout: 240000 }, async (t) => {
+test('landscape 720p to 4K and portrait totems: everything on screen, the town filling the map', { timeout: 300000 }, async (t) => {
   const sizes = [[1280, 720], [1366, 768], [1920, 1080], [3840, 2160], [1080, 1920], [2160, 3840]];
   for (const [w, h] of sizes) {
     const page = await browser.newPage({ viewport: { width: w, height: h } });
     const problems = watch(page);
     await page.goto(`${server.url}/kiosk`);
     await waitFor(page, ready, null, 60000);
-    await waitFor(page, () => window.flowtilesKiosk.map.queryRenderedFeatures({ layers: ['zones-label'] }).length > 0, null, 20000);
+    await waitFor(page, () => window.flowtilesKiosk.map.queryRenderedFeatures({ layers: ['zones-label'] }).length > 0, null);
     const m = await page.evaluate(() => {
       const box = (sel) => {
         const r = document.querySelector(sel).getBoundingClientRect();
@@ -95,11 +95,11 @@ test('landscape 720p to 4K and portrait totems: everything on screen, the town f
   t.diagnostic(`checked ${sizes.map((s) => s.join('x')).join(', ')}`);
 });
 
-test('zones named on the map, a legend with its unit, a headline with its window, a trend in words', { timeout: 120000 }, async () => {
+test('zones named on the map, a legend with its unit, a headline with its window, a trend in words', { timeout: 300000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
   await page.goto(`${server.url}/kiosk`);
   await waitFor(page, ready, null, 60000);
-  await waitFor(page, () => window.flowtilesKiosk.map.queryRenderedFeatures({ layers: ['zones-label'] }).length >= 3, null, 20000);
+  await waitFor(page, () => window.flowtilesKiosk.map.queryRenderedFeatures({ layers: ['zones-label'] }).length >= 3, null);
   const labels = await page.evaluate(() => window.flowtilesKiosk.map.queryRenderedFeatures({ layers: ['zones-label'] }).map((f) => f.properties.name));
   assert.ok(labels.includes('Centro storico'), labels.join());
   assert.match(await page.textContent('#k-legend'), /15 – 25.*≥ 400.*meno di 15 persone/s);
@@ -136,7 +136,7 @@ test('zones named on the map, a legend with its unit, a headline with its window
   }
 });
 
-test('the live colours stand out on the dark ground, busiest brightest; text is legible', { timeout: 60000 }, async () => {
+test('the live colours stand out on the dark ground, busiest brightest; text is legible', { timeout: 300000 }, async () => {
   const { classes, backgrounds } = JSON.parse(readFileSync(join(staticDir, '..', 'styles', 'classes.json'), 'utf8'));
   const lum = (hex) => {
     const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255).map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
@@ -161,7 +161,7 @@ test('the live colours stand out on the dark ground, busiest brightest; text is 
   await page.close();
 });
 
-test('the figures come before MapLibre is loaded', { timeout: 120000 }, async (t) => {
+test('the figures come before MapLibre is loaded', { timeout: 300000 }, async (t) => {
   const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
   await page.goto(`${server.url}/kiosk`);
   await waitFor(page, ready, null, 60000);

@@ -28,7 +28,7 @@ const open = (path, viewport) => openPlanner(browser, server, path, viewport);
 const param = (page, k) => new URL(page.url()).searchParams.get(k);
 const checked = (page, name) => page.evaluate((n) => [...document.querySelectorAll(`input[name=${n}]:checked`)].map((i) => i.value), name);
 
-test('the form always shows exactly the filter in the URL: reset, a new tick, compare', { timeout: 180000 }, async () => {
+test('the form always shows exactly the filter in the URL: reset, a new tick, compare', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/?days=mon,sat&age=65%2B&hours=9-12&nationality=DE&origin=054039&spend=high&zone=corso');
   assert.deepEqual(await checked(page, 'days'), ['mon', 'sat']);
   assert.deepEqual(await checked(page, 'age'), ['65+']);
@@ -69,7 +69,7 @@ test('the form always shows exactly the filter in the URL: reset, a new tick, co
   await page.close();
 });
 
-test('the panel shows the clicked bin\'s own figure, the area and period of every number, and defines them', { timeout: 120000 }, async (t) => {
+test('the panel shows the clicked bin\'s own figure, the area and period of every number, and defines them', { timeout: 300000 }, async (t) => {
   const t0 = Date.now();
   const { page, problems } = await open('/');
   const first = await page.evaluate(() => {
@@ -91,9 +91,9 @@ test('the panel shows the clicked bin\'s own figure, the area and period of ever
   });
   assert.ok(pt);
   await page.mouse.click(pt.x, pt.y);
-  await page.waitForSelector('#panel .bin-figure dd', { timeout: 15000 });
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 15000 });
-  await waitFor(page, () => /2025/.test(document.querySelector('#panel .period')?.textContent ?? ''), null, 20000);
+  await page.waitForSelector('#panel .bin-figure dd');
+  await page.waitForSelector('#panel .chart-hour svg');
+  await waitFor(page, () => /2025/.test(document.querySelector('#panel .period')?.textContent ?? ''), null);
   const shown = await page.textContent('#panel .bin-figure dd[data-key=visitors]');
   assert.equal(shown.trim(), new Intl.NumberFormat('it-IT').format(pt.visitors), 'the bin\'s figure is the map\'s');
   const panel = await page.textContent('#panel');
@@ -114,9 +114,9 @@ test('the panel shows the clicked bin\'s own figure, the area and period of ever
   await page.close();
 });
 
-test('withheld hours are markers on the baseline with their reason, not bars', { timeout: 120000 }, async () => {
+test('withheld hours are markers on the baseline with their reason, not bars', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/?nationality=DE&sel=zone:porta-perugina');
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 20000 });
+  await page.waitForSelector('#panel .chart-hour svg');
   const bars = await page.evaluate(() => [...document.querySelectorAll('#panel .chart-hour g.bar')].map((g) => ({
     withheld: g.classList.contains('withheld'), h: Number(g.querySelector('rect').getAttribute('height')), title: g.querySelector('title').textContent,
   })));
@@ -133,9 +133,9 @@ test('withheld hours are markers on the baseline with their reason, not bars', {
   await page.close();
 });
 
-test('the Italian page has no English or developer text: zones, countries, provinces, errors', { timeout: 120000 }, async () => {
+test('the Italian page has no English or developer text: zones, countries, provinces, errors', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/?sel=zone:parcheggio-nord');
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 20000 });
+  await page.waitForSelector('#panel .chart-hour svg');
   const body = await page.evaluate(() => document.body.innerText);
   assert.doesNotMatch(body, /\b(Car park|Germany|France|United States|United Kingdom|AJAXError|undefined|NaN|null)\b|https?:\/\//);
   assert.match(body, /Parcheggio sotto Porta Sant'Angelo/);
@@ -146,7 +146,7 @@ test('the Italian page has no English or developer text: zones, countries, provi
   assert.ok(labels.length > 0 && labels.every((l) => !/Car park|gate/.test(l)), labels.join());
   // Countries in Italian in the overview and the panel.
   await page.click('#panel .close');
-  await page.waitForSelector('#panel .chart-nationality', { timeout: 20000 });
+  await page.waitForSelector('#panel .chart-nationality');
   assert.match(await page.textContent('#panel .chart-nationality'), /Germania|Francia|Stati Uniti|Regno Unito/);
   // A province by name: the origin filter shows Perugia for 054.
   await page.goto(server.url + '/?origin=054');
@@ -155,16 +155,16 @@ test('the Italian page has no English or developer text: zones, countries, provi
   // A tile that fails: the status says so in words, with no URL.
   await page.route('**/tiles/density/**', (r) => r.abort('connectionrefused'));
   await page.evaluate(() => window.flowtiles.map.zoomTo(window.flowtiles.map.getZoom() + 1.5, { duration: 0 }));
-  await waitFor(page, () => /mappa non si è caricata/.test(document.getElementById('status').textContent), null, 20000);
+  await waitFor(page, () => /mappa non si è caricata/.test(document.getElementById('status').textContent), null);
   assert.doesNotMatch(await page.textContent('#status'), /Error|http|mvt/);
   await page.unrouteAll({ behavior: 'ignoreErrors' });
   assert.ok(!problems.some((p) => p.startsWith('pageerror')), problems.join('\n'));
   await page.close();
 });
 
-test('an empty period says so and offers the range of the data', { timeout: 120000 }, async () => {
+test('an empty period says so and offers the range of the data', { timeout: 300000 }, async () => {
   const { page } = await open('/?from=2030-01-01&to=2030-01-31');
-  await page.waitForSelector('#empty:not([hidden])', { timeout: 20000 });
+  await page.waitForSelector('#empty:not([hidden])');
   const text = await page.textContent('#empty');
   assert.match(text, /Nessun dato tra il 1 gennaio 2030 e il 31 gennaio 2030/);
   assert.match(text, /Dati disponibili dal 1 gennaio 2025 al 31 agosto 2025/);
@@ -176,9 +176,9 @@ test('an empty period says so and offers the range of the data', { timeout: 1200
   await page.close();
 });
 
-test('the town overview on load, date presets and the hour slider', { timeout: 180000 }, async () => {
+test('the town overview on load, date presets and the hour slider', { timeout: 300000 }, async () => {
   const { page, problems, tiles } = await open('/');
-  await page.waitForSelector('#panel .chart-matrix svg', { timeout: 30000 });
+  await page.waitForSelector('#panel .chart-matrix svg');
   const panel = await page.textContent('#panel');
   assert.match(panel, /Panoramica/);
   for (const w of ['Presenze', 'Visitatori', 'Visite', 'Permanenza mediana', 'Visitatori stranieri']) assert.match(panel, new RegExp(w));
@@ -191,8 +191,8 @@ test('the town overview on load, date presets and the hour slider', { timeout: 1
   assert.equal(param(page, 'to'), '2025-08-31');
   assert.equal(await page.inputValue('#f-to'), '2025-08-31');
   // With a period, the overview compares it with the one before.
-  await page.waitForSelector('#panel .chart-matrix svg', { timeout: 30000 });
-  await waitFor(page, () => document.querySelector('#panel dl.figures .chg') !== null, null, 30000);
+  await page.waitForSelector('#panel .chart-matrix svg');
+  await waitFor(page, () => document.querySelector('#panel dl.figures .chg') !== null, null);
   // The festival against the weekend before.
   const opts = await page.evaluate(() => [...document.querySelectorAll('#f-preset option')].map((o) => [o.value, o.textContent]));
   const ev = opts.find(([v]) => v.startsWith('event-before'));
@@ -211,16 +211,16 @@ test('the town overview on load, date presets and the hour slider', { timeout: 1
   assert.ok(tiles.slice(n).some((u) => new URL(u).searchParams.get('hours') === '10'));
   assert.equal(await page.textContent('#f-hour-out'), '10:00');
   await page.click('#f-play');
-  await waitFor(page, () => ['11', '12'].includes(new URL(location.href).searchParams.get('hours')), null, 30000);
+  await waitFor(page, () => ['11', '12'].includes(new URL(location.href).searchParams.get('hours')), null);
   await page.click('#f-play');
   assert.equal(await page.getAttribute('#f-play', 'aria-pressed'), 'false');
   assert.deepEqual(problems, []);
   await page.close();
 });
 
-test('a printable A4 report and a PNG of the map', { timeout: 120000 }, async () => {
+test('a printable A4 report and a PNG of the map', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/?from=2025-05-01&to=2025-05-31');
-  await page.waitForSelector('#panel .chart-matrix svg', { timeout: 30000 });
+  await page.waitForSelector('#panel .chart-matrix svg');
   await page.evaluate(() => window.flowtiles.snapshot());
   await page.emulateMedia({ media: 'print' });
   assert.equal(await page.isVisible('#sidebar'), false);
@@ -245,7 +245,7 @@ test('a printable A4 report and a PNG of the map', { timeout: 120000 }, async ()
   await page.close();
 });
 
-test('on a phone the legend folds, the panel leaves the map visible', { timeout: 120000 }, async () => {
+test('on a phone the legend folds, the panel leaves the map visible', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/', { width: 390, height: 844 });
   const box = async (sel) => page.locator(sel).boundingBox();
   const map = await box('#map');
@@ -261,33 +261,33 @@ test('on a phone the legend folds, the panel leaves the map visible', { timeout:
     const f = m.queryRenderedFeatures({ layers: ['density-bins'] })[0];
     window.flowtiles.click(m.project(f.geometry.type === 'Polygon' ? f.geometry.coordinates[0][0] : f.geometry.coordinates[0][0][0]));
   });
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 20000 });
+  await page.waitForSelector('#panel .chart-hour svg');
   assert.ok((await box('#panel')).height <= map.height * 0.5);
   await screenshot(page, 'planner-phone-390x844.png');
   assert.deepEqual(problems, []);
   await page.close();
 });
 
-test('the keyboard reaches the figures: Enter on the map opens the place at its centre', { timeout: 120000 }, async () => {
+test('the keyboard reaches the figures: Enter on the map opens the place at its centre', { timeout: 300000 }, async () => {
   const { page } = await open('/');
   await page.focus('.maplibregl-canvas');
   await page.keyboard.press('Enter');
   await waitFor(page, () => new URL(location.href).searchParams.get('sel'));
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 20000 });
+  await page.waitForSelector('#panel .chart-hour svg');
   await page.close();
 });
 
-test('axe-core finds no serious or critical violation (desktop, panel open, phone)', { timeout: 180000 }, async () => {
+test('axe-core finds no serious or critical violation (desktop, panel open, phone)', { timeout: 300000 }, async () => {
   for (const [path, vp] of [['/', { width: 1366, height: 768 }], ['/?sel=zone:corso&lang=en', { width: 1366, height: 768 }], ['/', { width: 390, height: 844 }]]) {
     const { page } = await open(path, vp);
-    await page.waitForSelector('#panel .chart-hour svg, #panel .chart-matrix svg, body:not(.panel-open)', { timeout: 30000 });
+    await page.waitForSelector('#panel .chart-hour svg, #panel .chart-matrix svg, body:not(.panel-open)');
     const { serious } = await axe(page);
     assert.deepEqual(serious, [], `${path} at ${vp.width}x${vp.height}`);
     await page.close();
   }
 });
 
-test('only visible layers are fetched, each tile once', { timeout: 120000 }, async () => {
+test('only visible layers are fetched, each tile once', { timeout: 300000 }, async () => {
   const { page, tiles } = await open('/');
   assert.ok(!tiles.some((u) => /\/tiles\/(flows|origins)\//.test(u)), 'no flows or origins tiles while they are off');
   const density = tiles.filter((u) => /\/tiles\/density\/\d+/.test(u)).map((u) => new URL(u).pathname + new URL(u).search);
@@ -296,7 +296,7 @@ test('only visible layers are fetched, each tile once', { timeout: 120000 }, asy
   await page.close();
 });
 
-test('new data outside the period on screen leaves its tiles alone; data inside it refetches', { timeout: 120000 }, async () => {
+test('new data outside the period on screen leaves its tiles alone; data inside it refetches', { timeout: 300000 }, async () => {
   const { page, tiles } = await open('/?from=2025-03-01&to=2025-03-31');
   const post = async (day, tag) => {
     const lines = ['observed_at,lon,lat,weight,visitor_id'];
@@ -309,13 +309,13 @@ test('new data outside the period on screen leaves its tiles alone; data inside 
   let n = tiles.length;
   const v1 = await post('2025-06-10', 'june');
   // The page has heard of the new version (it follows the feed)...
-  await waitFor(page, (v) => window.flowtiles.seen === v, v1, 20000);
+  await waitFor(page, (v) => window.flowtiles.seen === v, v1);
   await new Promise((r) => setTimeout(r, 1500));
   // ...and kept March's tiles.
   assert.equal(tiles.slice(n).filter((u) => u.includes('.mvt')).length, 0, tiles.slice(n).join('\n'));
   n = tiles.length;
   await post('2025-03-12', 'march');
-  await waitFor(page, () => /[?&]v=\d+/.test(window.flowtiles.map.getSource('density').tiles[0]), null, 20000);
+  await waitFor(page, () => /[?&]v=\d+/.test(window.flowtiles.map.getSource('density').tiles[0]), null);
   await settle(page);
   assert.ok(tiles.slice(n).some((u) => u.includes('/tiles/density/') && new URL(u).searchParams.has('v')), 'March refetched');
   await page.close();

@@ -30,7 +30,7 @@ function densityOf(feats) {
   return feats.filter((f) => f.layer === 'density-bins').map((f) => `${f.id}:${f.p.visitors}`).sort().join(' ');
 }
 
-test('the planner loads without console errors or failed requests and draws density bins and zones', { timeout: 120000 }, async () => {
+test('the planner loads without console errors or failed requests and draws density bins and zones', { timeout: 300000 }, async () => {
   const { page, problems, tiles } = await open('/');
   const feats = await rendered(page, ['density-bins', 'density-suppressed', 'zones-line']);
   const bins = feats.filter((f) => f.layer === 'density-bins');
@@ -47,7 +47,7 @@ test('the planner loads without console errors or failed requests and draws dens
   await page.close();
 });
 
-test('the planner at 1920x1080 and at tablet width', { timeout: 120000 }, async () => {
+test('the planner at 1920x1080 and at tablet width', { timeout: 300000 }, async () => {
   for (const [w, h] of [[1920, 1080], [1024, 768]]) {
     const { page, problems } = await open('/?lang=en', { width: w, height: h });
     assert.equal(await page.textContent('#lang'), 'Italiano');
@@ -59,7 +59,7 @@ test('the planner at 1920x1080 and at tablet width', { timeout: 120000 }, async 
   }
 });
 
-test('origin areas and flows render (choropleth with a legend)', { timeout: 120000 }, async () => {
+test('origin areas and flows render (choropleth with a legend)', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/?layers=origins,flows&z=10');
   const feats = await rendered(page, ['origins-fill', 'origins-suppressed', 'flows-line']);
   const areas = feats.filter((f) => f.layer.startsWith('origins'));
@@ -84,7 +84,7 @@ test('origin areas and flows render (choropleth with a legend)', { timeout: 1200
   });
   assert.ok(pt, 'a municipality to click');
   await page.mouse.click(pt.x, pt.y);
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 15000 });
+  await page.waitForSelector('#panel .chart-hour svg');
   assert.equal(new URL(page.url()).searchParams.get('sel').split(':').slice(0, 3).join(':'), `origin:municipality:${pt.code}`);
   assert.match(await page.textContent('#panel h2'), /Provenienza/);
   await settle(page);
@@ -93,7 +93,7 @@ test('origin areas and flows render (choropleth with a legend)', { timeout: 1200
   await page.close();
 });
 
-test('changing a filter changes the tile URLs, the rendered bins and the URL', { timeout: 120000 }, async () => {
+test('changing a filter changes the tile URLs, the rendered bins and the URL', { timeout: 300000 }, async () => {
   const { page, problems, tiles } = await open('/');
   const before = densityOf(await rendered(page, ['density-bins']));
   const n = tiles.length;
@@ -117,7 +117,7 @@ test('changing a filter changes the tile URLs, the rendered bins and the URL', {
   await page.close();
 });
 
-test('the state round-trips through the URL, with back and forward', { timeout: 120000 }, async () => {
+test('the state round-trips through the URL, with back and forward', { timeout: 300000 }, async () => {
   const q = 'from=2025-05-01&to=2025-05-31&hours=8-12,18&days=sat,sun&age=25-34,35-44&gender=f&nationality=DE&spend=high&zone=centro-storico&layers=density,flows&lang=en&z=15';
   const { page, problems } = await open('/?' + q);
   const search = new URL(page.url()).searchParams;
@@ -152,7 +152,7 @@ test('the state round-trips through the URL, with back and forward', { timeout: 
   await page.close();
 });
 
-test('comparing two periods draws a difference map on a diverging scale', { timeout: 120000 }, async () => {
+test('comparing two periods draws a difference map on a diverging scale', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/?from=2025-08-01&to=2025-08-31&compare_from=2025-02-01&compare_to=2025-02-28');
   await waitFor(page, () => window.flowtiles.diff.bins > 0 && window.flowtiles.diff.changed > 0);
   await settle(page);
@@ -170,7 +170,7 @@ test('comparing two periods draws a difference map on a diverging scale', { time
   await page.close();
 });
 
-test('clicking a bin opens the stats panel with charts and a CSV download', { timeout: 120000 }, async () => {
+test('clicking a bin opens the stats panel with charts and a CSV download', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/');
   // The screen point of the busiest rendered bin.
   const pt = await page.evaluate(() => {
@@ -183,7 +183,7 @@ test('clicking a bin opens the stats panel with charts and a CSV download', { ti
     return { x: r.left + p.x, y: r.top + p.y };
   });
   await page.mouse.click(pt.x, pt.y);
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 15000 });
+  await page.waitForSelector('#panel .chart-hour svg');
   assert.match(new URL(page.url()).searchParams.get('sel'), /^bin:\d+:[-\d.]+,[-\d.]+,[-\d.]+,[-\d.]+$/);
   await settle(page);
   assert.equal((await rendered(page, ['density-selected'])).length > 0, true, 'the selected bin is outlined');
@@ -198,12 +198,12 @@ test('clicking a bin opens the stats panel with charts and a CSV download', { ti
   // The selection is in the URL: a reload opens the same panel.
   await page.reload();
   await settle(page);
-  await page.waitForSelector('#panel .chart-hour svg', { timeout: 15000 });
+  await page.waitForSelector('#panel .chart-hour svg');
   assert.deepEqual(problems, []);
   await page.close();
 });
 
-test('clicking a zone opens its figures', { timeout: 120000 }, async () => {
+test('clicking a zone opens its figures', { timeout: 300000 }, async () => {
   const { page, problems } = await open('/?layers=zones');
   const pt = await page.evaluate(() => {
     const m = window.flowtiles.map;
@@ -211,14 +211,14 @@ test('clicking a zone opens its figures', { timeout: 120000 }, async () => {
     return { x: c.left + c.width / 2, y: c.top + c.height / 2 };
   });
   await page.mouse.click(pt.x, pt.y);
-  await page.waitForSelector('#panel .chart-gender svg', { timeout: 15000 });
+  await page.waitForSelector('#panel .chart-gender svg');
   assert.match(new URL(page.url()).searchParams.get('sel'), /^zone:/);
   assert.match(await page.textContent('#panel h2'), /Zona/);
   assert.deepEqual(problems, []);
   await page.close();
 });
 
-test('a place nobody knows is reported at its control in words, and the tiles stay', { timeout: 120000 }, async () => {
+test('a place nobody knows is reported at its control in words, and the tiles stay', { timeout: 300000 }, async () => {
   const { page, problems, tiles } = await open('/');
   const src = () => page.evaluate(() => window.flowtiles.map.getSource('density').tiles[0]);
   const before = await src();
@@ -239,7 +239,7 @@ test('a place nobody knows is reported at its control in words, and the tiles st
   await page.close();
 });
 
-test('new data announced on /api/live refetches the tiles', { timeout: 120000 }, async () => {
+test('new data announced on /api/live refetches the tiles', { timeout: 300000 }, async () => {
   const { page, problems, tiles } = await open('/?from=2025-06-02&to=2025-06-02');
   const before = densityOf(await rendered(page, ['density-bins']));
   const n = tiles.length;

@@ -67,7 +67,7 @@ test('after a 40 s outage both maps draw their bins again by themselves', { time
   }
   await server.stop(true);
   const down = Date.now();
-  for (const { page } of Object.values(pages)) await waitFor(page, () => document.body.dataset.conn === 'down', null, 30000);
+  for (const { page } of Object.values(pages)) await waitFor(page, () => document.body.dataset.conn === 'down', null);
   // While the server is away the view changes (a planner zooms, a kiosk's
   // screen is turned): the tiles this needs fail.
   await pages.planner.page.evaluate(() => window.flowtiles.map.zoomTo(window.flowtiles.map.getZoom() + 1, { duration: 0 }));

@@ -31,7 +31,7 @@ test('pages load only embedded assets (no CDN)', () => {
   }
 });
 
-test('the embedded glyphs and Protomaps layers are what the pinned npm packages make', { timeout: 120000 }, async () => {
+test('the embedded glyphs and Protomaps layers are what the pinned npm packages make', { timeout: 300000 }, async () => {
   const { execFileSync } = await import('node:child_process');
   // exits 1, naming the file, when styles/glyphs or styles/protomaps differ
   execFileSync(process.execPath, [join(staticDir, 'scripts', 'basemap-assets.mjs'), '--check'], { stdio: 'pipe' });

@@ -1,0 +1,118 @@
+package towns_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
+
+	"github.com/flowtiles/flowtiles/internal/testdb"
+	"github.com/flowtiles/flowtiles/internal/towns"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+func codes(ts []tiles.Town) string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Code
+	}
+	return strings.Join(out, ",")
+}
+
+// A town is data: added from its ISTAT code (name, population and
+// perimeter from the reference areas), changed by adding it again, listed,
+// removed; a database that held one town's data is one town after the
+// migration.
+func TestTowns(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	ts, err := towns.Load(ctx, pool)
+	if err != nil || codes(ts) != "town" || len(ts[0].Perimeter) != 0 {
+		t.Fatalf("a migrated database: %v %+v", err, ts)
+	}
+
+	deruta, err := towns.Add(ctx, pool, tiles.Town{Code: "deruta", ISTAT: "054017", Names: map[string]string{"en": "Deruta"},
+		Kiosk: tiles.Kiosk{Title: map[string]string{"it": "Centro storico di Deruta"}, Zoom: 16}, K: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err = towns.Load(ctx, pool)
+	if err != nil || codes(ts) != "town,deruta" {
+		t.Fatalf("%v %s", err, codes(ts))
+	}
+	got := ts[1]
+	if got.Name != "Deruta" || got.Population < 9000 || got.TimeZone != "Europe/Rome" || got.K != 20 ||
+		got.Kiosk.Title["it"] != "Centro storico di Deruta" || got.Kiosk.Zoom != 16 || got.Names["en"] != "Deruta" {
+		t.Fatalf("%+v", got)
+	}
+	// the perimeter is Deruta's: its historic centre is inside, Perugia's is not
+	if len(got.Perimeter) == 0 || !planar.MultiPolygonContains(got.Perimeter, orb.Point{12.4177, 42.9826}) ||
+		planar.MultiPolygonContains(got.Perimeter, orb.Point{12.3883, 43.1122}) {
+		t.Fatalf("perimeter of %d polygons, bound %v", len(got.Perimeter), got.Perimeter.Bound())
+	}
+	if len(deruta.Perimeter) != len(got.Perimeter) {
+		t.Fatalf("Add returned another town than it stored")
+	}
+
+	// adding it again changes it in place
+	if _, err := towns.Add(ctx, pool, tiles.Town{Code: "deruta", ISTAT: "054017", Name: "Deruta (PG)", Center: orb.Point{12.42, 42.98}}); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ = towns.Load(ctx, pool)
+	if codes(ts) != "town,deruta" || ts[1].Name != "Deruta (PG)" || ts[1].Center != (orb.Point{12.42, 42.98}) || ts[1].K != 0 {
+		t.Fatalf("%+v", ts)
+	}
+
+	for name, tc := range map[string]struct {
+		town tiles.Town
+		want string
+	}{
+		"bad code":        {tiles.Town{Code: "Deruta!", Name: "x"}, `code "Deruta!"`},
+		"weak k":          {tiles.Town{Code: "x", Name: "x", K: 3}, "k 3: at least 5"},
+		"unknown zone":    {tiles.Town{Code: "x", Name: "x", TimeZone: "Europe/Nowhere"}, `time zone "Europe/Nowhere"`},
+		"wide buffer":     {tiles.Town{Code: "x", Name: "x", Buffer: 9000}, "buffer 9000 m"},
+		"unknown ISTAT":   {tiles.Town{Code: "x", ISTAT: "999999"}, "ISTAT code 999999: no such municipality"},
+		"taken ISTAT":     {tiles.Town{Code: "deruta-bis", ISTAT: "054017"}, "already another town's"},
+		"no name":         {tiles.Town{Code: "x"}, "name: empty"},
+		"outside the map": {tiles.Town{Code: "x", Name: "x", Center: orb.Point{200, 0}}, "outside the world"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := towns.Add(ctx, pool, tc.town)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v, want %q", err, tc.want)
+			}
+		})
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "town,deruta" {
+		t.Fatalf("a refused town was stored: %s", codes(ts))
+	}
+
+	if _, err := towns.Select(ts, []string{"deruta", "assisi"}); err == nil || !strings.Contains(err.Error(), "unknown town assisi (the towns are town, deruta)") {
+		t.Fatal(err)
+	}
+	if sel, err := towns.Select(ts, []string{"deruta"}); err != nil || codes(sel) != "deruta" {
+		t.Fatal(sel, err)
+	}
+
+	if err := towns.Remove(ctx, pool, "assisi"); err == nil || !strings.Contains(err.Error(), `no town "assisi"`) {
+		t.Fatal(err)
+	}
+	if err := towns.Remove(ctx, pool, "town"); err != nil {
+		t.Fatal(err)
+	}
+	if err := towns.Remove(ctx, pool, "deruta"); err == nil || !strings.Contains(err.Error(), "last town") {
+		t.Fatal(err)
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "deruta" {
+		t.Fatalf("%s", codes(ts))
+	}
+	// a new town takes the next id: it lists after the others
+	if _, err := towns.Add(ctx, pool, tiles.Town{Code: "torgiano", ISTAT: "054053"}); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "deruta,torgiano" || ts[1].Name != "Torgiano" {
+		t.Fatalf("%+v", ts)
+	}
+}
