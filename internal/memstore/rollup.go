@@ -1,6 +1,7 @@
 package memstore
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sort"
@@ -206,11 +207,11 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 		case a.mask != b.mask:
 			return int(a.mask) - int(b.mask)
 		case a.v != b.v:
-			return cmp32(a.v, b.v)
+			return cmp.Compare(a.v, b.v)
 		case a.prof != b.prof:
-			return cmp32(a.prof, b.prof)
+			return cmp.Compare(a.prof, b.prof)
 		}
-		return cmp32(a.t, b.t)
+		return cmp.Compare(a.t, b.t)
 	})
 	// collapse into rb.tmp, with the parts' ends
 	tmp, parts := rb.tmp[:0], rb.parts[:0]
@@ -270,16 +271,6 @@ func (rb *rollBuilder) build(h uint32) *hourRoll {
 // usual reports whether e is of a visitor with the attributes of their
 // first record.
 func (rb *rollBuilder) usual(e *rentry) bool { return e.v != 0 && rb.vprofs[e.v] == e.prof }
-
-func cmp32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // mergeRolls returns old with the rollups of hours replaced by fresh (nil:
 // none), sorted by hour. old is not modified.

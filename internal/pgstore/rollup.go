@@ -47,6 +47,27 @@ var (
 	localTimeLast  = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// plan returns the span of q's window that the rollup answers (none when
+// the store reads records only).
+func (s *Store) plan(q *tiles.Query) rollupSpan {
+	if s.recordsOnly {
+		return rollupSpan{}
+	}
+	return planRollup(q)
+}
+
+// window is the condition on the rollup's rows of the span.
+func (sp rollupSpan) window(b *builder) string {
+	cond := []string{"true"}
+	if !sp.From.IsZero() {
+		cond = append(cond, "p.observed_at >= "+b.arg(sp.From))
+	}
+	if !sp.To.IsZero() {
+		cond = append(cond, "p.observed_at < "+b.arg(sp.To))
+	}
+	return strings.Join(cond, " AND ")
+}
+
 // planRollup returns the span of q's window that the rollup can answer.
 func planRollup(q *tiles.Query) rollupSpan {
 	if q.Area != (tiles.Rect{}) {

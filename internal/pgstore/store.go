@@ -44,19 +44,9 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	// The records of the window, as (k0, k1, weight, visitor, rkey, m):
 	// from the rollup where it answers exactly, from presence elsewhere.
 	var branches []string
-	var span rollupSpan
-	if !s.recordsOnly {
-		span = planRollup(&q)
-	}
+	span := s.plan(&q)
 	if span.ok {
-		cond := []string{"true"}
-		if !span.From.IsZero() {
-			cond = append(cond, "p.observed_at >= "+b.arg(span.From))
-		}
-		if !span.To.IsZero() {
-			cond = append(cond, "p.observed_at < "+b.arg(span.To))
-		}
-		sel, err := b.records(&q, s.cat, "presence_rollup", true, strings.Join(cond, " AND "))
+		sel, err := b.records(&q, s.cat, "presence_rollup", true, span.window(b))
 		if err != nil {
 			return err
 		}
@@ -129,19 +119,9 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
       FROM %s p WHERE %s AND %s AND %s AND p.visitor IS NOT NULL`, tz, first, last, table, base, narrow, extra)
 	}
 	var branches []string
-	var span rollupSpan
-	if !s.recordsOnly {
-		span = planRollup(&q)
-	}
+	span := s.plan(&q)
 	if span.ok {
-		cond := []string{"true"}
-		if !span.From.IsZero() {
-			cond = append(cond, "p.observed_at >= "+b.arg(span.From))
-		}
-		if !span.To.IsZero() {
-			cond = append(cond, "p.observed_at < "+b.arg(span.To))
-		}
-		branches = append(branches, branch("presence_rollup", true, "p.first_at", "p.last_at", strings.Join(cond, " AND ")))
+		branches = append(branches, branch("presence_rollup", true, "p.first_at", "p.last_at", span.window(b)))
 	}
 	if rest, whole := span.rest(&q.Filter); !whole {
 		branches = append(branches, branch("presence", false, "p.observed_at", "p.observed_at", rest(b)))
