@@ -223,7 +223,7 @@ func TestRollupRandomQueries(t *testing.T) {
 			}
 			if !slices.Equal(got, want) {
 				t.Errorf("%s (%d hours from rollups, from %v to %v in %v): %d groups, want %d", name, rolled, q.Filter.From, q.Filter.To, q.Loc, len(got), len(want))
-				logFirstDiff(t, got, want)
+				sourcetest.LogFirstDiff(t, got, want)
 			}
 			if len(q.By) > 0 && q.By[0] == tiles.DimBin {
 				continue
@@ -250,23 +250,6 @@ func TestRollupRandomQueries(t *testing.T) {
 		}
 		if used < 30 {
 			t.Errorf("rollups answered for %d of 150 queries: the test exercises too few", used)
-		}
-	}
-}
-
-func logFirstDiff(t *testing.T, got, want []tiles.Group) {
-	t.Helper()
-	for j := range max(len(got), len(want)) {
-		var g, w tiles.Group
-		if j < len(got) {
-			g = got[j]
-		}
-		if j < len(want) {
-			w = want[j]
-		}
-		if g != w {
-			t.Logf("  #%d got %+v\n      want %+v", j, g, w)
-			return
 		}
 	}
 }

@@ -389,19 +389,7 @@ func checkQuery(t *testing.T, ctx context.Context, src tiles.Source, records []p
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("%d groups, want %d", len(got), len(want))
-		for j := 0; j < max(len(got), len(want)) && j < 200; j++ {
-			var g, w tiles.Group
-			if j < len(got) {
-				g = got[j]
-			}
-			if j < len(want) {
-				w = want[j]
-			}
-			if g != w {
-				t.Logf("  #%d got %+v\n      want %+v", j, g, w)
-				break
-			}
-		}
+		LogFirstDiff(t, got, want)
 	}
 }
 
@@ -513,6 +501,24 @@ func checkVisits(t *testing.T, ctx context.Context, src tiles.VisitSource, recor
 				t.Logf("  #%d got %+v\n      want %+v", j, got[j], want[j])
 				break
 			}
+		}
+	}
+}
+
+// LogFirstDiff logs the first group where got and want differ.
+func LogFirstDiff(t testing.TB, got, want []tiles.Group) {
+	t.Helper()
+	for j := range max(len(got), len(want)) {
+		var g, w tiles.Group
+		if j < len(got) {
+			g = got[j]
+		}
+		if j < len(want) {
+			w = want[j]
+		}
+		if g != w {
+			t.Logf("  #%d got %+v\n      want %+v", j, g, w)
+			return
 		}
 	}
 }
