@@ -24,8 +24,9 @@ type flight struct {
 
 // renderShared renders the tile of key once for all concurrent requests and
 // caches it. Only the leader, which renders, waits for a slot of the heavy
-// pool (as client); the others wait for its tile. A waiter whose leader's
-// client went away renders by itself.
+// pool (as client); the others wait for its tile. When the leader's client
+// went away or its render ran out of time, the waiters, which have time of
+// their own, share a render anew.
 func (s *Server) renderShared(ctx context.Context, client, key string, r tiles.Request, version uint64) (*cachedTile, error) {
 	s.flightMu.Lock()
 	if f, ok := s.flights[key]; ok {
@@ -35,8 +36,8 @@ func (s *Server) renderShared(ctx context.Context, client, key string, r tiles.R
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if errors.Is(f.err, context.Canceled) && ctx.Err() == nil {
-			return s.render(ctx, client, r, version)
+		if (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+			return s.renderShared(ctx, client, key, r, version)
 		}
 		return f.tile, f.err
 	}

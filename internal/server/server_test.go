@@ -770,6 +770,35 @@ func TestTileTimeout(t *testing.T) {
 	}
 }
 
+// A request that joined a render which then ran out of time renders anew
+// within its own deadline, rather than answering the leader's 503 (under
+// load, every tile of a view waited behind one slow first render).
+func TestWaitersOfATimedOutRenderRenderAnew(t *testing.T) {
+	env := newTileEnv(t, func(c *Config) { c.TileTimeout = 3 * time.Second })
+	env.src.delay.Store(int64(10 * time.Minute)) // the leader's render: only its deadline ends it
+	u := env.ts.URL + tileURL("density", centreTile, "hours=9")
+	leader := make(chan int, 1)
+	go func() {
+		res, _ := fetch(t, u)
+		leader <- res.StatusCode
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for env.src.calls.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the leader never reached the source")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	env.src.delay.Store(0) // what comes after answers at once
+	res, body := fetch(t, u)
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNoContent {
+		t.Fatalf("a request after the leader: %d %s", res.StatusCode, body)
+	}
+	if code := <-leader; code != http.StatusServiceUnavailable {
+		t.Fatalf("the leader: %d, want 503 (its render ran out of time)", code)
+	}
+}
+
 // A client that goes away cancels the engine's work.
 func TestClientCancelStopsTheEngine(t *testing.T) {
 	env := newTileEnv(t, nil)
