@@ -16,6 +16,9 @@ import (
 // town table, or the embedded demo's), not code. Its pages live under
 // /t/{Code}/.
 type Town struct {
+	// ID is the town's number in the stores (the town table's id, the
+	// town column of presence and its rollup): a record's town.
+	ID int16
 	// Code names the town in URLs (/t/deruta/): lower-case letters, digits
 	// and hyphens, starting with a letter, at most 40 characters.
 	Code string
@@ -209,6 +212,9 @@ func (ix *TownIndex) Locate(p orb.Point) (int, bool) {
 	}
 	return ix.all, ix.all >= 0
 }
+
+// Town returns the i-th town indexed (an index Locate returned).
+func (ix *TownIndex) Town(i int) Town { return ix.towns[i] }
 
 // Names lists the towns' codes, for messages.
 func (ix *TownIndex) Names() string {

@@ -34,7 +34,8 @@ func NewPGSink(pool *pgxpool.Pool, zones []tiles.Place) *PGSink {
 	return &PGSink{pool: pool, zones: zones}
 }
 
-// Store stores a batch (it implements server.Sink). recs are only read.
+// Store stores a batch (it implements server.Sink). It sets each record's
+// Town from the towns as its transaction sees them.
 func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presence.Record) (duplicate bool, err error) {
 	defer func() { err = db.Wrap(ctx, "storing a posted batch", err) }() // outages: tiles.ErrUnavailable
 	b := &batchRow{source: "api", checksum: bid.Checksum, started: time.Now()}
@@ -75,7 +76,7 @@ func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presenc
 	}
 	v := presence.Validator{Towns: tiles.NewTownIndex(ts)}
 	for i := range recs {
-		if reason := v.Place(recs[i].Lon, recs[i].Lat); reason != "" {
+		if reason := v.Place(&recs[i]); reason != "" {
 			return false, &presence.RecordError{Index: i, Column: "lon", Reason: reason}
 		}
 	}

@@ -22,6 +22,10 @@ type Record struct {
 	Nationality tiles.Country
 	Origin      string // ISTAT municipality code (6 digits), "" when absent
 	Spend       tiles.Spend
+	// Town is the ID of the town the record lies in (tiles.Town.ID), set
+	// by a Validator with Towns; 0 (the first town) otherwise. It is not
+	// a column of the data contract: where a record is decides its town.
+	Town int16
 }
 
 // World returns the record's position in world coordinates.

@@ -117,7 +117,7 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 	if r.Lat, err = degrees(f[colLat], 90); err != nil {
 		return r, Columns[colLat], err.Error()
 	}
-	if reason := v.Place(r.Lon, r.Lat); reason != "" {
+	if reason := v.Place(&r); reason != "" {
 		return r, Columns[colLon], reason
 	}
 	r.Weight = 1
@@ -156,16 +156,19 @@ func (v *Validator) record(f *fields) (Record, string, string) {
 	return r, "", ""
 }
 
-// Place says why a record at lon, lat cannot be taken ("" when it can):
-// it lies outside every town of Towns.
-func (v *Validator) Place(lon, lat float64) string {
+// Place sets r.Town to the town r lies in, or says why r cannot be taken
+// ("" when it can): it lies outside every town of Towns. Without Towns
+// every record is the first town's (0).
+func (v *Validator) Place(r *Record) string {
+	r.Town = 0
 	if v.Towns == nil {
 		return ""
 	}
-	if _, ok := v.Towns.Locate(orb.Point{lon, lat}); ok {
+	if i, ok := v.Towns.Locate(orb.Point{r.Lon, r.Lat}); ok {
+		r.Town = v.Towns.Town(i).ID
 		return ""
 	}
-	return tiles.Truncate(fmt.Sprintf("%g,%g is outside every town (%s)", lon, lat, v.Towns.Names()), 200)
+	return tiles.Truncate(fmt.Sprintf("%g,%g is outside every town (%s)", r.Lon, r.Lat, v.Towns.Names()), 200)
 }
 
 // degrees parses a coordinate in -limit..limit.

@@ -32,7 +32,7 @@ var ErrNoTowns = errors.New("the database has no towns: add one with `flowtiles 
 
 // Load reads every town, by id.
 func Load(ctx context.Context, q Querier) ([]tiles.Town, error) {
-	rows, err := q.Query(ctx, `SELECT code, coalesce(istat_code, ''), name, names, coalesce(population, 0),
+	rows, err := q.Query(ctx, `SELECT id, code, coalesce(istat_code, ''), name, names, coalesce(population, 0),
 		ST_AsBinary(perimeter), buffer_m, time_zone, center_lon, center_lat, coalesce(zoom, 0),
 		coalesce(k, 0), coalesce(noise_d, 0), coalesce(noise_growth, 0), kiosk
 		FROM town ORDER BY id`)
@@ -53,7 +53,7 @@ func Load(ctx context.Context, q Querier) ([]tiles.Town, error) {
 			kiosk      []byte
 			population int64
 		)
-		if err := rows.Scan(&t.Code, &t.ISTAT, &t.Name, &names, &population, &perimeter, &buffer,
+		if err := rows.Scan(&t.ID, &t.Code, &t.ISTAT, &t.Name, &names, &population, &perimeter, &buffer,
 			&t.TimeZone, &lon, &lat, &zoom, &t.K, &t.NoiseD, &growth, &kiosk); err != nil {
 			return nil, db.Wrap(ctx, "reading the towns", err)
 		}
@@ -160,7 +160,7 @@ func Add(ctx context.Context, pool *pgxpool.Pool, t tiles.Town) (tiles.Town, err
 		if _, err := tx.Exec(ctx, "LOCK TABLE town IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO town AS t (id, code, istat_code, name, names, population, perimeter,
+		return tx.QueryRow(ctx, `INSERT INTO town AS t (id, code, istat_code, name, names, population, perimeter,
 				buffer_m, time_zone, center_lon, center_lat, zoom, k, noise_d, noise_growth, kiosk)
 			VALUES ((SELECT coalesce(max(id) + 1, 0) FROM town), $1, nullif($2, ''), $3, $4, nullif($5, 0),
 				ST_Multi(ST_SetSRID(ST_GeomFromWKB($6), 4326)), $7, $8, $9, $10, nullif($11, 0),
@@ -169,10 +169,10 @@ func Add(ctx context.Context, pool *pgxpool.Pool, t tiles.Town) (tiles.Town, err
 				names = excluded.names, population = excluded.population, perimeter = excluded.perimeter,
 				buffer_m = excluded.buffer_m, time_zone = excluded.time_zone, center_lon = excluded.center_lon,
 				center_lat = excluded.center_lat, zoom = excluded.zoom, k = excluded.k, noise_d = excluded.noise_d,
-				noise_growth = excluded.noise_growth, kiosk = excluded.kiosk`,
+				noise_growth = excluded.noise_growth, kiosk = excluded.kiosk
+			RETURNING id`,
 			t.Code, t.ISTAT, t.Name, names, t.Population, perimeter, t.Buffer, t.TimeZone, lon, lat, t.Zoom,
-			t.K, t.NoiseD, t.NoiseGrowth, kiosk)
-		return err
+			t.K, t.NoiseD, t.NoiseGrowth, kiosk).Scan(&t.ID)
 	})
 	if err != nil {
 		if db.UniqueViolation(err) {
