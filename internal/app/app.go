@@ -117,12 +117,10 @@ type source interface {
 // PostGIS mirrored into memory (newPostGIS).
 type backend struct {
 	mode   string
-	mem    *memstore.Store // what memory holds (all of it when embedded)
-	src    source
-	places []tiles.Place // reference areas and zones
+	sites  []site        // the towns served, each with its data (one, for now: see serveTowns)
+	places []tiles.Place // reference areas and the zones
 	zones  []tiles.Place
-	towns  []tiles.Town // served (one, for now: see serveTowns)
-	secret []byte       // keys the noise of published figures
+	secret []byte // keys the noise of published figures
 	sink   server.Sink
 	pool   *pgxpool.Pool // the database (nil when embedded), closed by close
 	// ready reports, beside "data loaded", whether the backend can serve
@@ -138,6 +136,14 @@ type backend struct {
 	demo *replayer
 	// events are the town's named events (the demo's festival).
 	events []server.Event
+}
+
+// site is one served town and what answers for it: a source of that
+// town's records only.
+type site struct {
+	town tiles.Town
+	mem  *memstore.Store // what memory holds of the town (all of it when embedded)
+	src  source
 }
 
 // New builds the application; Serve (or Run) serves it until its context
@@ -182,7 +188,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	// size of the store; give it back to the system once, so that resident
 	// memory is what the store holds.
 	debug.FreeOSMemory()
-	town := b.towns[0]
+	st := b.sites[0]
+	town := st.town
 	if town.TimeZone != "" && town.TimeZone != loc.String() {
 		if loc, err = town.Location(); err != nil {
 			a.Close()
@@ -201,13 +208,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	refdata.NameProvinces(b.places)
 	gaz := tiles.NewGazetteer(b.places)
 	centre := townCentre(town, b.zones)
-	engine := tiles.NewEngine(b.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre})
+	engine := tiles.NewEngine(st.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre})
 	resolver := refdata.Resolver{Catalog: cat, Zones: b.zones}
-	a.Hub = live.NewHub(live.Config{Source: b.src, Zones: b.zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
+	a.Hub = live.NewHub(live.Config{Source: st.src, Zones: b.zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
 	if b.demo != nil {
 		b.demo.poke = a.Hub.Poke
 	}
-	statsSvc := stats.New(stats.Config{Source: b.src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
+	statsSvc := stats.New(stats.Config{Source: st.src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
 	routes := []interface{ Register(*echo.Echo) }{
 		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver, Heavy: heavy, Timeout: cfg.StatsTimeout},
 		&server.LiveAPI{Hub: a.Hub},
@@ -215,23 +222,23 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		&server.EventsAPI{Events: b.events},
 		&server.IngestAPI{
 			Tokens: server.ParseTokens(cfg.IngestToken...), Sink: b.sink, Decode: presence.Decode,
-			MaxBytes: cfg.IngestMaxBytes, Version: b.src.Version, Poke: a.Hub.Poke, Timeout: cfg.IngestTimeout,
+			MaxBytes: cfg.IngestMaxBytes, Version: st.src.Version, Poke: a.Hub.Poke, Timeout: cfg.IngestTimeout,
 		},
 	}
 	a.Server = server.New(server.Config{
 		Engine:  engine,
-		Version: b.src.Version,
+		Version: st.src.Version,
 		Ready:   a.readiness,
 		Bounds: func() (orb.Bound, bool) {
 			// zoom-12 tiles of at least k people, never the records' own extent
-			r, ok, err := engine.Extent(context.Background(), b.mem.Bounds())
+			r, ok, err := engine.Extent(context.Background(), st.mem.Bounds())
 			if err != nil || !ok {
 				return orb.Bound{}, false
 			}
 			return worldBound(r)
 		},
 		Center:            centre,
-		Towns:             b.towns,
+		Towns:             a.Towns(),
 		Loc:               loc,
 		Resolver:          resolver,
 		Static:            static.FS,
@@ -254,7 +261,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 }
 
 // Towns are the towns the app serves.
-func (a *App) Towns() []tiles.Town { return a.b.towns }
+func (a *App) Towns() []tiles.Town {
+	out := make([]tiles.Town, len(a.b.sites))
+	for i, st := range a.b.sites {
+		out[i] = st.town
+	}
+	return out
+}
 
 // townCentre is where maps open and flows of records outside every zone
 // end: the town's centre when it sets one, else the first zone's point (the

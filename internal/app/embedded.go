@@ -47,7 +47,7 @@ func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []til
 	}
 	sink := ingest.NewMemorySink(mem, zones)
 	b := &backend{
-		mode: "embedded", mem: mem, src: mem, places: append(ref, zones...), zones: zones, towns: served,
+		mode: "embedded", sites: []site{{town: served[0], mem: mem, src: mem}}, places: append(ref, zones...), zones: zones,
 		secret: demoSecret(dc.Seed), sink: sink,
 		demo:   &replayer{sink: sink, pending: pending, every: time.Second, log: log},
 		events: events,

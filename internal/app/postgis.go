@@ -82,7 +82,7 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	}
 	log.Info("PostGIS presence mirrored into memory", "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
 	b := &backend{
-		mode: "postgis", mem: mem, src: m.Source(store), places: places, zones: zones, towns: served, secret: secret,
+		mode: "postgis", sites: []site{{town: served[0], mem: mem, src: m.Source(store)}}, places: places, zones: zones, secret: secret,
 		// reads the zone table per batch; the mirror catches up before the
 		// response, so a client reads its own batch from this instance
 		sink:       mirroredSink{ingest.NewPGSink(pool, nil), m, log},
