@@ -47,10 +47,9 @@ func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []til
 	}
 	sink := ingest.NewMemorySink(mem, zones)
 	b := &backend{
-		mode: "embedded", sites: []site{{town: served[0], mem: mem, src: mem}}, places: append(ref, zones...), zones: zones,
+		mode: "embedded", sites: []site{{town: served[0], mem: mem, src: mem, zones: zones, events: events}}, places: ref, zones: zones, version: mem.Version,
 		secret: demoSecret(dc.Seed), sink: sink,
-		demo:   &replayer{sink: sink, pending: pending, every: time.Second, log: log},
-		events: events,
+		demo: &replayer{sink: sink, pending: pending, every: time.Second, log: log},
 	}
 	if len(pending) > 0 {
 		b.tasks = append(b.tasks, b.demo.run)

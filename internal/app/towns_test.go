@@ -59,8 +59,8 @@ func TestPostGISTowns(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"name":"Torgiano"`) || !strings.Contains(string(body), `"title":{"it":"Torgiano, il borgo del vino"}`) {
 		t.Fatalf("%d %s", code, body)
 	}
-	if a.priv.K != 25 {
-		t.Fatalf("k %d, want the town's 25 (stricter than the server's 15)", a.priv.K)
+	if a.sites[0].Engine.Privacy().K != 25 {
+		t.Fatalf("k %d, want the town's 25 (stricter than the server's 15)", a.sites[0].Engine.Privacy().K)
 	}
 
 	if _, err := New(ctx, Config{DatabaseURL: url, TimeZone: "Europe/Rome", Towns: []string{"deruta"}}, nil); err == nil ||

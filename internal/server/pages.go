@@ -138,6 +138,7 @@ func (s *Server) style(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	st := s.site(c)
 	base, _ := json.Marshal(s.baseURL(c))
 	raw = []byte(strings.ReplaceAll(string(raw), styles.Placeholder, strings.Trim(string(base), `"`)))
 	var doc map[string]any
@@ -168,8 +169,8 @@ func (s *Server) style(c echo.Context) error {
 	if err := applyClasses(doc); err != nil {
 		return err
 	}
-	if b, ok := s.bounds(); ok {
-		ctr := s.center(b)
+	if b, ok := st.bounds(); ok {
+		ctr := st.center(b)
 		doc["center"] = []float64{ctr[0], ctr[1]}
 	}
 	if s.cfg.BasemapURL != "" {
