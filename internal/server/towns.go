@@ -26,8 +26,9 @@ type siteKey struct{}
 // (a /t/{town} prefix or a town= parameter) rather than getting the
 // server's first.
 type siteRef struct {
-	site  *Site
-	named bool
+	site     *Site
+	named    bool
+	prefixed bool // by a /t/{town} prefix
 }
 
 // townPrefix picks every request's site: /t/{town}/PATH is routed as PATH
@@ -62,7 +63,7 @@ func (s *Server) townPrefix(next echo.HandlerFunc) echo.HandlerFunc {
 			// Echo routes the request it was given, whose URL this
 			// changes in place (as its rewrite middleware does).
 			r.URL.Path, r.URL.RawPath = "/"+sub, ""
-			ref = siteRef{site: st, named: true}
+			ref = siteRef{site: st, named: true, prefixed: true}
 		case len(town) > 0:
 			st, served := s.siteByCode(town[0])
 			if len(town) > 1 || !served {
