@@ -145,11 +145,11 @@ func newGenerator(cfg Config) (*generator, error) {
 	s := specByCode(c.Town)
 	g := &generator{s: s, cfg: c, days: plan(s, c.Start, c.Months), seedStr: strconv.FormatUint(c.Seed, 36)}
 	weight := func(days []dayPlan) float64 {
-		s := 0.0
+		sum := 0.0
 		for i := range days {
-			s += days[i].wOrdinary + days[i].wMarket + days[i].wFestival
+			sum += days[i].wOrdinary + days[i].wMarket + days[i].wFestival
 		}
-		return s
+		return sum
 	}
 	def, _ := Config{}.normalise()
 	g.base = s.scale * DefaultVisits / weight(plan(s, def.Start, def.Months))

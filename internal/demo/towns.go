@@ -19,7 +19,9 @@ const (
 )
 
 // DemoTown is one town of the embedded demo: the town to serve and the
-// data that goes with it.
+// data that goes with it. Get one from Towns or LookupTown (the zero
+// DemoTown has no data); generate its records with Config.Town set to
+// Town.Code.
 type DemoTown struct {
 	// Town is the town as a server knows it: ID (its number in the
 	// stores: Deruta 0, Torgiano 1), Code, ISTAT, names, population,
@@ -39,13 +41,13 @@ func Towns(tz string) []DemoTown {
 	return out
 }
 
-// LookupTown returns the demo town with code, in time zone tz.
+// LookupTown returns the demo town with code (Deruta or Torgiano), in
+// time zone tz.
 func LookupTown(code, tz string) (DemoTown, bool) {
-	s := specByCode(code)
-	if s == nil {
-		return DemoTown{}, false
+	if s := specByCode(code); s != nil && code != "" {
+		return DemoTown{Town: s.town(tz), spec: s}, true
 	}
-	return DemoTown{Town: s.town(tz), spec: s}, true
+	return DemoTown{}, false
 }
 
 // Zones returns the town's demo zones: Level zone, Key the zone's index
@@ -172,6 +174,8 @@ func clone(m map[string]string) map[string]string {
 	return out
 }
 
+// specByCode returns the town of Config.Town: "" is Deruta; nil when
+// code is no demo town.
 func specByCode(code string) *spec {
 	if code == "" {
 		return deruta
