@@ -12,10 +12,11 @@ import (
 )
 
 // DemoCmd is the `flowtiles demo` subcommand: it writes the deterministic
-// Deruta demo data set in the data contract's format, or replays it into a
-// running server as live arrivals.
+// demo data set of a demo town (Deruta or Torgiano) in the data contract's
+// format, or replays it into a running server as live arrivals.
 type DemoCmd struct {
-	Records int    `env:"FLOWTILES_DEMO_RECORDS" help:"Approximate number of records (0: the default set, about 300,000 visits and 2 M records from January to August 2025)." default:"0"`
+	Town    string `env:"FLOWTILES_DEMO_TOWN" help:"The demo town: deruta (ISTAT 054017) or torgiano (054053)." enum:"deruta,torgiano" default:"deruta"`
+	Records int    `env:"FLOWTILES_DEMO_RECORDS" help:"Approximate number of records (0: the town's default set, for Deruta about 300,000 visits and 2 M records from January to August 2025, for Torgiano two fifths of that)." default:"0"`
 	Seed    uint64 `env:"FLOWTILES_DEMO_SEED" help:"Seed: the same seed gives the same data, byte for byte (serve's embedded demo uses 1)." default:"1"`
 	Months  int    `env:"FLOWTILES_DEMO_MONTHS" help:"Length of the period in months." default:"8"`
 	Start   string `env:"FLOWTILES_DEMO_START" help:"First day of the period (YYYY-MM-DD, Europe/Rome)." default:"2025-01-01"`
@@ -34,7 +35,7 @@ func (c *DemoCmd) Run(env *Env) error {
 	if err != nil {
 		return fmt.Errorf("demo: --start: %w", err)
 	}
-	cfg := demo.Config{Seed: c.Seed, Records: c.Records, Start: start, Months: c.Months}
+	cfg := demo.Config{Town: c.Town, Seed: c.Seed, Records: c.Records, Start: start, Months: c.Months}
 	if c.Live != "" {
 		return c.replay(env, cfg)
 	}
@@ -56,7 +57,7 @@ func (c *DemoCmd) Run(env *Env) error {
 	if err != nil {
 		return fmt.Errorf("demo: writing %s: %w", c.Out, err)
 	}
-	env.Log.Info("demo data written", "records", n, "seed", c.Seed, "format", c.Format, "out", c.Out,
+	env.Log.Info("demo data written", "town", c.Town, "records", n, "seed", c.Seed, "format", c.Format, "out", c.Out,
 		"took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }

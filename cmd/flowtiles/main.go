@@ -24,7 +24,7 @@ type CLI struct {
 	Migrate MigrateCmd `cmd:"" help:"Apply the database schema (migrations/) to DATABASE_URL."`
 	Ingest  IngestCmd  `cmd:"" help:"Load presence records (CSV, GeoJSON or NDJSON) into PostGIS."`
 	Areas   AreasCmd   `cmd:"" help:"Manage reference areas: municipalities, countries, zones."`
-	Demo    DemoCmd    `cmd:"" help:"Generate the deterministic Deruta demo data set."`
+	Demo    DemoCmd    `cmd:"" help:"Generate the deterministic demo data set of Deruta or Torgiano."`
 	Towns   TownsCmd   `cmd:"" help:"Manage the towns served: add, list, remove."`
 	Export  ExportCmd  `cmd:"" help:"Write a layer's tiles (zooms, box, filter) to a PMTiles or MBTiles archive, as the server serves them."`
 }

@@ -1,9 +1,13 @@
 package demo
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // The demo's rhythms: relative visit volumes by month, weekday and hour of
-// arrival, public holidays, the weekly market and the festival weekend.
+// arrival, public holidays, a weekly market and festival weekends (each
+// town has its own: towns.go), the same in every demo town.
 // They are shaped after the CITIES figures for Deruta (about 300,000 visits
 // from January to August 2025) and the habits of a small Italian town:
 // shops close from 13:00 to 15:30, Sundays and Saturdays are busy, summer
@@ -31,8 +35,8 @@ var (
 const summerEvening = 1.6
 
 const (
-	marketShare   = 0.35 // extra market visits on a Tuesday, relative to its ordinary volume
-	festivalShare = 2.0  // extra festival visits on each festival day, relative to its ordinary volume
+	marketShare   = 0.35 // extra visits of Deruta's Tuesday market, relative to the day's ordinary volume
+	festivalShare = 2.0  // extra visits on each day of Deruta's festival, relative to its ordinary volume
 )
 
 // dayPlan is what one day of the period brings.
@@ -48,13 +52,13 @@ type dayPlan struct {
 	hours                         *[24]float64
 }
 
-// plan lays out the days of [start, start+months).
-func plan(start time.Time, months int) []dayPlan {
+// plan lays out the days of [start, start+months) in town s.
+func plan(s *spec, start time.Time, months int) []dayPlan {
 	y, m, d := start.Date()
 	loc := start.Location()
 	first := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	stop := first.AddDate(0, months, 0)
-	fest := festivalSaturday(first, stop)
+	fests := s.festivals(first, stop)
 	var days []dayPlan
 	for t, i := first, 0; t.Before(stop); i++ {
 		next := time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
@@ -66,14 +70,17 @@ func plan(start time.Time, months int) []dayPlan {
 			dw = dowWeight[time.Sunday]
 		}
 		p.wOrdinary = monthWeight[t.Month()-1] * dw
-		p.market = wd == time.Tuesday && !p.holiday
+		p.market = s.market != nil && wd == s.market.day && !p.holiday
 		if p.market {
-			p.wMarket = marketShare * p.wOrdinary
+			p.wMarket = s.market.share * p.wOrdinary
 		}
-		sameDay := func(a time.Time) bool { return sameDate(t, a) }
-		p.festival = !fest.IsZero() && (sameDay(fest) || sameDay(fest.AddDate(0, 0, 1)))
-		if p.festival {
-			p.wFestival = festivalShare * p.wOrdinary
+		for _, f := range fests {
+			for k := range f.days {
+				if sameDate(t, f.from.AddDate(0, 0, k)) {
+					p.festival = true
+					p.wFestival = f.share * p.wOrdinary
+				}
+			}
 		}
 		p.hours = &hoursWorkday
 		if p.holiday || wd == time.Saturday {
@@ -85,18 +92,46 @@ func plan(start time.Time, months int) []dayPlan {
 	return days
 }
 
-// festivalSaturday is the Saturday of the festival weekend: the third
-// Saturday of May when it falls in [from, to) (17-18 May in 2025), else
-// the Saturday nearest the middle of the period; zero when the period
-// holds no whole weekend.
-func festivalSaturday(from, to time.Time) time.Time {
+// occurrence is one festival weekend of a period.
+type occurrence struct {
+	*festival
+	from time.Time // its first day, local midnight
+}
+
+// festivals returns the festival weekends of town s in [from, to), in
+// date order: every occurrence that falls wholly in the period, or for a
+// town whose festival moves (Deruta), its first one, else one on the
+// Saturday nearest the middle of the period.
+func (s *spec) festivals(from, to time.Time) []occurrence {
+	var out []occurrence
+	if s.moving {
+		if t := s.movingSaturday(from, to); !t.IsZero() {
+			out = append(out, occurrence{&s.fests[0], t})
+		}
+		return out
+	}
 	loc := from.Location()
 	for y := from.Year(); y <= to.Year(); y++ {
-		t := time.Date(y, time.May, 1, 0, 0, 0, 0, loc)
-		for t.Weekday() != time.Saturday {
-			t = t.AddDate(0, 0, 1)
+		for i := range s.fests {
+			f := &s.fests[i]
+			t := f.saturday(y, loc)
+			if !t.Before(from) && t.AddDate(0, 0, f.days).Compare(to) <= 0 {
+				out = append(out, occurrence{f, t})
+			}
 		}
-		t = t.AddDate(0, 0, 14)
+	}
+	slices.SortStableFunc(out, func(a, b occurrence) int { return a.from.Compare(b.from) })
+	return out
+}
+
+// movingSaturday is the Saturday of the town's first festival: its date
+// (for Deruta the third Saturday of May, 17-18 May in 2025) when it falls
+// in [from, to), else the Saturday nearest the middle of the period; zero
+// when the period holds no whole weekend.
+func (s *spec) movingSaturday(from, to time.Time) time.Time {
+	loc := from.Location()
+	for y := from.Year(); y <= to.Year(); y++ {
+		t := s.fests[0].saturday(y, loc)
 		if !t.Before(from) && t.AddDate(0, 0, 2).Compare(to) <= 0 {
 			return t
 		}

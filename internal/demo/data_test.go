@@ -49,7 +49,19 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestRecordsValid(t *testing.T) {
-	zones := Zones()
+	for _, town := range Towns(TimeZone) {
+		t.Run(town.Town.Code, func(t *testing.T) {
+			cfg := small
+			cfg.Town = town.Town.Code
+			checkRecords(t, cfg, town.Zones())
+		})
+	}
+}
+
+// checkRecords checks the records of cfg: in the period, in time order,
+// with all their attributes, inside the town's centre (zones[0]); and that
+// every zone has some.
+func checkRecords(t *testing.T, small Config, zones []tiles.Place) {
 	cat := refdata.Italy()
 	var all orb.Bound
 	for i, z := range zones {
@@ -225,22 +237,41 @@ func TestNDJSON(t *testing.T) {
 }
 
 func TestZones(t *testing.T) {
-	tb, err := os.ReadFile("../../testdata/deruta/zones.geojson")
+	if !bytes.Equal(ZonesGeoJSON(), Towns(TimeZone)[0].ZonesGeoJSON()) {
+		t.Error("ZonesGeoJSON is not Deruta's")
+	}
+	checkZones(t, Towns(TimeZone)[0], "internal/demo/zones.geojson", "corso", "piazza-dei-consoli", "parcheggio-nord")
+	// a fresh slice each call
+	zones := Zones()
+	zones[0].Code = "x"
+	if Zones()[0].Code != "centro-storico" {
+		t.Error("Zones returns a shared slice")
+	}
+}
+
+// checkZones checks a town's zones: the embedded file is testdata's, zone
+// 0 is the centre and holds the town's centre and every other zone, keys
+// are indexes, the named zones are there.
+func checkZones(t *testing.T, town DemoTown, embedded string, want ...string) {
+	t.Helper()
+	code := town.Town.Code
+	tb, err := os.ReadFile("../../testdata/" + code + "/zones.geojson")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(tb, ZonesGeoJSON()) {
-		t.Fatal("testdata/deruta/zones.geojson differs from internal/demo/zones.geojson: copy it over")
+	if !bytes.Equal(tb, town.ZonesGeoJSON()) {
+		t.Fatalf("testdata/%s/zones.geojson differs from %s: copy it over", code, embedded)
 	}
-	zones := Zones()
+	zones := town.Zones()
+	centre := town.Town.Center
 	if len(zones) < 2 || len(zones) > tiles.MaxZones {
 		t.Fatalf("%d zones", len(zones))
 	}
 	if zones[0].Code != "centro-storico" {
 		t.Errorf("zone 0 is %q, want centro-storico", zones[0].Code)
 	}
-	if !planar.MultiPolygonContains(zones[0].Shape, Town()) {
-		t.Errorf("the town %v is not in the centre", Town())
+	if !planar.MultiPolygonContains(zones[0].Shape, centre) {
+		t.Errorf("the town %v is not in the centre", centre)
 	}
 	names := map[string]bool{}
 	for i, z := range zones {
@@ -261,21 +292,16 @@ func TestZones(t *testing.T) {
 			t.Errorf("zone %s: mask of its point lacks the centre", z.Code)
 		}
 	}
-	for _, n := range []string{"corso", "piazza-dei-consoli", "parcheggio-nord"} {
+	for _, n := range want {
 		if !names[n] {
 			t.Errorf("no zone %s", n)
 		}
-	}
-	// a fresh slice each call
-	zones[0].Code = "x"
-	if Zones()[0].Code != "centro-storico" {
-		t.Error("Zones returns a shared slice")
 	}
 }
 
 func TestFestivalAndMarket(t *testing.T) {
 	rome, _ := time.LoadLocation(TimeZone)
-	days := plan(time.Date(2025, 1, 1, 0, 0, 0, 0, rome), 8)
+	days := plan(deruta, time.Date(2025, 1, 1, 0, 0, 0, 0, rome), 8)
 	if len(days) != 243 {
 		t.Fatalf("%d days from January to August 2025, want 243", len(days))
 	}

@@ -1,9 +1,10 @@
-// Package demo generates the deterministic Deruta demo data set: visits to
-// the historic centre as sequences of presence records, with daily and
-// weekly rhythms, a weekly market, a festival weekend, Italian visitors
-// from real ISTAT municipalities by a gravity model and a seasonal share of
-// foreign visitors. The same seed gives the same records, byte for byte;
-// the size is a parameter, so the generator also makes benchmark inputs.
+// Package demo generates the deterministic demo data sets of its towns,
+// Deruta and Torgiano (Towns): visits to the historic centre as sequences
+// of presence records, with daily and weekly rhythms, a weekly market, the
+// town's festival weekends, Italian visitors from real ISTAT municipalities
+// by a gravity model and a seasonal share of foreign visitors. The same
+// town and seed give the same records, byte for byte; the size is a
+// parameter, so the generator also makes benchmark inputs.
 package demo
 
 import (
@@ -24,7 +25,7 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// TimeZone is the town's time zone: rhythms are in its local time.
+// TimeZone is the towns' time zone: rhythms are in its local time.
 const TimeZone = "Europe/Rome"
 
 // DefaultVisits is the size of the default data set: about the CITIES
@@ -35,13 +36,17 @@ const DefaultVisits = 300_000
 // turns Config.Records into a number of visits.
 const RecordsPerVisit = 6.75
 
-// Config says which data set to generate. The zero Config is the default
-// set: seed 0, about 300,000 visits from 1 January 2025 for eight months.
+// Config says which data set to generate. The zero Config is Deruta's
+// default set: seed 0, about 300,000 visits from 1 January 2025 for eight
+// months.
 type Config struct {
+	// Town is the demo town's code, Deruta ("" too) or Torgiano.
+	Town string
 	Seed uint64
 	// Records is the approximate number of records wanted (within a few
-	// per cent); 0 is the default size, DefaultVisits visits over the
-	// default period (or as many per day over another period).
+	// per cent); 0 is the town's default size (DemoTown.DefaultVisits:
+	// DefaultVisits for Deruta) over the default period (or as many per
+	// day over another period).
 	Records int
 	// Start is the first day (its date in Europe/Rome); zero: 2025-01-01.
 	Start time.Time
@@ -49,7 +54,7 @@ type Config struct {
 	Months int
 }
 
-// Generate streams the demo records to fn, day after day, each day's
+// Generate streams the records of cfg's town to fn, day after day, each day's
 // records in time order. fn is called from one goroutine at a time; the
 // record it receives is its own. Generate stops at fn's first error and
 // returns it.
@@ -75,7 +80,7 @@ func Days(cfg Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(plan(c.Start, c.Months)), nil
+	return len(plan(specByCode(c.Town), c.Start, c.Months)), nil
 }
 
 func (c Config) normalise() (Config, error) {
@@ -98,26 +103,30 @@ func (c Config) normalise() (Config, error) {
 	if c.Records < 0 {
 		return c, fmt.Errorf("demo: records %d is negative", c.Records)
 	}
+	if specByCode(c.Town) == nil {
+		return c, fmt.Errorf("demo: no demo town %q (want %s or %s)", c.Town, Deruta, Torgiano)
+	}
 	return c, nil
 }
 
 // Kinds of visit.
 const (
-	kindRegular  = iota // a resident of Deruta or nearby: short, frequent
+	kindRegular  = iota // a resident of the town or nearby: short, frequent
 	kindVisitor         // an Italian or foreign visitor
-	kindMarket          // the Tuesday market
-	kindFestival        // the festival weekend
+	kindMarket          // the weekly market
+	kindFestival        // a festival weekend
 )
 
 const (
 	regularShare = 0.2    // of ordinary visits, made by regulars
-	regularPool  = 3000.0 // regulars at the default size
+	regularPool  = 3000.0 // regulars at Deruta's default size
 	maxDwell     = 6 * 3600
 	stepMin      = 270 // seconds between two records of a visit
 	stepSpan     = 330 // ... plus up to this
 )
 
 type generator struct {
+	s        *spec
 	cfg      Config
 	days     []dayPlan
 	base     float64 // expected visits per unit of day weight
@@ -133,33 +142,34 @@ func newGenerator(cfg Config) (*generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &generator{cfg: c, days: plan(c.Start, c.Months), seedStr: strconv.FormatUint(c.Seed, 36)}
+	s := specByCode(c.Town)
+	g := &generator{s: s, cfg: c, days: plan(s, c.Start, c.Months), seedStr: strconv.FormatUint(c.Seed, 36)}
 	weight := func(days []dayPlan) float64 {
-		s := 0.0
+		sum := 0.0
 		for i := range days {
-			s += days[i].wOrdinary + days[i].wMarket + days[i].wFestival
+			sum += days[i].wOrdinary + days[i].wMarket + days[i].wFestival
 		}
-		return s
+		return sum
 	}
 	def, _ := Config{}.normalise()
-	g.base = DefaultVisits / weight(plan(def.Start, def.Months))
+	g.base = s.scale * DefaultVisits / weight(plan(s, def.Start, def.Months))
 	if c.Records > 0 {
 		g.base = float64(c.Records) / RecordsPerVisit / weight(g.days)
 	}
-	g.all, g.nearby = origins()
-	g.centre = newRing(Zones()[0].Shape[0][0])
+	g.all, g.nearby = s.origins()
+	g.centre = newRing(s.zones()[0].Shape[0][0])
 	// regulars: as many as the size asks, at least a few hundred
 	scale := g.base * weight(g.days) / DefaultVisits
 	n := max(200, int(math.Round(regularPool*scale)))
-	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed_0f_de_7a))
+	rng := rand.New(rand.NewPCG(c.Seed, 0x5eed_0f_de_7a^s.salt))
 	g.regulars = make([]person, n)
 	for i := range g.regulars {
 		p := &g.regulars[i]
-		p.id = "r" + g.seedStr + "-" + strconv.Itoa(i)
+		p.id = s.prefix + "r" + g.seedStr + "-" + strconv.Itoa(i)
 		p.hash = presence.VisitorHash(p.id)
 		p.nat = tiles.Italy
-		p.origin = derutaCode
-		if rng.Float64() >= derutaRegular {
+		p.origin = s.istat
+		if rng.Float64() >= s.home {
 			p.origin = g.nearby.pick(rng)
 		}
 		drawAttrs(rng, p, false)
@@ -267,7 +277,7 @@ func (w *worker) day(g *generator, p *dayPlan, out *dayOut) {
 		w.rng = rand.New(w.pcg)
 		w.hours = make(choice, 24)
 	}
-	w.pcg.Seed(g.cfg.Seed, uint64(p.index)*0x9e3779b97f4a7c15+1)
+	w.pcg.Seed(g.cfg.Seed, (uint64(p.index)*0x9e3779b97f4a7c15+1)^g.s.salt)
 	rng := w.rng
 	out.items, out.order, out.ids = out.items[:0], out.order[:0], out.ids[:0]
 
@@ -346,7 +356,7 @@ func (w *worker) newPerson(g *generator, rng *rand.Rand, p *dayPlan, kind, n int
 		}
 	}
 	drawAttrs(rng, who, foreign)
-	b := append(w.idbuf[:0], 'v')
+	b := append(append(w.idbuf[:0], g.s.prefix...), 'v')
 	b = append(b, g.seedStr...)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, int64(p.index), 10)
@@ -411,29 +421,30 @@ func (w *worker) visit(g *generator, rng *rand.Rand, p *dayPlan, kind int, who *
 	dwell = max(dwell, 0)
 
 	// route
-	entries := entriesVisitor
+	rt := &g.s.route
+	entries := rt.visitors
 	if kind == kindRegular {
-		entries = entriesRegular
+		entries = rt.regulars
 	}
 	entry := entries.pick(rng)
 	var target int
 	switch {
 	case kind == kindMarket:
-		entry, target = entryNorthPark, 2+rng.IntN(3)
+		entry, target = g.s.market.entry, 2+rng.IntN(3)
 	case kind == kindFestival:
-		target = piazza
+		target = rt.piazza
 	case dwell < 15*60:
-		target = nearTarget(rng, entry)
+		target = rt.nearTarget(rng, &rt.entries[entry])
 	case rng.Float64() < 0.45:
-		target = piazza
+		target = rt.piazza
 	default:
-		target = 1 + rng.IntN(len(axis)-2)
+		target = 1 + rng.IntN(len(rt.axis)-2)
 	}
-	if entry == entryWestPark && kind != kindMarket && target == piazza && rng.Float64() < 0.5 {
-		target = 2 + rng.IntN(5)
+	if len(rt.entries[entry].lead) > 0 && kind != kindMarket && target == rt.piazza && rng.Float64() < 0.5 {
+		target = 2 + rng.IntN(len(rt.axis)-4)
 	}
 	museum := kind != kindMarket && dwell > 40*60 && rng.Float64() < 0.35
-	w.path.tour(entry, target, museum)
+	w.path.tour(g.s, &rt.entries[entry], target, museum)
 
 	// records
 	base := int64(arrive.Sub(p.start) / time.Second)
@@ -442,8 +453,8 @@ func (w *worker) visit(g *generator, rng *rand.Rand, p *dayPlan, kind int, who *
 		if dwell > 0 {
 			f = float64(t) / float64(dwell)
 		}
-		q, r := w.where(rng, kind, f)
-		pt := jitter(rng, q, r)
+		q, r := w.where(g.s, rng, kind, f)
+		pt := g.s.jitter(rng, q, r)
 		if !g.centre.contains(pt) {
 			pt = q
 		}
@@ -467,13 +478,14 @@ func (w *worker) visit(g *generator, rng *rand.Rand, p *dayPlan, kind int, who *
 
 // where returns where a visit of the kind is at fraction f of its dwell,
 // and the scatter around it in metres.
-func (w *worker) where(rng *rand.Rand, kind int, f float64) (orb.Point, float64) {
+func (w *worker) where(s *spec, rng *rand.Rand, kind int, f float64) (orb.Point, float64) {
 	switch kind {
 	case kindMarket: // at the stalls, then a walk up the corso and back
 		if f < 0.6 {
+			m := s.market
 			return orb.Point{
-				marketMin[0] + rng.Float64()*(marketMax[0]-marketMin[0]),
-				marketMin[1] + rng.Float64()*(marketMax[1]-marketMin[1]),
+				m.min[0] + rng.Float64()*(m.max[0]-m.min[0]),
+				m.min[1] + rng.Float64()*(m.max[1]-m.min[1]),
 			}, 0
 		}
 		return w.path.at((f - 0.6) / 0.4), 10
@@ -484,6 +496,7 @@ func (w *worker) where(rng *rand.Rand, kind int, f float64) (orb.Point, float64)
 		case f > 0.85:
 			return w.path.at(0.5 + (f-0.85)/0.15*0.5), 10
 		}
+		axis, piazza := s.route.axis, s.route.piazza
 		a, b := axis[piazza-1], axis[piazza+1]
 		u := rng.Float64()
 		return orb.Point{a[0] + (b[0]-a[0])*u, a[1] + (b[1]-a[1])*u}, 16
@@ -492,20 +505,16 @@ func (w *worker) where(rng *rand.Rand, kind int, f float64) (orb.Point, float64)
 }
 
 // nearTarget is where a short visit turns back: a few steps from its entry
-// towards the middle.
-func nearTarget(rng *rand.Rand, entry int) int {
+// towards the piazza (the piazza itself for an entry that joins there).
+func (rt *route) nearTarget(rng *rand.Rand, e *entry) int {
 	n := 1 + rng.IntN(3)
-	switch entry {
-	case entryNorthPark:
-		return n
-	case entryNorthGate:
-		return 1 + n
-	case entrySouthPark:
-		return len(axis) - 1 - n
-	case entrySouthGate:
-		return len(axis) - 2 - n
+	switch {
+	case e.join < rt.piazza:
+		return e.join + n
+	case e.join > rt.piazza:
+		return e.join - n
 	}
-	return piazza
+	return rt.piazza
 }
 
 func pickHour(rng *rand.Rand, w *[24]float64) int {

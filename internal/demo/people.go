@@ -4,14 +4,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
-	"sync"
 
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// derutaCode is Deruta's ISTAT municipality code.
-const derutaCode = "054017"
+// derutaISTAT is Deruta's ISTAT municipality code.
+const derutaISTAT = "054017"
 
 // choice is a categorical distribution: cumulative weights.
 type choice []float64
@@ -106,7 +105,7 @@ func drawAttrs(r *rand.Rand, p *person, foreign bool) {
 
 // gravity draws the municipality of residence of Italian visitors: a
 // gravity model, population / distance², with distance from the town
-// floored at minKm. Deruta's own residents (whose point on surface lies
+// floored at minKm. The town's own residents (whose point on surface lies
 // elsewhere in its territory) count as living at the floor distance.
 type gravity struct {
 	codes []string
@@ -115,7 +114,8 @@ type gravity struct {
 
 const minKm = 4.0
 
-func newGravity(cat *refdata.Catalog, maxKm float64) *gravity {
+func newGravity(cat *refdata.Catalog, s *spec, maxKm float64) *gravity {
+	town := s.centre
 	g := &gravity{}
 	sum := 0.0
 	for _, m := range cat.Municipalities {
@@ -123,7 +123,7 @@ func newGravity(cat *refdata.Catalog, maxKm float64) *gravity {
 			continue
 		}
 		d := distKm(town[0], town[1], m.Lon, m.Lat)
-		if m.Code == derutaCode {
+		if m.Code == s.istat {
 			d = 0
 		}
 		if maxKm > 0 && d > maxKm {
@@ -156,20 +156,13 @@ func distKm(lon1, lat1, lon2, lat2 float64) float64 {
 	return 2 * 6371 * math.Asin(math.Sqrt(a))
 }
 
-var (
-	gravityOnce   sync.Once
-	gravityAll    *gravity // Italian visitors
-	gravityNearby *gravity // regulars from outside Deruta: within 20 km
-)
-
-func origins() (all, nearby *gravity) {
-	gravityOnce.Do(func() {
+// origins returns the town's gravity models: of Italian visitors, and of
+// regulars from outside the town (within 20 km).
+func (s *spec) origins() (all, nearby *gravity) {
+	s.gravityOnce.Do(func() {
 		cat := refdata.Italy()
-		gravityAll = newGravity(cat, 0)
-		gravityNearby = newGravity(cat, 20)
+		s.gravityAll = newGravity(cat, s, 0)
+		s.gravityNearby = newGravity(cat, s, 20)
 	})
-	return gravityAll, gravityNearby
+	return s.gravityAll, s.gravityNearby
 }
-
-// derutaRegular is the share of regulars who live in Deruta.
-const derutaRegular = 0.6

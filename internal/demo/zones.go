@@ -1,62 +1,38 @@
 package demo
 
 import (
-	_ "embed"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 	"github.com/paulmach/orb/planar"
 
-	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// zonesGeoJSON is Deruta's demo zones, drawn for the demo over the historic
-// centre (not an official perimeter). testdata/deruta/zones.geojson holds
-// the same bytes, for `flowtiles areas import --kind zones`.
-//
-//go:embed zones.geojson
-var zonesGeoJSON []byte
+// Town returns the point Deruta's demo is centred on (WGS 84), Piazza dei
+// Consoli. (DemoTown.Town.Center for any demo town.)
+func Town() orb.Point { return deruta.centre }
 
-// town is the middle of Deruta's historic centre, Piazza dei Consoli.
-var town = orb.Point{12.4177, 42.9826}
+// DerutaTown is the embedded demo's first town, Deruta, in time zone tz:
+// Towns(tz)[0].Town.
+func DerutaTown(tz string) tiles.Town { return deruta.town(tz) }
 
-// Town returns the point the demo town is centred on (WGS 84).
-func Town() orb.Point { return town }
+// ZonesGeoJSON returns Deruta's embedded zones file. The slice is shared:
+// do not modify it.
+func ZonesGeoJSON() []byte { return deruta.zonesGeoJSON }
 
-// DerutaTown is the embedded demo's town, in time zone tz.
-func DerutaTown(tz string) tiles.Town {
-	t := tiles.Town{Code: "deruta", ISTAT: "054017", Name: "Deruta", TimeZone: tz, Center: town}
-	if m, ok := refdata.Italy().Municipality(t.ISTAT); ok {
-		t.Population = m.Population
-	}
-	return t
-}
+// Zones returns Deruta's demo zones (see DemoTown.Zones).
+func Zones() []tiles.Place { return deruta.zones() }
 
-// ZonesGeoJSON returns the embedded zones file. The slice is shared: do not
-// modify it.
-func ZonesGeoJSON() []byte { return zonesGeoJSON }
-
-var (
-	zonesOnce sync.Once
-	zonesList []tiles.Place
-	zonesErr  error
-)
-
-// Zones returns Deruta's demo zones: Level zone, Key the zone's index (its
-// bit in a record's zone mask), Code its name. Zone 0, centro-storico,
-// contains all the others. Each call returns a fresh slice of places the
-// caller may keep; the shapes are shared and must not be modified.
-func Zones() []tiles.Place {
-	zonesOnce.Do(func() { zonesList, zonesErr = parseZones(zonesGeoJSON) })
-	if zonesErr != nil {
+func (s *spec) zones() []tiles.Place {
+	s.zonesOnce.Do(func() { s.zonesList, s.zonesErr = parseZones(s.zonesGeoJSON) })
+	if s.zonesErr != nil {
 		// The file is part of the binary: failing to read it is a build bug.
-		panic(fmt.Sprintf("demo: embedded zones: %v", zonesErr))
+		panic(fmt.Sprintf("demo: embedded zones of %s: %v", s.code, s.zonesErr))
 	}
-	return append([]tiles.Place(nil), zonesList...)
+	return append([]tiles.Place(nil), s.zonesList...)
 }
 
 func parseZones(raw []byte) ([]tiles.Place, error) {
