@@ -2,12 +2,15 @@ package towns_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -114,5 +117,45 @@ func TestTowns(t *testing.T) {
 	}
 	if ts, _ := towns.Load(ctx, pool); codes(ts) != "deruta,torgiano" || ts[1].Name != "Torgiano" {
 		t.Fatalf("%+v", ts)
+	}
+}
+
+// A town that has records is not removed: the error says how many and how
+// to delete them, and nothing is removed; without its records it goes.
+func TestRemoveTownWithRecords(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	torgiano, err := towns.Add(ctx, pool, tiles.Town{Code: "torgiano", ISTAT: "054053"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)
+	recs := []presence.Record{
+		{ObservedAt: at, Lon: 12.4345, Lat: 43.0257, Weight: 1, Town: torgiano.ID},
+		{ObservedAt: at.Add(time.Minute), Lon: 12.4345, Lat: 43.0257, Weight: 2, Town: torgiano.ID},
+		{ObservedAt: at.Add(2 * time.Minute), Lon: 12.4177, Lat: 42.9826, Weight: 3, Town: 0},
+	}
+	testdb.Insert(t, pool, recs, nil)
+	err = towns.Remove(ctx, pool, "torgiano")
+	want := fmt.Sprintf("town torgiano has 2 records: a town with records is not removed, nothing was removed "+
+		"(to remove it, delete its records first, e.g. in psql: DELETE FROM presence WHERE town = %d; then remove it again)", torgiano.ID)
+	if err == nil || err.Error() != want {
+		t.Fatalf("removing a town with records: %v", err)
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence").Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("%d records (%v)", rows, err)
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "town,torgiano" {
+		t.Fatalf("%s", codes(ts))
+	}
+	if _, err := pool.Exec(ctx, "DELETE FROM presence WHERE town = $1", torgiano.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := towns.Remove(ctx, pool, "torgiano"); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "town" {
+		t.Fatalf("%s", codes(ts))
 	}
 }
