@@ -276,7 +276,8 @@ func Remove(ctx context.Context, pool *pgxpool.Pool, code string) error {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23503" {
 			// records loaded since the count (a load does not wait for
-			// this lock; the foreign key keeps them their town)
+			// this lock; presence.town is checked as a foreign key,
+			// migration 00007)
 			return recordsError(code, *id, -1)
 		}
 		return db.Wrap(ctx, "removing town "+code, err)
