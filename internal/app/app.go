@@ -175,6 +175,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		m := arch.Metadata()
 		log.Info("basemap archive", "file", cfg.Basemap, "schema", m.Schema(), "zooms", fmt.Sprintf("%d-%d", m.MinZoom, m.MaxZoom), "layers", len(m.VectorLayers))
 	}
+	tokens := server.ParseTokens(cfg.IngestToken...)
+	if err := tokens.Err(); err != nil {
+		if arch != nil {
+			arch.Close()
+		}
+		return nil, err
+	}
 	heavy := admit.New(admit.Config{Slots: cfg.HeavySlots, QueueWait: cfg.QueueWait})
 	var b *backend
 	if cfg.DatabaseURL == "" {
@@ -189,6 +196,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a := &App{Mode: b.mode, cfg: cfg, b: b, basemap: arch, log: log}
+	if err := b.checkTokenTowns(ctx, tokens); err != nil {
+		a.Close()
+		return nil, err
+	}
 	// Loading leaves garbage (row batches, sort buffers) several times the
 	// size of the store; give it back to the system once, so that resident
 	// memory is what the store holds.
@@ -225,7 +236,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: sites[0].Zones},
 		&server.EventsAPI{Events: sites[0].Events},
 		&server.IngestAPI{
-			Tokens: server.ParseTokens(cfg.IngestToken...), Sink: b.sink, Decode: presence.Decode,
+			Tokens: tokens, Sink: b.sink, Decode: presence.Decode,
 			MaxBytes: cfg.IngestMaxBytes, Version: b.version, Poke: poke, Timeout: cfg.IngestTimeout,
 		},
 	}
@@ -323,6 +334,44 @@ func (a *App) Towns() []tiles.Town {
 	return out
 }
 
+// checkTokenTowns checks at start that the town of every town's ingest
+// token is a town the backend has: one of the database's (served here or
+// not), or the embedded demo's. A typo in a token's town thus stops the
+// start instead of refusing every batch; a new town is added first
+// (`flowtiles towns add`), then given tokens. A town removed while the
+// server runs has its tokens' batches refused (403, by the sink).
+func (b *backend) checkTokenTowns(ctx context.Context, tokens server.Tokens) error {
+	want := tokens.Towns()
+	if len(want) == 0 {
+		return nil
+	}
+	var have []tiles.Town
+	for _, st := range b.sites {
+		have = append(have, st.town)
+	}
+	where, hint := "the embedded demo", ""
+	if b.pool != nil {
+		var err error
+		if have, err = towns.Load(ctx, b.pool); err != nil {
+			return fmt.Errorf("--ingest-token: %w", err)
+		}
+		where = "the database"
+	}
+	codes := make([]string, len(have))
+	for i, t := range have {
+		codes[i] = t.Code
+	}
+	for _, code := range want {
+		if towns.Index(have, code) < 0 {
+			if b.pool != nil {
+				hint = fmt.Sprintf("; add it first with `flowtiles towns add %s --istat CODE`", code)
+			}
+			return fmt.Errorf("--ingest-token: a token of town %s, which %s does not have (it has %s)%s", code, where, strings.Join(codes, ", "), hint)
+		}
+	}
+	return nil
+}
+
 // townCentre is where maps open and flows of records outside every zone
 // end: the town's centre when it sets one, else the first zone's point (the
 // historic centre), else the middle of its perimeter, else the demo's.
@@ -339,20 +388,24 @@ func townCentre(t tiles.Town, zones []tiles.Place) orb.Point {
 }
 
 // serveTowns picks the towns to serve from all by their codes (every town
-// without codes). For now a server serves a database of one town: the
-// stores do not yet tell towns' records apart (issue 17), so a server of
-// one town of several would publish the others' people under its name.
+// without codes). The stores answer for one town each (issue 17), so a
+// server may serve one town of a database of several; it serves one town
+// at a time for now.
 func serveTowns(all []tiles.Town, codes []string) ([]tiles.Town, error) {
 	served, err := towns.Select(all, codes)
 	if err != nil {
 		return nil, err
 	}
-	if len(all) != 1 {
-		names := make([]string, len(all))
-		for i, t := range all {
+	if len(served) != 1 {
+		names := make([]string, len(served))
+		for i, t := range served {
 			names[i] = t.Code
 		}
-		return nil, fmt.Errorf("the database has %d towns (%s): a server serves a database of one town for now (remove the others with flowtiles towns remove)", len(all), strings.Join(names, ", "))
+		what := "the database has"
+		if len(codes) > 0 {
+			what = "asked to serve"
+		}
+		return nil, fmt.Errorf("%s %d towns (%s): a server serves one town at a time for now (choose it with --towns CODE)", what, len(served), strings.Join(names, ", "))
 	}
 	return served, nil
 }
