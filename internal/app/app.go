@@ -287,7 +287,7 @@ func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog) (serve
 	}
 	zones := st.zones
 	if zones == nil {
-		zones = b.zones
+		zones = zonesIn(town, b.zones)
 	}
 	events := st.events
 	if events == nil {
@@ -387,27 +387,19 @@ func townCentre(t tiles.Town, zones []tiles.Place) orb.Point {
 	return demo.Town()
 }
 
-// serveTowns picks the towns to serve from all by their codes (every town
-// without codes). The stores answer for one town each (issue 17), so a
-// server may serve one town of a database of several; it serves one town
-// at a time for now.
-func serveTowns(all []tiles.Town, codes []string) ([]tiles.Town, error) {
-	served, err := towns.Select(all, codes)
-	if err != nil {
-		return nil, err
-	}
-	if len(served) != 1 {
-		names := make([]string, len(served))
-		for i, t := range served {
-			names[i] = t.Code
+// zonesIn returns the zones that lie in town (their representative point
+// inside its perimeter or buffer; every zone for a town without a
+// perimeter): the zones a database shares among its towns, each shown with
+// its own town.
+func zonesIn(town tiles.Town, zones []tiles.Place) []tiles.Place {
+	ix := tiles.NewTownIndex([]tiles.Town{town})
+	out := []tiles.Place{}
+	for _, z := range zones {
+		if _, ok := ix.Locate(z.Point); ok {
+			out = append(out, z)
 		}
-		what := "the database has"
-		if len(codes) > 0 {
-			what = "asked to serve"
-		}
-		return nil, fmt.Errorf("%s %d towns (%s): a server serves one town at a time for now (choose it with --towns CODE)", what, len(served), strings.Join(names, ", "))
 	}
-	return served, nil
+	return out
 }
 
 func orDefault[T int64 | float64](v, def T) T {

@@ -197,7 +197,8 @@ func TestServerGroupsBehindNginx(t *testing.T) {
 	// people in both towns, posted through the proxy to each town's group
 	postPeople(t, proxy+"/t/deruta", "d", derutaCentre, 40)
 	postPeople(t, proxy+"/t/torgiano", "t", torgianoCentre, 40)
-	stats := "/api/stats?from=" + time.Now().Add(-48*time.Hour).Format(time.DateOnly)
+	// a box around both towns
+	stats := "/api/stats?bbox=12.40,42.97,12.45,43.04&from=" + time.Now().Add(-48*time.Hour).Format(time.DateOnly)
 	waitFor(t, "both groups to hold their town's first batch", func() bool {
 		return visitors(t, proxy+"/t/deruta"+stats) > 20 && visitors(t, proxy+"/t/torgiano"+stats) > 20
 	})
