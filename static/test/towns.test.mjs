@@ -6,7 +6,7 @@
 // name in the page's code; / is the town picker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, watch, waitFor, settle } from './helpers.mjs';
+import { startServer, launch, watch, waitFor, settle, axe } from './helpers.mjs';
 
 let server;
 let browser;
@@ -54,6 +54,7 @@ test('the root is the town picker, leading to each town\'s planner', { timeout: 
   assert.equal(await page.textContent('#heading'), 'Choose a town');
   const names = await page.$$eval('#towns li strong', (els) => els.map((e) => e.textContent));
   assert.deepEqual(names, ['Deruta', 'Torgiano']);
+  assert.deepEqual((await axe(page)).serious, []);
   await page.click('li[data-town="torgiano"] a:first-of-type');
   await page.waitForURL(`${server.url}/t/torgiano/?lang=en`);
   await settle(page);
