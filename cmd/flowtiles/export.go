@@ -27,8 +27,9 @@ type ExportCmd struct {
 	MaxZoom int    `name:"maxzoom" help:"Highest zoom." default:"16"`
 	BBox    string `name:"bbox" help:"west,south,east,north in degrees; none: the layer's bounds."`
 	Filter  string `help:"Filters as on tile URLs, e.g. 'from=2025-03-01&to=2025-04-01&gender=f' (also bins=square for density)."`
+	Town    string `help:"The town whose tiles to export (its code: deruta or torgiano in the embedded demo); none: the first town."`
 
-	DatabaseURL string  `name:"database-url" env:"DATABASE_URL,FLOWTILES_DATABASE_URL" help:"PostGIS connection URL; none: the embedded Deruta demo data in memory."`
+	DatabaseURL string  `name:"database-url" env:"DATABASE_URL,FLOWTILES_DATABASE_URL" help:"PostGIS connection URL; none: the embedded demo data in memory."`
 	K           int64   `name:"k" help:"Privacy threshold, as on the server." default:"15"`
 	NoiseD      int64   `name:"noise-d" help:"Noise bound of small counts, as on the server." default:"5"`
 	NoiseGrowth float64 `name:"noise-growth" help:"Growth of the noise bound, as on the server." default:"0.5"`
@@ -81,8 +82,17 @@ func (c *ExportCmd) Run(env *Env) error {
 			return fmt.Errorf("--demo-start %q: want a date YYYY-MM-DD", c.DemoStart)
 		}
 	}
+	var towns []string
+	if c.Town != "" {
+		if v := q.Get("town"); v != "" && v != c.Town {
+			return fmt.Errorf("--town %s and --filter town=%s: name one town", c.Town, v)
+		}
+		// only the town's records are loaded; every tile is asked for it
+		towns = []string{c.Town}
+		q.Set("town", c.Town)
+	}
 	a, err := app.New(env.Ctx, app.Config{
-		DatabaseURL: c.DatabaseURL, NoMigrate: true, K: c.K, NoiseD: c.NoiseD, NoiseGrowth: c.NoiseGrowth,
+		Towns: towns, DatabaseURL: c.DatabaseURL, NoMigrate: true, K: c.K, NoiseD: c.NoiseD, NoiseGrowth: c.NoiseGrowth,
 		TimeZone: c.TimeZone, DemoRecords: c.DemoRecords, DemoSeed: c.DemoSeed, DemoStart: demoStart,
 		CacheBytes: -1, // every tile is asked once
 	}, quiet(env.Log))

@@ -15,6 +15,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/flowtiles/flowtiles/internal/app"
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // `flowtiles export` writes what `flowtiles serve` with the same data and
@@ -58,6 +59,58 @@ func TestExportCommandMatchesServe(t *testing.T) {
 		res.Body.Close()
 		if string(got) != string(want) {
 			t.Errorf("tile %d/%d/%d: the archive's %d bytes differ from the served %d", z, x, (1<<z)-1-row, len(got), len(want))
+		}
+		return nil
+	}})
+	if err != nil || n == 0 {
+		t.Fatalf("%d tiles: %v", n, err)
+	}
+}
+
+// --town exports one town's tiles: those a server of every town serves
+// under the town's prefix, over that town only.
+func TestExportTown(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "torgiano.mbtiles")
+	cmd := &ExportCmd{Out: out, Layer: "density", MinZoom: 13, MaxZoom: 14, Filter: "from=2025-02-01&to=2025-03-01", Town: "torgiano",
+		K: 15, NoiseD: 5, NoiseGrowth: 0.5, TimeZone: "Europe/Rome", DemoRecords: 30000, DemoSeed: 3, DemoStart: "2025-01-01", Progress: "none"}
+	if err := cmd.Run(&Env{Ctx: context.Background(), Log: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), app.Config{TimeZone: "Europe/Rome", DemoRecords: 30000, DemoSeed: 3,
+		DemoStart: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ts := httptest.NewServer(a.Handler())
+	defer ts.Close()
+	conn, err := sqlite.OpenConn(out, sqlite.OpenReadOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	n := 0
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	err = sqlitex.Execute(conn, "SELECT zoom_level, tile_column, tile_row, tile_data FROM tiles", &sqlitex.ExecOptions{ResultFunc: func(s *sqlite.Stmt) error {
+		n++
+		z, x, y := s.ColumnInt(0), s.ColumnInt(1), (1<<s.ColumnInt(0))-1-s.ColumnInt(2)
+		// Torgiano's municipality: lon 12.4065-12.4988, lat 42.9954-43.0885
+		w, so, e, no := tiles.TileID{Z: uint8(z), X: uint32(x), Y: uint32(y)}.Rect().LonLatBounds()
+		if e < 12.40 || w > 12.50 || no < 42.99 || so > 43.09 {
+			t.Errorf("tile %d/%d/%d lies outside Torgiano", z, x, y)
+		}
+		got := make([]byte, s.ColumnLen(3))
+		s.ColumnBytes(3, got)
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/t/torgiano/tiles/density/%d/%d/%d.mvt?from=2025-02-01&to=2025-03-01", ts.URL, z, x, y), nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		want, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(got) != string(want) {
+			t.Errorf("tile %d/%d/%d: the archive's %d bytes differ from Torgiano's served %d", z, x, y, len(got), len(want))
 		}
 		return nil
 	}})

@@ -40,6 +40,7 @@ type ServeCmd struct {
 
 	HeavySlots       int           `help:"Heavy requests (uncached tiles, stats) run at once at most; more wait in a queue served in turn across client addresses. 0: one fewer than GOMAXPROCS (at least 1)." default:"0"`
 	QueueWait        time.Duration `help:"How long a heavy request waits for a slot before it is answered 503 with Retry-After." default:"5s"`
+	TileTimeout      time.Duration `help:"How long the rendering of one uncached tile may take once it has a slot, before it is answered 503 with Retry-After." default:"10s"`
 	StatementTimeout time.Duration `help:"statement_timeout of the PostgreSQL pool's connections (negative: the server's setting)." default:"30s"`
 	Towns            []string      `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). One town per server for now (needed when the database has several)."`
 }
@@ -84,6 +85,9 @@ func (c *ServeCmd) Run(env *Env) error {
 	if c.HeavySlots < 0 {
 		return fmt.Errorf("--heavy-slots %d: want 1 or more (0: the default)", c.HeavySlots)
 	}
+	if c.TileTimeout <= 0 {
+		return fmt.Errorf("--tile-timeout %v: want a positive duration such as 10s", c.TileTimeout)
+	}
 	if c.QueueWait <= 0 {
 		return fmt.Errorf("--queue-wait %v: want a positive duration such as 5s", c.QueueWait)
 	}
@@ -119,6 +123,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		HeavySlots:        c.HeavySlots,
 		QueueWait:         c.QueueWait,
 		StatementTimeout:  c.StatementTimeout,
+		TileTimeout:       c.TileTimeout,
 		Towns:             c.Towns,
 	}, env.Log)
 	if err != nil {

@@ -83,6 +83,9 @@ type Config struct {
 	// statement_timeout of the database pool (db.DefaultStatementTimeout
 	// when 0; negative: the server's).
 	StatsTimeout, IngestTimeout, StatementTimeout time.Duration
+	// TileTimeout bounds the rendering of one uncached tile once it has a
+	// heavy slot (server default when 0).
+	TileTimeout time.Duration
 	// Towns are the codes of the towns to serve (serve --towns); none:
 	// every town of the database (the demo town when embedded).
 	Towns []string
@@ -258,6 +261,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		MaxConns:          cfg.MaxConns,
 		MaxConnsPerClient: cfg.MaxConnsPerClient,
 		Heavy:             heavy,
+		TileTimeout:       cfg.TileTimeout,
 	})
 	a.ready.Store(true)
 	return a, nil

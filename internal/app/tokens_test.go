@@ -81,3 +81,27 @@ func TestIngestTokenTownsPostGIS(t *testing.T) {
 		t.Fatalf("the database town's token: %d %s", code, body)
 	}
 }
+
+// A batch posted under a town's prefix is that town's: with a token of
+// every town, its records must lie in the town (403 naming the others,
+// nothing stored); a town's token posts under its own prefix only.
+func TestIngestUnderATownsPrefix(t *testing.T) {
+	_, srv := start(t, Config{DemoRecords: 1000, DemoSeed: 3, IngestToken: []string{"every-secret", "deruta:der-secret"}})
+	// postIngest's record lies in Deruta
+	for _, c := range []struct {
+		prefix, token string
+		status        int
+		want          string
+	}{
+		{"/t/torgiano", "every-secret", http.StatusForbidden, `"rows":[{"record":1,"town":"deruta"}]`},
+		{"/t/deruta", "every-secret", http.StatusCreated, `"records":1`},
+		{"/t/torgiano", "der-secret", http.StatusForbidden, "a token of town deruta posting to town torgiano: nothing stored"},
+		// the same bytes again: allowed, and already stored
+		{"/t/deruta", "der-secret", http.StatusOK, `"duplicate":true`},
+		{"", "every-secret", http.StatusOK, `"duplicate":true`},
+	} {
+		if code, body := postIngest(t, srv.URL+c.prefix, c.token); code != c.status || !strings.Contains(body, c.want) {
+			t.Errorf("%s with %s: %d %s, want %d with %s", c.prefix, c.token, code, body, c.status, c.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -169,6 +170,48 @@ func TestPostGISServesOneTownOfTwo(t *testing.T) {
 		}
 		if status, body := get(t, srv.URL+"/t/"+code+tile(other)); status != http.StatusNoContent {
 			t.Errorf("%s: %s's centre's tile: %d, %d bytes, want empty", code, other, status, len(body))
+		}
+	}
+}
+
+// Each town's live feed is its own: /t/torgiano/api/live speaks of
+// Torgiano's zones, /t/deruta/api/live of Deruta's (a hub per town, over
+// the town's records).
+func TestLivePerTown(t *testing.T) {
+	_, srv := start(t, Config{DemoRecords: 20000, DemoSeed: 3, LiveInterval: time.Second})
+	for code, want := range map[string]string{"deruta": "piazza-dei-consoli", "torgiano": "piazza-baglioni"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/t/"+code+"/api/live", nil)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var ev struct {
+			Zones []struct{ Zone string } `json:"zones"`
+		}
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				if err := json.Unmarshal([]byte(data), &ev); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		res.Body.Close()
+		cancel()
+		var zones []string
+		for _, z := range ev.Zones {
+			zones = append(zones, z.Zone)
+		}
+		if !slices.Contains(zones, want) {
+			t.Errorf("%s's live zones %v, want %s among them", code, zones, want)
+		}
+		other := map[string]string{"deruta": "piazza-baglioni", "torgiano": "piazza-dei-consoli"}[code]
+		if slices.Contains(zones, other) {
+			t.Errorf("%s's live zones %v hold the other town's %s", code, zones, other)
 		}
 	}
 }

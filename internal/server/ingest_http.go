@@ -102,6 +102,15 @@ func (a *IngestAPI) handle(c echo.Context) error {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flowtiles ingest"`)
 		return failWith(http.StatusUnauthorized, "", "missing or invalid bearer token")
 	}
+	// A batch posted under a town's prefix (or with town=) is that town's:
+	// every record must lie in it, as with the town's own token. (A proxy
+	// routes /t/{town}/ to the town's group; the batch is about that town.)
+	if code, named := namedTown(c); named {
+		if grant.Town != "" && grant.Town != code {
+			return failWith(http.StatusForbidden, "", "a token of town "+grant.Town+" posting to town "+code+": nothing stored")
+		}
+		grant.Town = code
+	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
 	format, ok := ingestFormats[mt]
 	if !ok {

@@ -111,6 +111,16 @@ func SiteOf(c echo.Context) *Site {
 	return ref.site
 }
 
+// namedTown is the code of the town a request named (its /t/{town}/
+// prefix or town= parameter), if it named one.
+func namedTown(c echo.Context) (string, bool) {
+	ref, ok := c.Request().Context().Value(siteKey{}).(siteRef)
+	if !ok || !ref.named {
+		return "", false
+	}
+	return ref.site.Town.Code, true
+}
+
 // townPath is the /t/{town} prefix of a request that named its town ("" for
 // the first town's unprefixed paths), for the URLs the server writes into
 // documents (TileJSON, styles), so that a town's documents lead to its own

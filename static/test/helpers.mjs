@@ -49,7 +49,13 @@ export async function startServer({ port, args = [], timeoutMs = 60000, towns = 
   const env = { ...process.env };
   delete env.DATABASE_URL;
   const townArgs = towns === null ? [] : ['--towns', towns];
-  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, ...townArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Heavy requests (uncached tiles, stats) wait for a slot, and tiles
+  // render, as long as it takes: on a machine whose cores are busy with
+  // other work a page's requests queue longer than the server's 5 s
+  // default (and a render may pass its 10 s), and these tests are about
+  // what the pages show, not about the machine's speed.
+  const waitArgs = [...(args.includes('--queue-wait') ? [] : ['--queue-wait', '5m']), ...(args.includes('--tile-timeout') ? [] : ['--tile-timeout', '5m'])];
+  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, ...townArgs, ...waitArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (b) => {
     out += b.toString();

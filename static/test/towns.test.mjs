@@ -6,7 +6,7 @@
 // name in the page's code; / is the town picker.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, watch, waitFor, settle } from './helpers.mjs';
+import { startServer, launch, watch, waitFor, settle, axe } from './helpers.mjs';
 
 let server;
 let browser;
@@ -24,9 +24,9 @@ after(async () => {
 // outside lists the server's URLs a page asked for outside /t/deruta/ but
 // for the files every town shares (scripts and styles of the page, fonts,
 // the colour classes).
-const outside = (urls) => urls
+const outside = (urls, town = 'deruta') => urls
   .map((u) => new URL(u))
-  .filter((u) => u.origin === server.url && !u.pathname.startsWith('/t/deruta/') && !/^\/(static|fonts)\/|^\/styles\/classes\.json$/.test(u.pathname))
+  .filter((u) => u.origin === server.url && !u.pathname.startsWith(`/t/${town}/`) && !/^\/(static|fonts)\/|^\/styles\/classes\.json$/.test(u.pathname))
   .map((u) => u.pathname + u.search);
 
 test('the planner of a town asks for everything under its prefix', { timeout: 300000 }, async () => {
@@ -54,6 +54,7 @@ test('the root is the town picker, leading to each town\'s planner', { timeout: 
   assert.equal(await page.textContent('#heading'), 'Choose a town');
   const names = await page.$$eval('#towns li strong', (els) => els.map((e) => e.textContent));
   assert.deepEqual(names, ['Deruta', 'Torgiano']);
+  assert.deepEqual((await axe(page)).serious, []);
   await page.click('li[data-town="torgiano"] a:first-of-type');
   await page.waitForURL(`${server.url}/t/torgiano/?lang=en`);
   await settle(page);
@@ -79,17 +80,18 @@ test("each town's map shows its own people", { timeout: 300000 }, async () => {
 });
 
 test("the kiosk's headline is the town's, in the page's language", { timeout: 300000 }, async () => {
-  for (const [lang, want] of [['', 'Centro storico di Deruta'], ['?lang=en', "Deruta's historic centre"]]) {
+  for (const [town, lang, want] of [['deruta', '', 'Centro storico di Deruta'], ['deruta', '?lang=en', "Deruta's historic centre"],
+    ['torgiano', '', 'Torgiano, il borgo del vino']]) {
     const requests = [];
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
     page.on('request', (r) => requests.push(r.url()));
     const problems = watch(page);
-    await page.goto(`${server.url}/t/deruta/kiosk${lang}`);
+    await page.goto(`${server.url}/t/${town}/kiosk${lang}`);
     await waitFor(page, () => document.body.dataset.conn === 'up' && document.getElementById('k-title').textContent !== '');
     assert.equal(await page.textContent('#k-title'), want);
     assert.equal(await page.title(), want);
     await waitFor(page, () => window.flowtilesKiosk.map?.loaded(), null, 60000);
-    assert.deepEqual(outside(requests), []);
+    assert.deepEqual(outside(requests, town), []);
     assert.deepEqual(problems, []);
     await page.close();
   }

@@ -21,8 +21,8 @@ test('vendored maplibre-gl equals the pinned npm package', () => {
 
 test('pages load only embedded assets (no CDN)', () => {
   const embed = readFileSync(join(staticDir, 'embed.go'), 'utf8');
-  assert.match(embed, /\/\/go:embed index\.html kiosk\.html js css vendor/);
-  for (const page of ['index.html', 'kiosk.html']) {
+  assert.match(embed, /\/\/go:embed index\.html kiosk\.html towns\.html js css vendor/);
+  for (const page of ['index.html', 'kiosk.html', 'towns.html']) {
     const html = readFileSync(join(staticDir, page), 'utf8');
     for (const m of html.matchAll(/(?:src|href)="([^"]+)"/g)) {
       assert.ok(m[1].startsWith('/static/') || m[1].startsWith('data:'), `${page} loads ${m[1]}`);
