@@ -203,3 +203,53 @@ func TestMigrationToZonesPerTown(t *testing.T) {
 	}
 	check("down and up again")
 }
+
+// A database at 00007 serving two towns with the one set of zones: the
+// zones become town 0's, and the other town's records lose their zone bits
+// (they named zones now town 0's), the rollup following.
+func TestMigrationToZonesPerTownOfTwo(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	zones := sourcetest.Zones()
+	for _, z := range zones {
+		b, err := wkb.Marshal(z.Shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO zone (id, name, geom) VALUES ($1, $2, ST_Multi(ST_GeomFromWKB($3, 4326)))`, z.Key, z.Code, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, byTown := sourcetest.SplitTowns(sourcetest.Records(sourcetest.Seed(t), 3000))
+	if _, err := pool.Exec(ctx, `INSERT INTO town (id, code, name) VALUES (1, 'second', 'second')`); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Insert(t, pool, all, zones)
+	var inZones [2]int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE town = 0 AND zones <> 0), count(*) FILTER (WHERE town = 1 AND zones <> 0) FROM presence`).
+		Scan(&inZones[0], &inZones[1]); err != nil || inZones[0] == 0 || inZones[1] == 0 {
+		t.Fatalf("records in zones by town %v: the test checks nothing (%v)", inZones, err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var after [2]int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE town = 0 AND zones <> 0), count(*) FILTER (WHERE town = 1 AND zones <> 0) FROM presence`).
+		Scan(&after[0], &after[1]); err != nil || after[0] != inZones[0] || after[1] != 0 {
+		t.Fatalf("records in zones by town %v after the migration, want [%d 0] (%v)", after, inZones[0], err)
+	}
+	if n, err := VerifyRollup(ctx, pool); err != nil || n != 0 {
+		t.Fatalf("the rollup differs from the records in %d keys (%v)", n, err)
+	}
+	sourcetest.Check(t, New(pool, refdata.Italy(), 0), byTown[0], zones)
+	sourcetest.Check(t, New(pool, refdata.Italy(), 1), byTown[1], nil)
+}
