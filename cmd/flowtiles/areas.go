@@ -12,7 +12,7 @@ import (
 
 // AreasCmd is the `flowtiles areas` subcommand.
 type AreasCmd struct {
-	Import AreasImportCmd `cmd:"" help:"Import reference areas from GeoJSON: ISTAT municipalities (provinces are derived from them), regions, Natural Earth countries, or the town's zones (at most 16; replaces them)."`
+	Import AreasImportCmd `cmd:"" help:"Import reference areas from GeoJSON: ISTAT municipalities (provinces are derived from them), regions, Natural Earth countries, or a town's zones (at most 16 per town; replaces that town's)."`
 	List   AreasListCmd   `cmd:"" help:"Count the reference areas in the database, per level."`
 }
 
@@ -20,6 +20,7 @@ type AreasCmd struct {
 type AreasImportCmd struct {
 	Files    []string `arg:"" type:"existingfile" help:"GeoJSON FeatureCollections of Polygons/MultiPolygons."`
 	Kind     string   `help:"What the files hold (auto: recognised from the properties)." enum:"auto,municipalities,regions,countries,zones" default:"auto"`
+	Town     string   `help:"The town whose zones a zone file replaces (its code; default: the only town of a database of one). A zone outside the town's perimeter is refused."`
 	Database `embed:""`
 }
 
@@ -35,7 +36,7 @@ func (c *AreasImportCmd) Run(env *Env) error {
 		return err
 	}
 	defer pool.Close()
-	im := &areas.Importer{Pool: pool}
+	im := &areas.Importer{Pool: pool, Town: c.Town}
 	failed := 0
 	for _, file := range c.Files {
 		res, err := im.ImportFile(env.Ctx, file, kind)
@@ -55,7 +56,7 @@ func (c *AreasImportCmd) Run(env *Env) error {
 		case areas.Municipalities:
 			msg += fmt.Sprintf(", %d provinces rebuilt", res.Provinces)
 		case areas.Zones:
-			msg += fmt.Sprintf(", %d presence records moved to other zones", res.Recoded)
+			msg += fmt.Sprintf(" of town %s, %d of its presence records moved to other zones", res.Town, res.Recoded)
 		}
 		if len(res.Warnings) > 0 {
 			msg += fmt.Sprintf(", %d features skipped", len(res.Warnings))
@@ -73,7 +74,7 @@ type AreasListCmd struct {
 	Database `embed:""`
 }
 
-// Run prints the number of areas per level, and the zones by name.
+// Run prints the number of areas per level, and each town's zones by name.
 func (c *AreasListCmd) Run(env *Env) error {
 	pool, err := c.Open(env.Ctx)
 	if err != nil {
@@ -90,27 +91,33 @@ func (c *AreasListCmd) Run(env *Env) error {
 		}
 		fmt.Printf("%-15s %6d\n", t.label, n)
 	}
-	rows, err := pool.Query(env.Ctx, "SELECT id, name FROM zone ORDER BY id")
+	rows, err := pool.Query(env.Ctx, "SELECT t.code, z.id, z.name FROM zone z JOIN town t ON t.id = z.town ORDER BY t.id, z.id")
 	if err != nil {
 		return fmt.Errorf("listing zones: %w", err)
 	}
 	defer rows.Close()
-	var names []string
+	var (
+		towns []string
+		names = map[string][]string{}
+	)
 	for rows.Next() {
 		var (
-			id   int16
-			name string
+			town, name string
+			id         int16
 		)
-		if err := rows.Scan(&id, &name); err != nil {
+		if err := rows.Scan(&town, &id, &name); err != nil {
 			return fmt.Errorf("listing zones: %w", err)
 		}
-		names = append(names, fmt.Sprintf("%d=%s", id, name))
+		if names[town] == nil {
+			towns = append(towns, town)
+		}
+		names[town] = append(names[town], fmt.Sprintf("%d=%s", id, name))
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("listing zones: %w", err)
 	}
-	if len(names) > 0 {
-		fmt.Println("zones:", strings.Join(names, " "))
+	for _, town := range towns {
+		fmt.Printf("zones of %s: %s\n", town, strings.Join(names[town], " "))
 	}
 	return nil
 }

@@ -149,7 +149,8 @@ type site struct {
 	town tiles.Town
 	mem  *memstore.Store // what memory holds of the town (all of it when embedded)
 	src  source
-	// zones are the town's (nil: the backend's), events its named events.
+	// zones are the town's own (the embedded demo's, or the database's
+	// zones of the town: ids per town), events its named events.
 	zones  []tiles.Place
 	events []server.Event
 }
@@ -291,7 +292,7 @@ func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog) (serve
 	}
 	zones := st.zones
 	if zones == nil {
-		zones = zonesIn(town, b.zones)
+		zones = []tiles.Place{}
 	}
 	events := st.events
 	if events == nil {
@@ -389,21 +390,6 @@ func townCentre(t tiles.Town, zones []tiles.Place) orb.Point {
 		return t.Perimeter.Bound().Center()
 	}
 	return demo.Town()
-}
-
-// zonesIn returns the zones that lie in town (their representative point
-// inside its perimeter or buffer; every zone for a town without a
-// perimeter): the zones a database shares among its towns, each shown with
-// its own town.
-func zonesIn(town tiles.Town, zones []tiles.Place) []tiles.Place {
-	ix := tiles.NewTownIndex([]tiles.Town{town})
-	out := []tiles.Place{}
-	for _, z := range zones {
-		if _, ok := ix.Locate(z.Point); ok {
-			out = append(out, z)
-		}
-	}
-	return out
 }
 
 func orDefault[T int64 | float64](v, def T) T {

@@ -56,12 +56,6 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	if err != nil {
 		return nil, err
 	}
-	// the reference areas and zones are not per town (pgstore.Places)
-	dbPlaces, err := pgstore.New(pool, cat, 0).Places(ctx)
-	if err != nil {
-		return nil, err
-	}
-	places, zones := mergePlaces(ref, dbPlaces, log)
 	all, err := towns.Load(ctx, pool)
 	if err != nil {
 		return nil, err
@@ -70,6 +64,13 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	if err != nil {
 		return nil, err
 	}
+	// the reference areas are every town's; the zones each town's own
+	// (pgstore.Places answers with the first town's, set apart here)
+	dbPlaces, err := pgstore.New(pool, cat, served[0].ID).Places(ctx)
+	if err != nil {
+		return nil, err
+	}
+	places := mergePlaces(ref, dbPlaces, log)
 	ids := make([]int16, len(served))
 	mems := make(map[int16]*memstore.Store, len(served))
 	for i, t := range served {
@@ -90,14 +91,22 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	log.Info("PostGIS presence mirrored into memory", "towns", len(served), "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
 	sites := make([]site, len(served))
 	for i, t := range served {
-		src, err := m.Source(t.ID, pgstore.New(pool, cat, t.ID))
+		st := pgstore.New(pool, cat, t.ID)
+		src, err := m.Source(t.ID, st)
 		if err != nil {
 			return nil, err
 		}
-		sites[i] = site{town: t, mem: mems[t.ID], src: src}
+		zones, err := st.Zones(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(zones) == 0 {
+			log.Warn("the town has no zones in the database: its zones layer and per-zone live figures are empty (flowtiles areas import --kind zones FILE --town CODE)", "town", t.Code)
+		}
+		sites[i] = site{town: t, mem: mems[t.ID], src: src, zones: zones}
 	}
 	b := &backend{
-		mode: "postgis", sites: sites, places: places, zones: zones, secret: secret,
+		mode: "postgis", sites: sites, places: places, secret: secret,
 		// reads the zone table per batch; the mirror catches up before the
 		// response, so a client reads its own batch from this instance
 		sink:       mirroredSink{ingest.NewPGSink(pool, nil), m, log},
@@ -176,8 +185,9 @@ func (s mirroredSink) Store(ctx context.Context, id presence.BatchID, recs []pre
 }
 
 // mergePlaces uses the database's reference areas where it has them and the
-// embedded ones for levels it lacks; zones come from the database only.
-func mergePlaces(embedded, fromDB []tiles.Place, log *slog.Logger) (places, zones []tiles.Place) {
+// embedded ones for levels it lacks; zones are none of them (each site has
+// its town's, from the database only).
+func mergePlaces(embedded, fromDB []tiles.Place, log *slog.Logger) (places []tiles.Place) {
 	have := map[tiles.Level]int{}
 	for _, p := range fromDB {
 		have[p.Level]++
@@ -188,9 +198,8 @@ func mergePlaces(embedded, fromDB []tiles.Place, log *slog.Logger) (places, zone
 		}
 	}
 	for _, p := range fromDB {
-		places = append(places, p)
-		if p.Level == tiles.LevelZone {
-			zones = append(zones, p)
+		if p.Level != tiles.LevelZone {
+			places = append(places, p)
 		}
 	}
 	var missing []string
@@ -202,8 +211,5 @@ func mergePlaces(embedded, fromDB []tiles.Place, log *slog.Logger) (places, zone
 	if len(missing) > 0 {
 		log.Info("using embedded reference areas where the database has none (flowtiles areas import)", "levels", strings.Join(missing, ","))
 	}
-	if len(zones) == 0 {
-		log.Warn("no zones in the database: the zones layer and per-zone live figures are empty (flowtiles areas import --kind zones FILE)")
-	}
-	return places, zones
+	return places
 }

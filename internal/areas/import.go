@@ -1,6 +1,6 @@
 // Package areas imports reference areas into PostGIS: ISTAT municipalities
 // (from which provinces are derived), regions, Natural Earth countries and
-// the town's zones, from GeoJSON files (`flowtiles areas import`).
+// the zones of a town, from GeoJSON files (`flowtiles areas import`).
 //
 // Each file is imported in one transaction that upserts its areas
 // (re-importing a file changes nothing), repairs geometry (ST_MakeValid,
@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,7 @@ import (
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkb"
 
+	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/internal/wkbgeom"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -33,6 +35,9 @@ const Channel = "flowtiles_areas"
 // migrations/.
 type Importer struct {
 	Pool *pgxpool.Pool
+	// Town is the code of the town whose zones a zone file replaces; ""
+	// is the only town of a database of one (a *TownError otherwise).
+	Town string
 }
 
 // Result describes one import.
@@ -42,6 +47,7 @@ type Result struct {
 	Areas     int      // areas written (inserted or updated)
 	Provinces int      // provinces rebuilt (municipality files)
 	Recoded   int64    // presence records whose zone mask changed (zone files)
+	Town      string   // the town whose zones were replaced (zone files)
 	Warnings  []string // features skipped
 	Duration  time.Duration
 }
@@ -73,7 +79,9 @@ func (im *Importer) Import(ctx context.Context, f *File) (Result, error) {
 		case Countries:
 			res.Areas, err = importCountries(ctx, tx, f.Countries)
 		case Zones:
-			res.Areas, res.Recoded, err = importZones(ctx, tx, f.Zones)
+			var town tiles.Town
+			town, res.Areas, res.Recoded, err = importZones(ctx, tx, im.Town, f.Zones)
+			res.Town = town.Code
 		default:
 			err = fmt.Errorf("unknown kind %q", f.Kind)
 		}
@@ -259,74 +267,164 @@ ON CONFLICT (iso_a2) DO UPDATE SET
 	return int(tag.RowsAffected()), nil
 }
 
-// importZones replaces the town's zones with zs (ids 0..len-1) and
-// recomputes the zone mask of every presence record, with tiles.ZoneMask
-// over the zones as stored, as ingest does. The zone table is locked
-// first: a batch being loaded (which reads the zones FOR SHARE) finishes
-// before, and one starting waits for this transaction.
-func importZones(ctx context.Context, tx pgx.Tx, zs []Zone) (int, int64, error) {
+// importZones replaces the zones of town with zs (ids 0..len-1) and
+// recomputes the zone mask of the town's presence records, with
+// tiles.ZoneMask over the zones as stored, as ingest does; the other towns'
+// zones and records are left alone. A zone whose representative point
+// (ST_PointOnSurface) lies outside the town's perimeter (and buffer) is
+// refused: it would be no zone of the town's records. The zone table is
+// locked first: a batch being loaded (which reads the zones FOR SHARE)
+// finishes before, and one starting waits for this transaction.
+func importZones(ctx context.Context, tx pgx.Tx, code string, zs []Zone) (tiles.Town, int, int64, error) {
 	if _, err := tx.Exec(ctx, `LOCK TABLE zone IN EXCLUSIVE MODE`); err != nil {
-		return 0, 0, fmt.Errorf("locking zones: %w", err)
+		return tiles.Town{}, 0, 0, fmt.Errorf("locking zones: %w", err)
+	}
+	town, err := zoneTown(ctx, tx, code)
+	if err != nil {
+		return tiles.Town{}, 0, 0, err
 	}
 	rows := make([][]any, len(zs))
 	for i, z := range zs {
 		b, err := toWKB(z.Shape)
 		if err != nil {
-			return 0, 0, fmt.Errorf("zone %s: %w", z.Name, err)
+			return town, 0, 0, fmt.Errorf("zone %s: %w", z.Name, err)
 		}
 		rows[i] = []any{int32(z.Feature), int16(z.ID), z.Name, b}
 	}
 	if err := stage(ctx, tx, "areas_zone", "n integer, id smallint, name text, wkb bytea, g geometry",
 		[]string{"n", "id", "name", "wkb"}, rows); err != nil {
-		return 0, 0, err
+		return town, 0, 0, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE areas_zone SET g = `+fmt.Sprintf(fixGeom, "wkb")); err != nil {
-		return 0, 0, fmt.Errorf("repairing geometry: %w", err)
+		return town, 0, 0, fmt.Errorf("repairing geometry: %w", err)
 	}
 	if err := checkEmpty(ctx, tx, "areas_zone"); err != nil {
-		return 0, 0, err
+		return town, 0, 0, err
 	}
-	// Replace: names are unique, so clear the table rather than upsert by id.
-	if _, err := tx.Exec(ctx, `DELETE FROM zone`); err != nil {
-		return 0, 0, fmt.Errorf("writing zones: %w", err)
+	if err := checkInTown(ctx, tx, town); err != nil {
+		return town, 0, 0, err
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO zone (id, name, geom) SELECT id, name, g FROM areas_zone ORDER BY id`)
+	// Replace: names are unique in the town, so clear its zones rather
+	// than upsert by id.
+	if _, err := tx.Exec(ctx, `DELETE FROM zone WHERE town = $1`, town.ID); err != nil {
+		return town, 0, 0, fmt.Errorf("writing zones: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO zone (town, id, name, geom) SELECT $1, id, name, g FROM areas_zone ORDER BY id`, town.ID)
 	if err != nil {
-		return 0, 0, fmt.Errorf("writing zones: %w", err)
+		return town, 0, 0, fmt.Errorf("writing zones: %w", err)
 	}
-	n, err := recomputeZoneMasks(ctx, tx)
-	return int(tag.RowsAffected()), n, err
+	n, err := recomputeZoneMasks(ctx, tx, town.ID)
+	return town, int(tag.RowsAffected()), n, err
 }
 
-// ReadZones reads the town's zones in tx as places: Key is the zone's id
-// (its bit in presence.zones), Code and Name its name. forShare locks their
-// rows, so that a zone re-import waits for the transaction (an ingest) and
-// then recomputes the masks of what it wrote too.
-func ReadZones(ctx context.Context, tx pgx.Tx, forShare bool) ([]tiles.Place, error) {
-	q := `SELECT id, name, ST_AsBinary(geom) FROM zone ORDER BY id`
+// TownError is an import's error for the town of zones: none named while
+// the database has several, or one it does not have.
+type TownError struct {
+	Code  string   // the town asked for; "" none
+	Towns []string // the database's towns
+}
+
+func (e *TownError) Error() string {
+	have := strings.Join(e.Towns, ", ")
+	if e.Code == "" {
+		return fmt.Sprintf("zones belong to a town: name it with --town (the database has %s)", have)
+	}
+	if len(e.Towns) == 0 {
+		return fmt.Sprintf("no town %s: the database has no towns (flowtiles towns add)", e.Code)
+	}
+	return fmt.Sprintf("no town %s: the database has %s", e.Code, have)
+}
+
+// zoneTown finds the town of code in tx; "" is the only town of a
+// database of one.
+func zoneTown(ctx context.Context, tx pgx.Tx, code string) (tiles.Town, error) {
+	ts, err := towns.Load(ctx, tx)
+	if err != nil && !errors.Is(err, towns.ErrNoTowns) {
+		return tiles.Town{}, err
+	}
+	codes := make([]string, len(ts))
+	for i, t := range ts {
+		codes[i] = t.Code
+	}
+	if code == "" && len(ts) == 1 {
+		return ts[0], nil
+	}
+	if i := towns.Index(ts, code); code != "" && i >= 0 {
+		return ts[i], nil
+	}
+	return tiles.Town{}, &TownError{Code: code, Towns: codes}
+}
+
+// checkInTown refuses, naming the first, a staged zone whose
+// representative point is outside town (its perimeter and buffer; a town
+// without a perimeter takes every zone).
+func checkInTown(ctx context.Context, tx pgx.Tx, town tiles.Town) error {
+	if len(town.Perimeter) == 0 {
+		return nil
+	}
+	ix := tiles.NewTownIndex([]tiles.Town{town})
+	rows, err := tx.Query(ctx, `SELECT n, name, ST_X(p), ST_Y(p) FROM (SELECT n, name, ST_PointOnSurface(g) AS p FROM areas_zone) s ORDER BY n`)
+	if err != nil {
+		return fmt.Errorf("locating zones: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			n    int32
+			name string
+			x, y float64
+		)
+		if err := rows.Scan(&n, &name, &x, &y); err != nil {
+			return fmt.Errorf("locating zones: %w", err)
+		}
+		if _, ok := ix.Locate(orb.Point{x, y}); !ok {
+			return &FeatureError{Feature: int(n), Property: "geometry",
+				Reason: fmt.Sprintf("zone %s lies outside town %s (its point %.5f,%.5f is not in the town's perimeter): import it with the --town it belongs to", name, town.Code, x, y)}
+		}
+	}
+	return rows.Err()
+}
+
+// ReadZones reads every town's zones in tx as places, by town: Key is the
+// zone's id (its bit in the presence.zones of the town's records), Code
+// and Name its name. forShare locks their rows, so that a zone re-import
+// waits for the transaction (an ingest) and then recomputes the masks of
+// what it wrote too.
+func ReadZones(ctx context.Context, tx pgx.Tx, forShare bool) (map[int16][]tiles.Place, error) {
+	q := `SELECT town, id, name, ST_AsBinary(geom) FROM zone ORDER BY town, id`
 	if forShare {
 		q += ` FOR SHARE`
 	}
-	rows, err := tx.Query(ctx, q)
+	return readZones(ctx, tx, q)
+}
+
+// ReadTownZones reads town's zones in tx, as ReadZones does.
+func ReadTownZones(ctx context.Context, tx pgx.Tx, town int16) ([]tiles.Place, error) {
+	zs, err := readZones(ctx, tx, `SELECT town, id, name, ST_AsBinary(geom) FROM zone WHERE town = $1 ORDER BY id`, town)
+	return zs[town], err
+}
+
+func readZones(ctx context.Context, tx pgx.Tx, q string, args ...any) (map[int16][]tiles.Place, error) {
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading zones: %w", err)
 	}
 	defer rows.Close()
-	var zones []tiles.Place
+	zones := map[int16][]tiles.Place{}
 	for rows.Next() {
 		var (
-			id   int16
-			name string
-			wkb  []byte
+			town, id int16
+			name     string
+			wkb      []byte
 		)
-		if err := rows.Scan(&id, &name, &wkb); err != nil {
+		if err := rows.Scan(&town, &id, &name, &wkb); err != nil {
 			return nil, fmt.Errorf("reading zones: %w", err)
 		}
 		shape, err := wkbgeom.MultiPolygon(wkb)
 		if err != nil {
 			return nil, fmt.Errorf("zone %s: %w", name, err)
 		}
-		zones = append(zones, tiles.Place{Level: tiles.LevelZone, Code: name, Name: name, Key: int64(id), Shape: shape})
+		zones[town] = append(zones[town], tiles.Place{Level: tiles.LevelZone, Code: name, Name: name, Key: int64(id), Shape: shape})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading zones: %w", err)
@@ -334,17 +432,18 @@ func ReadZones(ctx context.Context, tx pgx.Tx, forShare bool) ([]tiles.Place, er
 	return zones, nil
 }
 
-// recomputeZoneMasks sets presence.zones from the zone table. Records
-// outside the zones' common bounding box get 0 in SQL; the others are
-// computed in Go with tiles.ZoneIndex (exactly tiles.ZoneMask) and only
-// those whose mask changes are written back.
-func recomputeZoneMasks(ctx context.Context, tx pgx.Tx) (int64, error) {
-	zones, err := ReadZones(ctx, tx, false)
+// recomputeZoneMasks sets presence.zones of town's records from its zones.
+// Records outside the zones' common bounding box get 0 in SQL; the others
+// are computed in Go with tiles.ZoneIndex (exactly tiles.ZoneMask) and
+// only those whose mask changes are written back (the rollup's update
+// trigger recomputes their hours).
+func recomputeZoneMasks(ctx context.Context, tx pgx.Tx, town int16) (int64, error) {
+	zones, err := ReadTownZones(ctx, tx, town)
 	if err != nil {
 		return 0, err
 	}
-	const extent = `(SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) FROM zone)`
-	tag, err := tx.Exec(ctx, `UPDATE presence SET zones = 0 WHERE zones <> 0 AND NOT coalesce(geom && `+extent+`, false)`)
+	const extent = `(SELECT ST_SetSRID(ST_Extent(geom)::geometry, 4326) FROM zone WHERE town = $1)`
+	tag, err := tx.Exec(ctx, `UPDATE presence SET zones = 0 WHERE town = $1 AND zones <> 0 AND NOT coalesce(geom && `+extent+`, false)`, town)
 	if err != nil {
 		return 0, fmt.Errorf("recomputing zone masks: %w", err)
 	}
@@ -353,7 +452,7 @@ func recomputeZoneMasks(ctx context.Context, tx pgx.Tx) (int64, error) {
 		return changed, nil
 	}
 	idx := tiles.NewZoneIndex(zones)
-	rows, err := tx.Query(ctx, `SELECT tableoid::oid, ctid, ST_X(geom), ST_Y(geom), zones FROM presence WHERE geom && `+extent)
+	rows, err := tx.Query(ctx, `SELECT tableoid::oid, ctid, ST_X(geom), ST_Y(geom), zones FROM presence WHERE town = $1 AND geom && `+extent, town)
 	if err != nil {
 		return 0, fmt.Errorf("recomputing zone masks: %w", err)
 	}

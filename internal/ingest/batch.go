@@ -35,15 +35,20 @@ var columns = []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "
 // encoder turns records into COPY rows of one batch. values reuses one
 // slice and one geometry buffer: pgx encodes a row before asking for the
 // next, so each row is valid only until the next call.
+// A record's zone mask is over its own town's zones (by Record.Town).
 type encoder struct {
 	batch int64
-	zones *tiles.ZoneIndex
+	zones map[int16]*tiles.ZoneIndex // by town; a town without zones: none
 	vals  []any
 	geom  []byte
 }
 
-func newEncoder(batch int64, zones []tiles.Place) *encoder {
-	return &encoder{batch: batch, zones: tiles.NewZoneIndex(zones), vals: make([]any, len(columns)), geom: make([]byte, 0, 25)}
+func newEncoder(batch int64, zones map[int16][]tiles.Place) *encoder {
+	idx := make(map[int16]*tiles.ZoneIndex, len(zones))
+	for town, zs := range zones {
+		idx[town] = tiles.NewZoneIndex(zs)
+	}
+	return &encoder{batch: batch, zones: idx, vals: make([]any, len(columns)), geom: make([]byte, 0, 25)}
 }
 
 func (e *encoder) values(r *presence.Record) []any {
@@ -64,7 +69,10 @@ func (e *encoder) values(r *presence.Record) []any {
 	v[8] = text(r.Nationality.String())
 	v[9] = text(r.Origin)
 	v[10] = text(r.Spend.String())
-	v[11] = int32(e.zones.Mask(orb.Point{r.Lon, r.Lat}))
+	v[11] = int32(0)
+	if zi := e.zones[r.Town]; zi != nil {
+		v[11] = int32(zi.Mask(orb.Point{r.Lon, r.Lat}))
+	}
 	v[12] = e.batch
 	v[13] = int32(tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor))
 	v[14] = r.Town

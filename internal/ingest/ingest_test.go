@@ -621,7 +621,7 @@ func TestSink(t *testing.T) {
 	errs := make([]error, 6)
 	for i := range dups {
 		wg.Go(func() {
-			dups[i], errs[i] = NewPGSink(pool, zones).Store(ctx, presence.BatchID{Checksum: "sum-2"}, recs[:100])
+			dups[i], errs[i] = NewPGSink(pool, map[int16][]tiles.Place{0: zones}).Store(ctx, presence.BatchID{Checksum: "sum-2"}, recs[:100])
 		})
 	}
 	wg.Wait()

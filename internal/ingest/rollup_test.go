@@ -12,6 +12,7 @@ import (
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/internal/testdb"
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // rollupTotals are the presences of the rollup and of the records.
@@ -92,7 +93,7 @@ func TestRollupFollowsIngest(t *testing.T) {
 	if got := rollupFresh(t, pool, "after a failed file"); got != after {
 		t.Fatalf("after a failed file: %+v, want %+v", got, after)
 	}
-	if _, err := NewPGSink(pool, zones).Store(ctx, presence.BatchID{Checksum: "posted-2"}, recs[:500]); err == nil {
+	if _, err := NewPGSink(pool, map[int16][]tiles.Place{0: zones}).Store(ctx, presence.BatchID{Checksum: "posted-2"}, recs[:500]); err == nil {
 		t.Fatal("a posted batch whose batch row fails succeeded")
 	}
 	if got := rollupFresh(t, pool, "after a failed posted batch"); got != after {

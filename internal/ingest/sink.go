@@ -24,13 +24,14 @@ import (
 // its first use.
 type PGSink struct {
 	pool  *pgxpool.Pool
-	zones []tiles.Place
+	zones map[int16][]tiles.Place
 }
 
-// NewPGSink returns a sink into pool. zones give records their zone masks;
-// with nil zones each batch reads the zone table in its transaction, which
-// also follows zones re-imported while the server runs.
-func NewPGSink(pool *pgxpool.Pool, zones []tiles.Place) *PGSink {
+// NewPGSink returns a sink into pool. zones (by town) give records their
+// zone masks, each over its own town's zones; with nil zones each batch
+// reads the zone table in its transaction, which also follows zones
+// re-imported while the server runs.
+func NewPGSink(pool *pgxpool.Pool, zones map[int16][]tiles.Place) *PGSink {
 	return &PGSink{pool: pool, zones: zones}
 }
 

@@ -11,8 +11,24 @@ import (
 )
 
 // Places reads the reference areas imported with `flowtiles areas import`:
-// municipalities, provinces, regions, countries and the town's zones.
+// municipalities, provinces, regions, countries (every town's) and the
+// store's town's zones (Key: the zone's id in its town).
 func (s *Store) Places(ctx context.Context) ([]tiles.Place, error) {
+	return s.places(ctx, false)
+}
+
+// Zones reads the store's town's zones, by id (Key: the zone's id, its
+// bit in the zone masks of the town's records; Code and Name: its name);
+// none is an empty slice.
+func (s *Store) Zones(ctx context.Context) ([]tiles.Place, error) {
+	zs, err := s.places(ctx, true)
+	if zs == nil && err == nil {
+		zs = []tiles.Place{}
+	}
+	return zs, err
+}
+
+func (s *Store) places(ctx context.Context, zonesOnly bool) ([]tiles.Place, error) {
 	queries := []struct {
 		level tiles.Level
 		sql   string
@@ -21,11 +37,17 @@ func (s *Store) Places(ctx context.Context) ([]tiles.Place, error) {
 		{tiles.LevelProvince, `SELECT code, abbrev, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM province ORDER BY code`},
 		{tiles.LevelMunicipality, `SELECT istat_code, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM municipality ORDER BY istat_code`},
 		{tiles.LevelCountry, `SELECT iso_a2, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM country ORDER BY iso_a2`},
-		{tiles.LevelZone, `SELECT id::text, name, 0::bigint, ST_AsBinary(geom), ST_AsBinary(ST_PointOnSurface(geom)) FROM zone ORDER BY id`},
+		{tiles.LevelZone, `SELECT id::text, name, 0::bigint, ST_AsBinary(geom), ST_AsBinary(ST_PointOnSurface(geom)) FROM zone WHERE town = $1 ORDER BY id`},
 	}
 	var out []tiles.Place
 	for _, q := range queries {
-		rows, err := s.pool.Query(ctx, q.sql)
+		var args []any
+		if q.level == tiles.LevelZone {
+			args = append(args, s.town)
+		} else if zonesOnly {
+			continue
+		}
+		rows, err := s.pool.Query(ctx, q.sql, args...)
 		if err != nil {
 			return nil, db.Wrap(ctx, "reading "+q.level.String()+" areas", err)
 		}

@@ -2,10 +2,12 @@ package pgstore
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/paulmach/orb/encoding/wkb"
 	"github.com/pressly/goose/v3"
 
 	"github.com/flowtiles/flowtiles/internal/refdata"
@@ -107,4 +109,147 @@ func TestMigrationToTowns(t *testing.T) {
 		t.Fatalf("the rollup differs from the records in %d keys (%v)", n, err)
 	}
 	sourcetest.Check(t, s, append(records, more...), zones)
+}
+
+// A database at 00007 with zones and records migrates to zones per town
+// (00008): the zones become town 0's, with their ids and names, no
+// record's zone mask changes, and the town's store answers with the same
+// figures (its zones from Zones). Down and up again keep them too.
+func TestMigrationToZonesPerTown(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	zones := sourcetest.Zones()
+	for _, z := range zones {
+		b, err := wkb.Marshal(z.Shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO zone (id, name, geom) VALUES ($1, $2, ST_Multi(ST_GeomFromWKB($3, 4326)))`, z.Key, z.Code, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records := sourcetest.Records(sourcetest.Seed(t), 3000)
+	testdb.Insert(t, pool, records, zones)
+	masks := func() string {
+		t.Helper()
+		var s string
+		if err := pool.QueryRow(ctx, `SELECT md5(string_agg(concat_ws('|', town, observed_at, wx, wy, weight, zones), ',' ORDER BY observed_at, wx, wy, weight, zones))
+			FROM presence`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := masks()
+	var nonzero int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM presence WHERE zones <> 0`).Scan(&nonzero); err != nil || nonzero == 0 {
+		t.Fatalf("%d records in zones: the test checks nothing (%v)", nonzero, err)
+	}
+	check := func(when string) {
+		t.Helper()
+		var other int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM zone WHERE town <> 0`).Scan(&other); err != nil || other != 0 {
+			t.Fatalf("%s: %d zones of another town than 0 (%v)", when, other, err)
+		}
+		if got := masks(); got != before {
+			t.Fatalf("%s: the records' zone masks changed", when)
+		}
+		if n, err := VerifyRollup(ctx, pool); err != nil || n != 0 {
+			t.Fatalf("%s: the rollup differs from the records in %d keys (%v)", when, n, err)
+		}
+		s := New(pool, refdata.Italy(), 0)
+		got, err := s.Zones(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(zones) {
+			t.Fatalf("%s: town 0's zones %+v", when, got)
+		}
+		for i, z := range got {
+			if z.Key != zones[i].Key || z.Code != zones[i].Code {
+				t.Fatalf("%s: zone %d is %d %s, want %d %s", when, i, z.Key, z.Code, zones[i].Key, zones[i].Code)
+			}
+		}
+		sourcetest.Check(t, s, records, zones)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("migrated")
+	// another town's zones may have the same ids and names now
+	id := addTown(t, pool, "second")
+	if _, err := pool.Exec(ctx, `INSERT INTO zone (town, id, name, geom) SELECT $1, id, name, geom FROM zone WHERE town = 0`, id); err != nil {
+		t.Fatalf("the same zones for another town: %v", err)
+	}
+	if _, err := p.DownTo(ctx, 7); err == nil || !strings.Contains(err.Error(), "zones of 2 towns") {
+		t.Fatalf("down with two towns' zones: %v", err)
+	}
+	if _, err := pool.Exec(ctx, `DELETE FROM zone WHERE town = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("down and up again")
+}
+
+// A database at 00007 serving two towns with the one set of zones: the
+// zones become town 0's, and the other town's records lose their zone bits
+// (they named zones now town 0's), the rollup following.
+func TestMigrationToZonesPerTownOfTwo(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	zones := sourcetest.Zones()
+	for _, z := range zones {
+		b, err := wkb.Marshal(z.Shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO zone (id, name, geom) VALUES ($1, $2, ST_Multi(ST_GeomFromWKB($3, 4326)))`, z.Key, z.Code, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, byTown := sourcetest.SplitTowns(sourcetest.Records(sourcetest.Seed(t), 3000))
+	if _, err := pool.Exec(ctx, `INSERT INTO town (id, code, name) VALUES (1, 'second', 'second')`); err != nil {
+		t.Fatal(err)
+	}
+	testdb.Insert(t, pool, all, zones)
+	var inZones [2]int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE town = 0 AND zones <> 0), count(*) FILTER (WHERE town = 1 AND zones <> 0) FROM presence`).
+		Scan(&inZones[0], &inZones[1]); err != nil || inZones[0] == 0 || inZones[1] == 0 {
+		t.Fatalf("records in zones by town %v: the test checks nothing (%v)", inZones, err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var after [2]int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE town = 0 AND zones <> 0), count(*) FILTER (WHERE town = 1 AND zones <> 0) FROM presence`).
+		Scan(&after[0], &after[1]); err != nil || after[0] != inZones[0] || after[1] != 0 {
+		t.Fatalf("records in zones by town %v after the migration, want [%d 0] (%v)", after, inZones[0], err)
+	}
+	if n, err := VerifyRollup(ctx, pool); err != nil || n != 0 {
+		t.Fatalf("the rollup differs from the records in %d keys (%v)", n, err)
+	}
+	sourcetest.Check(t, New(pool, refdata.Italy(), 0), byTown[0], zones)
+	sourcetest.Check(t, New(pool, refdata.Italy(), 1), byTown[1], nil)
 }

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowtiles/flowtiles/internal/areas"
+	"github.com/flowtiles/flowtiles/internal/ingest"
+	"github.com/flowtiles/flowtiles/internal/presence"
+)
+
+// Zones are per town in PostGIS too (issue 17): Deruta and Torgiano each
+// have their own zones, of the same names and ids (centro-storico is zone 0
+// of both). A server of both towns lists each town's zones only under its
+// prefix, and a zone filter counts that town's people in its own zone.
+func TestPostGISZonesPerTown(t *testing.T) {
+	ctx := context.Background()
+	url, pool := twoTownDatabase(t)
+	zoneNames := map[string][]string{}
+	for _, code := range []string{"deruta", "torgiano"} {
+		file := "../../testdata/" + code + "/zones.geojson"
+		if _, err := (&areas.Importer{Pool: pool, Town: code}).ImportFile(ctx, file, areas.Zones); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := areas.Parse(file, data, areas.Zones)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range f.Zones {
+			zoneNames[code] = append(zoneNames[code], z.Name)
+		}
+	}
+	// people in each town's historic centre, loaded as `flowtiles ingest`
+	// does
+	centres := map[string][2]float64{"deruta": derutaCentre, "torgiano": torgianoCentre}
+	people := map[string]int{"deruta": 30, "torgiano": 45}
+	now := time.Now().UTC().Truncate(time.Second)
+	var csv strings.Builder
+	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
+	recs := map[string][]presence.Record{}
+	for _, code := range []string{"deruta", "torgiano"} {
+		c := centres[code]
+		for i := range people[code] {
+			r := presence.Record{ObservedAt: now.Add(-time.Duration(i) * time.Second), Lon: c[0], Lat: c[1], Weight: 1,
+				Visitor: presence.VisitorHash(fmt.Sprintf("%s-%d", code, i))}
+			recs[code] = append(recs[code], r)
+			fmt.Fprintf(&csv, "%s,%.4f,%.4f,1,%s-%d\n", r.ObservedAt.Format(time.RFC3339), c[0], c[1], code, i)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "two-towns.csv")
+	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := (&ingest.Loader{Pool: pool}).LoadFile(ctx, file, ingest.Options{}); err != nil || res.Loaded != 75 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	a, srv := start(t, Config{DatabaseURL: url}) // both towns
+	for _, code := range []string{"deruta", "torgiano"} {
+		status, body := get(t, srv.URL+"/t/"+code+"/api/zones")
+		if status != http.StatusOK {
+			t.Fatalf("%s's zones: %d %s", code, status, body)
+		}
+		var got struct {
+			Zones []struct{ Code string } `json:"zones"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatal(err)
+		}
+		var codes []string
+		for _, z := range got.Zones {
+			codes = append(codes, z.Code)
+		}
+		if !slices.Equal(codes, zoneNames[code]) {
+			t.Errorf("/t/%s/api/zones: %v, want its own zones %v", code, codes, zoneNames[code])
+		}
+		// the zone of the same name in each town counts that town's people
+		path := "/t/" + code + "/api/stats?zone=centro-storico"
+		if got, want := visitors(t, srv.URL+path), published(a, recs[code]); got != want {
+			t.Errorf("%s: visitors %v, want %v (%s's %d people only)", path, got, want, code, people[code])
+		}
+	}
+}
