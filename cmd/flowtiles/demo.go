@@ -24,7 +24,7 @@ type DemoCmd struct {
 	Format  string `env:"FLOWTILES_DEMO_FORMAT" help:"Output format." enum:"csv,ndjson" default:"csv"`
 
 	Live  string        `env:"FLOWTILES_DEMO_LIVE" help:"Instead of writing a file, replay arrivals into the server at this base URL (POST /api/ingest), e.g. http://127.0.0.1:8080."`
-	Token string        `env:"FLOWTILES_DEMO_TOKEN" help:"Bearer token for the server's POST /api/ingest (with --live)."`
+	Token string        `env:"FLOWTILES_DEMO_TOKEN" help:"Bearer token for the server's POST /api/ingest (with --live): the SECRET of one of its --ingest-token."`
 	Every time.Duration `env:"FLOWTILES_DEMO_EVERY" help:"Pause between two posts (with --live)." default:"2s"`
 	Weeks int           `env:"FLOWTILES_DEMO_WEEKS" help:"Weeks of data, at the end of the period, kept for the replay (with --live)." default:"3"`
 }

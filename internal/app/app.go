@@ -170,6 +170,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		m := arch.Metadata()
 		log.Info("basemap archive", "file", cfg.Basemap, "schema", m.Schema(), "zooms", fmt.Sprintf("%d-%d", m.MinZoom, m.MaxZoom), "layers", len(m.VectorLayers))
 	}
+	tokens := server.ParseTokens(cfg.IngestToken...)
+	if err := tokens.Err(); err != nil {
+		if arch != nil {
+			arch.Close()
+		}
+		return nil, err
+	}
 	heavy := admit.New(admit.Config{Slots: cfg.HeavySlots, QueueWait: cfg.QueueWait})
 	var b *backend
 	if cfg.DatabaseURL == "" {
@@ -184,6 +191,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a := &App{Mode: b.mode, cfg: cfg, b: b, basemap: arch, log: log}
+	if err := b.checkTokenTowns(ctx, tokens); err != nil {
+		a.Close()
+		return nil, err
+	}
 	// Loading leaves garbage (row batches, sort buffers) several times the
 	// size of the store; give it back to the system once, so that resident
 	// memory is what the store holds.
@@ -221,7 +232,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: b.zones},
 		&server.EventsAPI{Events: b.events},
 		&server.IngestAPI{
-			Tokens: server.ParseTokens(cfg.IngestToken...), Sink: b.sink, Decode: presence.Decode,
+			Tokens: tokens, Sink: b.sink, Decode: presence.Decode,
 			MaxBytes: cfg.IngestMaxBytes, Version: st.src.Version, Poke: a.Hub.Poke, Timeout: cfg.IngestTimeout,
 		},
 	}
@@ -267,6 +278,44 @@ func (a *App) Towns() []tiles.Town {
 		out[i] = st.town
 	}
 	return out
+}
+
+// checkTokenTowns checks at start that the town of every town's ingest
+// token is a town the backend has: one of the database's (served here or
+// not), or the embedded demo's. A typo in a token's town thus stops the
+// start instead of refusing every batch; a new town is added first
+// (`flowtiles towns add`), then given tokens. A town removed while the
+// server runs has its tokens' batches refused (403, by the sink).
+func (b *backend) checkTokenTowns(ctx context.Context, tokens server.Tokens) error {
+	want := tokens.Towns()
+	if len(want) == 0 {
+		return nil
+	}
+	var have []tiles.Town
+	for _, st := range b.sites {
+		have = append(have, st.town)
+	}
+	where, hint := "the embedded demo", ""
+	if b.pool != nil {
+		var err error
+		if have, err = towns.Load(ctx, b.pool); err != nil {
+			return fmt.Errorf("--ingest-token: %w", err)
+		}
+		where = "the database"
+	}
+	codes := make([]string, len(have))
+	for i, t := range have {
+		codes[i] = t.Code
+	}
+	for _, code := range want {
+		if towns.Index(have, code) < 0 {
+			if b.pool != nil {
+				hint = fmt.Sprintf("; add it first with `flowtiles towns add %s --istat CODE`", code)
+			}
+			return fmt.Errorf("--ingest-token: a token of town %s, which %s does not have (it has %s)%s", code, where, strings.Join(codes, ", "), hint)
+		}
+	}
+	return nil
 }
 
 // townCentre is where maps open and flows of records outside every zone

@@ -41,11 +41,12 @@ func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []til
 	if err != nil {
 		return nil, fmt.Errorf("demo data: %w", err)
 	}
-	served, err := serveTowns([]tiles.Town{demo.DerutaTown(loc.String())}, cfg.Towns)
+	all := []tiles.Town{demo.DerutaTown(loc.String())}
+	served, err := serveTowns(all, cfg.Towns)
 	if err != nil {
 		return nil, err
 	}
-	sink := ingest.NewMemorySink(mem, zones)
+	sink := ingest.NewMemorySink(mem, zones, all)
 	b := &backend{
 		mode: "embedded", sites: []site{{town: served[0], mem: mem, src: mem}}, places: append(ref, zones...), zones: zones,
 		secret: demoSecret(dc.Seed), sink: sink,

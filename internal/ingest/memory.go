@@ -10,13 +10,15 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// MemorySink adds batches to an in-memory store (embedded mode). It
-// remembers the checksums and keys of the last maxKeys batches for
+// MemorySink adds batches to an in-memory store (embedded mode). It places
+// every record in its town (Record.Town) and refuses a town's token the
+// records of other towns, as PGSink does (townSet.place). It remembers the checksums and keys of the last maxKeys batches for
 // idempotency: the store itself lives only as long as the process, and so
 // do they.
 type MemorySink struct {
 	store *memstore.Store
 	zones *tiles.ZoneIndex
+	towns *townSet
 
 	mu    sync.Mutex
 	sums  map[string]struct{}  // checksums stored
@@ -30,14 +32,22 @@ type scopedKey struct{ scope, key string }
 const maxKeys = 100_000
 
 // NewMemorySink returns a sink into store; zones give records their zone
-// masks.
-func NewMemorySink(store *memstore.Store, zones []tiles.Place) *MemorySink {
-	return &MemorySink{store: store, zones: tiles.NewZoneIndex(zones), sums: map[string]struct{}{}, keys: map[scopedKey]string{}}
+// masks, towns their town (the towns the server has: a record outside
+// every town is refused). Without towns records are not placed (every one
+// is town 0's) and a town's token may write nothing. The store holds the
+// records of every town together.
+func NewMemorySink(store *memstore.Store, zones []tiles.Place, towns []tiles.Town) *MemorySink {
+	return &MemorySink{store: store, zones: tiles.NewZoneIndex(zones), towns: newTownSet(towns),
+		sums: map[string]struct{}{}, keys: map[scopedKey]string{}}
 }
 
-// Store stores a batch (it implements server.Sink).
+// Store stores a batch (it implements server.Sink). It sets each record's
+// Town.
 func (s *MemorySink) Store(ctx context.Context, id presence.BatchID, recs []presence.Record) (bool, error) {
 	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := s.towns.place(id, recs); err != nil {
 		return false, err
 	}
 	// Holding the lock across Commit makes check-and-store atomic: the

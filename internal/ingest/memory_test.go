@@ -27,7 +27,7 @@ func crowd(prefix string, n int) []presence.Record {
 
 func TestMemorySink(t *testing.T) {
 	s := memstore.New(refdata.Italy())
-	sink := NewMemorySink(s, sourcetest.Zones())
+	sink := NewMemorySink(s, sourcetest.Zones(), nil)
 	ctx := context.Background()
 	recs := crowd("a", 5)
 	dup, err := sink.Store(ctx, presence.BatchID{Checksum: "sum1"}, recs)
@@ -71,7 +71,7 @@ func TestMemorySink(t *testing.T) {
 // their first use; a key never lets the same content in twice.
 func TestMemorySinkKeys(t *testing.T) {
 	s := memstore.New(refdata.Italy())
-	sink := NewMemorySink(s, sourcetest.Zones())
+	sink := NewMemorySink(s, sourcetest.Zones(), nil)
 	ctx := context.Background()
 	a, b := crowd("a", 3), crowd("b", 4)
 	store := func(id presence.BatchID, recs []presence.Record) (bool, error) {

@@ -35,7 +35,8 @@ func NewPGSink(pool *pgxpool.Pool, zones []tiles.Place) *PGSink {
 }
 
 // Store stores a batch (it implements server.Sink). It sets each record's
-// Town from the towns as its transaction sees them.
+// Town from the towns as its transaction sees them, and refuses a town's
+// token (bid.Town) records outside its town with a *presence.TownError.
 func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presence.Record) (duplicate bool, err error) {
 	defer func() { err = db.Wrap(ctx, "storing a posted batch", err) }() // outages: tiles.ErrUnavailable
 	b := &batchRow{source: "api", checksum: bid.Checksum, started: time.Now()}
@@ -52,6 +53,16 @@ func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presenc
 		return false, fmt.Errorf("ingest batch: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // (error ignored) after Commit, a no-op
+	// records must lie in a town, and in the token's town when it has one:
+	// the towns as this transaction sees them; checked before the key and
+	// the checksum (townSet.place)
+	ts, err := towns.Load(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	if err := newTownSet(ts).place(bid, recs); err != nil {
+		return false, err
+	}
 	if bid.Key != "" {
 		seen, err := bindKey(ctx, tx, bid)
 		if err != nil || seen {
@@ -68,17 +79,6 @@ func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presenc
 			return false, fmt.Errorf("committing the batch: %w", err)
 		}
 		return true, nil
-	}
-	// records must lie in a town: the towns as this transaction sees them
-	ts, err := towns.Load(ctx, tx)
-	if err != nil {
-		return false, err
-	}
-	v := presence.Validator{Towns: tiles.NewTownIndex(ts)}
-	for i := range recs {
-		if reason := v.Place(&recs[i]); reason != "" {
-			return false, &presence.RecordError{Index: i, Column: "lon", Reason: reason}
-		}
 	}
 	zones := s.zones
 	if zones == nil {

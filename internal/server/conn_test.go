@@ -69,7 +69,7 @@ func newServedEnv(t testing.TB, mod func(*Config)) *servedEnv {
 		Metrics:  prometheus.NewRegistry(),
 		Routes: []interface{ Register(*echo.Echo) }{
 			&LiveAPI{Hub: hub},
-			&IngestAPI{Tokens: ParseTokens(testToken), Sink: ingest.NewMemorySink(store, zones), Decode: presence.Decode,
+			&IngestAPI{Tokens: ParseTokens(testToken), Sink: ingest.NewMemorySink(store, zones, nil), Decode: presence.Decode,
 				MaxBytes: 1 << 20, Version: store.Version, Poke: hub.Poke},
 		},
 	}

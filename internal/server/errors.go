@@ -26,6 +26,15 @@ type errorBody struct {
 	Param      string   `json:"param,omitempty"`
 	Errors     []string `json:"errors,omitempty"`
 	ErrorCount int      `json:"error_count,omitempty"`
+	// Rows are the records of a town's token outside its town (403 of
+	// POST /api/ingest).
+	Rows []townRow `json:"rows,omitempty"`
+}
+
+// townRow is a record of a batch lying outside the town of its token.
+type townRow struct {
+	Record int     `json:"record"` // 1-based
+	Town   *string `json:"town"`   // the town it lies in; null: outside every town
 }
 
 // apiError is an error response a handler decided on: its status and body,

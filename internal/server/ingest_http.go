@@ -29,7 +29,10 @@ type RecordDecoder func(format string, body io.Reader) (presence.Decoded, error)
 
 // Sink stores batches of validated records, all or nothing:
 // ingest.PGSink (PostGIS) and ingest.MemorySink (the embedded store)
-// implement it. It returns duplicate=true, and writes nothing, when a
+// implement it. It stores a batch of a town's token (id.Town) only when
+// every record lies in that town, and returns a *presence.TownError
+// otherwise (whether or not the same bytes were stored before). It returns
+// duplicate=true, and writes nothing, when a
 // batch with the same checksum was stored before (under any key, or as a
 // file), or when id.Key was used in id.Scope for the same checksum; a key
 // used in its scope for another checksum is a *presence.KeyConflictError,
@@ -40,7 +43,9 @@ type Sink interface {
 
 // IngestAPI serves POST /api/ingest (docs/API.md): records from counters
 // and feeds, authenticated by bearer token, validated whole, stored as one
-// batch, counted once however often they are posted.
+// batch, counted once however often they are posted. A town's token
+// (Tokens) writes only records inside its town: a batch with others is
+// refused whole, 403, naming them.
 type IngestAPI struct {
 	Tokens Tokens // none: the endpoint is off
 	Sink   Sink
@@ -92,7 +97,7 @@ func (a *IngestAPI) handle(c echo.Context) error {
 	if !a.Tokens.Enabled() {
 		return failWith(http.StatusNotFound, "", "ingest is off: no --ingest-token configured")
 	}
-	scope, ok := a.Tokens.Scope(r.Header.Get(echo.HeaderAuthorization))
+	grant, ok := a.Tokens.Grant(r.Header.Get(echo.HeaderAuthorization))
 	if !ok {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="flowtiles ingest"`)
 		return failWith(http.StatusUnauthorized, "", "missing or invalid bearer token")
@@ -130,7 +135,7 @@ func (a *IngestAPI) handle(c echo.Context) error {
 	// The body was read whole: the connection may serve further requests.
 	c.Response().Header().Del(echo.HeaderConnection)
 	sum := sha256.Sum256(body)
-	id := presence.BatchID{Checksum: hex.EncodeToString(sum[:]), Scope: scope, Key: key}
+	id := presence.BatchID{Checksum: hex.EncodeToString(sum[:]), Scope: grant.Scope, Key: key, Town: grant.Town}
 	batch := key
 	if batch == "" {
 		batch = "sha256:" + id.Checksum
@@ -160,8 +165,11 @@ func (a *IngestAPI) handle(c echo.Context) error {
 	var (
 		re *presence.RecordError
 		ke *presence.KeyConflictError
+		te *presence.TownError
 	)
 	switch {
+	case errors.As(err, &te):
+		return townRefusal(te)
 	case errors.As(err, &re):
 		return &apiError{http.StatusBadRequest, errorBody{Error: "1 invalid record: nothing stored", Errors: []string{re.Error()}, ErrorCount: 1}}
 	case errors.As(err, &ke):
@@ -180,6 +188,22 @@ func (a *IngestAPI) handle(c echo.Context) error {
 		resp["data_version"] = a.Version()
 	}
 	return c.JSON(http.StatusCreated, resp)
+}
+
+// townRefusal is the 403 of a town's token posting records that lie
+// outside its town: the first of them (presence.MaxListedErrors) by record
+// number (1-based) with the town each lies in (null: outside every town),
+// as text in errors and as objects in rows.
+func townRefusal(te *presence.TownError) error {
+	b := errorBody{Error: te.Error(), ErrorCount: te.Count, Rows: make([]townRow, len(te.Rows))}
+	for i, r := range te.Rows {
+		b.Errors = append(b.Errors, r.String())
+		b.Rows[i].Record = r.Index + 1
+		if r.Town != "" {
+			b.Rows[i].Town = &te.Rows[i].Town
+		}
+	}
+	return &apiError{http.StatusForbidden, b}
 }
 
 // readBody reads the request body whole, at most limit bytes of it, and

@@ -43,7 +43,7 @@ func newLiveEnv(t testing.TB, writeTimeout time.Duration, tokens string) *liveEn
 	e := echo.New()
 	e.HTTPErrorHandler = statsTestErrors
 	(&LiveAPI{Hub: hub, WriteTimeout: writeTimeout}).Register(e)
-	(&IngestAPI{Tokens: ParseTokens(tokens), Sink: ingest.NewMemorySink(s, zones), Decode: testDecode, MaxBytes: 1 << 16,
+	(&IngestAPI{Tokens: ParseTokens(tokens), Sink: ingest.NewMemorySink(s, zones, nil), Decode: testDecode, MaxBytes: 1 << 16,
 		Version: s.Version, Poke: hub.Poke}).Register(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(func() {
