@@ -17,8 +17,11 @@
 //
 //	go run ./bench/towns make -db postgres://... -towns 50 -records 1000000 -out /tmp/towns
 //
-// It prints one line per town ("TOWN code istat lon lat records") and a
-// last line "RESULT towns=N records=R generate_s=G load_s=L wall_s=W".
+// It prints the parameters ("PARAMS towns records seed"), one line per
+// town ("TOWN code istat lon lat records") and a last line
+// "RESULT towns=N records=R load_s=L wall_s=W" (load_s: the loader's time,
+// wall_s: generation and loading, the next town's file generated while one
+// loads).
 //
 // towns post measures the ingest of daily batches while serving: -clients
 // clients request uncached density tiles of the town (a 30-day window

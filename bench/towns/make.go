@@ -82,6 +82,7 @@ func runMake(args []string) error {
 	if _, err := db.Migrate(ctx, pool); err != nil {
 		return err
 	}
+	fmt.Printf("PARAMS %d %d %d\n", o.Towns, o.Records, o.Seed)
 	t0 := time.Now()
 	made, err := build(ctx, pool, o, os.Stderr)
 	if err != nil {
