@@ -54,6 +54,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the engine passes to this file")
 	only := flag.String("only", "memory,postgis,naive", "sources to measure (comma list)")
 	metatile := flag.Int("metatile", 1, "density: tiles across the blocks aggregated together and kept (tiles.Config.Metatile); 1: each tile alone, uncached")
+	town := flag.Int("town", 0, "the ID of the town whose records are measured (flowtiles towns list)")
 	gist := flag.Bool("baseline-gist", true, "give the naive baseline the GiST index on presence.geom it relies on (created if missing, kept)")
 	flag.Parse()
 	ctx := context.Background()
@@ -68,7 +69,7 @@ func main() {
 	}
 	defer pool.Close()
 	cat := refdata.Italy()
-	store := pgstore.New(pool, cat)
+	store := pgstore.New(pool, cat, int16(*town))
 	places, err := store.Places(ctx)
 	if err != nil {
 		log.Fatal(err)
@@ -82,7 +83,7 @@ func main() {
 	loc, _ := time.LoadLocation("Europe/Rome")
 	mem := memstore.New(cat)
 	start := time.Now()
-	n, err := mirror.New(pool, cat, mem, time.Time{}).Load(ctx)
+	n, err := mirror.New(pool, cat, map[int16]*memstore.Store{int16(*town): mem}, time.Time{}).Load(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -41,7 +41,7 @@ type ServeCmd struct {
 	HeavySlots       int           `help:"Heavy requests (uncached tiles, stats) run at once at most; more wait in a queue served in turn across client addresses. 0: one fewer than GOMAXPROCS (at least 1)." default:"0"`
 	QueueWait        time.Duration `help:"How long a heavy request waits for a slot before it is answered 503 with Retry-After." default:"5s"`
 	StatementTimeout time.Duration `help:"statement_timeout of the PostgreSQL pool's connections (negative: the server's setting)." default:"30s"`
-	Towns            []string      `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). For now a database of one town."`
+	Towns            []string      `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). One town per server for now (needed when the database has several)."`
 }
 
 // parsePrefixes reads addresses and CIDR ranges.

@@ -334,20 +334,24 @@ func townCentre(t tiles.Town, zones []tiles.Place) orb.Point {
 }
 
 // serveTowns picks the towns to serve from all by their codes (every town
-// without codes). For now a server serves a database of one town: the
-// stores do not yet tell towns' records apart (issue 17), so a server of
-// one town of several would publish the others' people under its name.
+// without codes). The stores answer for one town each (issue 17), so a
+// server may serve one town of a database of several; it serves one town
+// at a time for now.
 func serveTowns(all []tiles.Town, codes []string) ([]tiles.Town, error) {
 	served, err := towns.Select(all, codes)
 	if err != nil {
 		return nil, err
 	}
-	if len(all) != 1 {
-		names := make([]string, len(all))
-		for i, t := range all {
+	if len(served) != 1 {
+		names := make([]string, len(served))
+		for i, t := range served {
 			names[i] = t.Code
 		}
-		return nil, fmt.Errorf("the database has %d towns (%s): a server serves a database of one town for now (remove the others with flowtiles towns remove)", len(all), strings.Join(names, ", "))
+		what := "the database has"
+		if len(codes) > 0 {
+			what = "asked to serve"
+		}
+		return nil, fmt.Errorf("%s %d towns (%s): a server serves one town at a time for now (choose it with --towns CODE)", what, len(served), strings.Join(names, ", "))
 	}
 	return served, nil
 }

@@ -25,8 +25,9 @@ import (
 const bytesPerRow = 40
 
 // newPostGIS is the backend on DATABASE_URL: the schema migrated (unless
-// NoMigrate), presence mirrored into memory within the memory budget and
-// followed through LISTEN/NOTIFY, older months answered by PostGIS.
+// NoMigrate), and a site per served town: its records (only its own)
+// mirrored into memory within the memory budget and followed through
+// LISTEN/NOTIFY, older months answered by PostGIS.
 func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Catalog, ref []tiles.Place, log *slog.Logger) (_ *backend, err error) {
 	if !cfg.NoMigrate {
 		// on a pool of their own, without the serving pool's statement
@@ -55,8 +56,8 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	if err != nil {
 		return nil, err
 	}
-	store := pgstore.New(pool, cat)
-	dbPlaces, err := store.Places(ctx)
+	// the reference areas and zones are not per town (pgstore.Places)
+	dbPlaces, err := pgstore.New(pool, cat, 0).Places(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -69,20 +70,34 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	if err != nil {
 		return nil, err
 	}
-	since, err := mirror.BudgetSince(ctx, pool, cfg.MemoryBytes, bytesPerRow)
+	ids := make([]int16, len(served))
+	mems := make(map[int16]*memstore.Store, len(served))
+	for i, t := range served {
+		ids[i] = t.ID
+		mems[t.ID] = memstore.New(cat)
+	}
+	// the budget holds the served towns' records, the only ones loaded
+	since, err := mirror.BudgetSince(ctx, pool, ids, cfg.MemoryBytes, bytesPerRow)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	mem := memstore.New(cat)
-	m := mirror.New(pool, cat, mem, since)
+	m := mirror.New(pool, cat, mems, since)
 	n, err := m.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	log.Info("PostGIS presence mirrored into memory", "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
+	log.Info("PostGIS presence mirrored into memory", "towns", len(served), "rows", n, "since", since, "took", time.Since(start).Round(time.Millisecond))
+	sites := make([]site, len(served))
+	for i, t := range served {
+		src, err := m.Source(t.ID, pgstore.New(pool, cat, t.ID))
+		if err != nil {
+			return nil, err
+		}
+		sites[i] = site{town: t, mem: mems[t.ID], src: src}
+	}
 	b := &backend{
-		mode: "postgis", sites: []site{{town: served[0], mem: mem, src: m.Source(store)}}, places: places, zones: zones, secret: secret,
+		mode: "postgis", sites: sites, places: places, zones: zones, secret: secret,
 		// reads the zone table per batch; the mirror catches up before the
 		// response, so a client reads its own batch from this instance
 		sink:       mirroredSink{ingest.NewPGSink(pool, nil), m, log},

@@ -3,13 +3,20 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paulmach/orb"
 
 	"github.com/flowtiles/flowtiles/internal/db"
+	"github.com/flowtiles/flowtiles/internal/ingest"
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -37,7 +44,7 @@ func TestEmbeddedTown(t *testing.T) {
 
 // With PostGIS the towns come from the town table: the served town's name
 // and kiosk settings reach the pages, its stricter k the published
-// figures; a database of several towns is refused for now.
+// figures; a server of several towns is refused for now.
 func TestPostGISTowns(t *testing.T) {
 	ctx := context.Background()
 	_, url := testdb.Create(t)
@@ -67,15 +74,85 @@ func TestPostGISTowns(t *testing.T) {
 		!strings.Contains(err.Error(), "unknown town deruta (the towns are town)") {
 		t.Fatalf("a town the database does not have: %v", err)
 	}
-	// A second town: until the stores tell towns' records apart, a server
-	// would publish both towns' people under one name, so it refuses.
+	// A second town: a server serves one town at a time, chosen with
+	// --towns when the database has several.
 	if _, err := towns.Add(ctx, pool, tiles.Town{Code: "deruta", ISTAT: "054017"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, codes := range [][]string{nil, {"deruta"}} {
-		if _, err := New(ctx, Config{DatabaseURL: url, TimeZone: "Europe/Rome", Towns: codes}, nil); err == nil ||
-			!strings.Contains(err.Error(), "the database has 2 towns (town, deruta)") {
+	for _, codes := range [][]string{nil, {"deruta", "town"}} {
+		want := "the database has 2 towns (town, deruta): a server serves one town at a time for now (choose it with --towns CODE)"
+		if codes != nil {
+			want = "asked to serve 2 towns (deruta, town): a server serves one town at a time for now (choose it with --towns CODE)"
+		}
+		if _, err := New(ctx, Config{DatabaseURL: url, TimeZone: "Europe/Rome", Towns: codes}, nil); err == nil || err.Error() != want {
 			t.Fatalf("two towns, --towns %v: %v", codes, err)
+		}
+	}
+}
+
+// A server of one town of a database of two publishes that town's people
+// only, in every figure: stats of an area holding both towns, a tile of the
+// town's centre, and none of the other town's tiles.
+func TestPostGISServesOneTownOfTwo(t *testing.T) {
+	ctx := context.Background()
+	_, url := testdb.Create(t)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for _, tw := range []tiles.Town{{Code: "deruta", ISTAT: "054017"}, {Code: "torgiano", ISTAT: "054053"}} {
+		if _, err := towns.Add(ctx, pool, tw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := towns.Remove(ctx, pool, "town"); err != nil {
+		t.Fatal(err)
+	}
+	// people at each town's centre, loaded as `flowtiles ingest` does:
+	// the records' towns come from where they are
+	centres := map[string]orb.Point{"deruta": {12.4177, 42.9826}, "torgiano": {12.4345, 43.0257}}
+	people := map[string]int{"deruta": 30, "torgiano": 45}
+	now := time.Now().UTC().Truncate(time.Second)
+	var csv strings.Builder
+	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
+	recs := map[string][]presence.Record{}
+	for _, code := range []string{"deruta", "torgiano"} {
+		c := centres[code]
+		for i := range people[code] {
+			r := presence.Record{ObservedAt: now.Add(-time.Duration(i) * time.Second), Lon: c[0], Lat: c[1], Weight: 1,
+				Visitor: presence.VisitorHash(fmt.Sprintf("%s-%d", code, i))}
+			recs[code] = append(recs[code], r)
+			fmt.Fprintf(&csv, "%s,%.4f,%.4f,1,%s-%d\n", r.ObservedAt.Format(time.RFC3339), c[0], c[1], code, i)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "two-towns.csv")
+	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := (&ingest.Loader{Pool: pool}).LoadFile(ctx, file, ingest.Options{}); err != nil || res.Loaded != 75 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	// a box around both towns
+	both := "/api/stats?bbox=12.40,42.97,12.45,43.04"
+	tile := func(code string) string {
+		c := tiles.TileAt(16, tiles.Project(centres[code][0], centres[code][1]))
+		return fmt.Sprintf("/tiles/density/16/%d/%d.mvt", c.X, c.Y)
+	}
+	for _, code := range []string{"deruta", "torgiano"} {
+		other := "torgiano"
+		if code == "torgiano" {
+			other = "deruta"
+		}
+		a, srv := start(t, Config{DatabaseURL: url, Towns: []string{code}})
+		if got, want := visitors(t, srv.URL+"/t/"+code+both), published(a, recs[code]); got != want {
+			t.Errorf("%s: visitors %v, want %v (its %d people only)", code, got, want, people[code])
+		}
+		if status, body := get(t, srv.URL+"/t/"+code+tile(code)); status != http.StatusOK || len(body) == 0 {
+			t.Errorf("%s: its centre's tile: %d, %d bytes", code, status, len(body))
+		}
+		if status, body := get(t, srv.URL+"/t/"+code+tile(other)); status != http.StatusNoContent {
+			t.Errorf("%s: %s's centre's tile: %d, %d bytes, want empty", code, other, status, len(body))
 		}
 	}
 }

@@ -263,7 +263,7 @@ func TestImportDeruta(t *testing.T) {
 	}
 
 	// The PostGIS store reads them back as the embedded data has them.
-	places, err := pgstore.New(pool, refdata.Italy()).Places(ctx)
+	places, err := pgstore.New(pool, refdata.Italy(), 0).Places(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +488,7 @@ func TestItalyAgreesWithEmbedded(t *testing.T) {
 		}
 	}
 	t.Logf("imported Italy in %s", time.Since(start).Round(time.Millisecond))
-	pg, err := pgstore.New(pool, refdata.Italy()).Places(ctx)
+	pg, err := pgstore.New(pool, refdata.Italy(), 0).Places(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ const Channel = "flowtiles_batches"
 
 // columns of presence written by COPY, in the order of encoder.values.
 var columns = []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender",
-	"nationality", "origin_code", "spend_class", "zones", "batch_id", "rkey"}
+	"nationality", "origin_code", "spend_class", "zones", "batch_id", "rkey", "town"}
 
 // encoder turns records into COPY rows of one batch. values reuses one
 // slice and one geometry buffer: pgx encodes a row before asking for the
@@ -67,6 +67,7 @@ func (e *encoder) values(r *presence.Record) []any {
 	v[11] = int32(e.zones.Mask(orb.Point{r.Lon, r.Lat}))
 	v[12] = e.batch
 	v[13] = int32(tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor))
+	v[14] = r.Town
 	return v
 }
 

@@ -37,6 +37,19 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// A store per town, as the mirror keeps them (the store itself knows no
+// towns): each answers with exactly its town's records, as pgstore's
+// stores of the same split do (the conformance suite of two towns).
+func TestConformanceTwoTowns(t *testing.T) {
+	_, byTown := sourcetest.SplitTowns(sourcetest.Records(sourcetest.Seed(t), 9000))
+	zones := sourcetest.Zones()
+	srcs := map[int16]tiles.Source{}
+	for town, records := range byTown {
+		srcs[town] = load(t, records, zones, 2)
+	}
+	sourcetest.CheckTowns(t, srcs, byTown, zones)
+}
+
 // The parallel scan (forced here on small data, with 3 workers whatever
 // the machine) gives exactly the answers of the sequential one.
 func TestConformanceParallel(t *testing.T) {

@@ -1,8 +1,10 @@
-// Package mirror keeps an in-memory store equal to the PostGIS presence
-// table (within a memory budget), follows the batches committed by any
-// process through LISTEN/NOTIFY, owns the data version, and answers as one
-// tiles.Source: from memory what it holds, from PostGIS (pgstore) the older
-// months beyond the budget.
+// Package mirror keeps in-memory stores equal to the PostGIS presence
+// table (within a memory budget), one per served town, holding that
+// town's records only; it follows the batches committed by any process
+// through LISTEN/NOTIFY, owns the data version, and answers for each town
+// as one tiles.Source: from memory what it holds, from PostGIS (pgstore,
+// on the same town) the older months beyond the budget. The records of
+// towns not served are never loaded.
 package mirror
 
 import (
@@ -10,6 +12,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,19 +36,22 @@ const loadColumns = `extract(epoch FROM p.observed_at)::bigint, p.wx, p.wy, p.we
     (coalesce(array_position(ARRAY['0-17','18-24','25-34','35-44','45-54','55-64','65+'], p.age_band), 0)
      + 8 * coalesce(array_position(ARRAY['f','m','x'], p.gender), 0)
      + 32 * coalesce(array_position(ARRAY['low','medium','high'], p.spend_class), 0))::bigint,
-    p.zones::bigint, p.rkey::bigint`
+    p.zones::bigint, p.rkey::bigint, p.town::bigint`
 
-// Mirror keeps an in-memory store equal to the presence table: Load fills
-// it, Follow applies every batch committed afterwards (LISTEN/NOTIFY, with a
-// catch-up after reconnecting). Batches are tracked by id, not by a high-water
-// mark, because transactions may commit out of id order.
+// Mirror keeps an in-memory store per served town equal to that town's
+// rows of the presence table: Load fills them, Follow applies every batch
+// committed afterwards (LISTEN/NOTIFY, with a catch-up after reconnecting),
+// each row to its town's store. Batches are tracked by id, not by a
+// high-water mark, because transactions may commit out of id order.
 type Mirror struct {
 	pool  *pgxpool.Pool
 	cat   *refdata.Catalog
-	mem   *memstore.Store
+	mems  map[int16]*memstore.Store // by town ID
+	towns []int16                   // the keys of mems
 	since time.Time
-	// version advances with every Load and catch-up that found batches:
-	// the data version of Source. spans[v] is the time span of the batches
+	// version advances with every Load and catch-up that found batches
+	// (of any town: a batch of towns not served moves it too): the data
+	// version of every Source. spans[v] is the time span of the batches
 	// version v loaded, when their rows record one (tiles.ChangeLog).
 	version atomic.Uint64
 	spanMu  sync.Mutex
@@ -56,12 +62,22 @@ type Mirror struct {
 	loaded map[int64]bool
 }
 
-// New returns a mirror of the presence table of pool into mem; origin codes
-// index cat. A non-zero since keeps only records observed at or after it
-// in memory (the memory budget: BudgetSince).
-func New(pool *pgxpool.Pool, cat *refdata.Catalog, mem *memstore.Store, since time.Time) *Mirror {
-	return &Mirror{pool: pool, cat: cat, mem: mem, since: since, loaded: map[int64]bool{}, spans: map[uint64][2]time.Time{}}
+// New returns a mirror of the presence table of pool into mems, the
+// records of each town (tiles.Town.ID) into its store; the records of other
+// towns are left out. Origin codes index cat. A non-zero since keeps only
+// records observed at or after it in memory (the memory budget:
+// BudgetSince).
+func New(pool *pgxpool.Pool, cat *refdata.Catalog, mems map[int16]*memstore.Store, since time.Time) *Mirror {
+	towns := make([]int16, 0, len(mems))
+	for t := range mems {
+		towns = append(towns, t)
+	}
+	slices.Sort(towns)
+	return &Mirror{pool: pool, cat: cat, mems: mems, towns: towns, since: since, loaded: map[int64]bool{}, spans: map[uint64][2]time.Time{}}
 }
+
+// Towns are the IDs of the towns mirrored, in order.
+func (m *Mirror) Towns() []int16 { return slices.Clone(m.towns) }
 
 // Version is the data version: it changes whenever a load or catch-up
 // brought new batches.
@@ -113,7 +129,7 @@ func (m *Mirror) Load(ctx context.Context) (int64, error) {
 	if !m.since.IsZero() {
 		cond, args = "p.observed_at >= $1", []any{m.since}
 	}
-	n, err := m.load(ctx, tx, m.mem, cond, args)
+	n, err := m.load(ctx, tx, cond, args)
 	if err != nil {
 		return n, err
 	}
@@ -156,10 +172,13 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// load streams presence rows matching cond into mem, committing in chunks
+// load streams the presence rows of the mirrored towns matching cond (its
+// parameters $1.. are args) into their towns' stores, committing in chunks
 // so that readers see progress.
-func (m *Mirror) load(ctx context.Context, q querier, mem *memstore.Store, cond string, args []any) (int64, error) {
-	rows, err := q.Query(ctx, "SELECT "+loadColumns+" FROM presence p WHERE "+cond, args...)
+func (m *Mirror) load(ctx context.Context, q querier, cond string, args []any) (int64, error) {
+	args = append(args, m.towns)
+	rows, err := q.Query(ctx, "SELECT "+loadColumns+" FROM presence p WHERE "+cond+
+		" AND p.town = ANY($"+strconv.Itoa(len(args))+"::smallint[])", args...)
 	if err != nil {
 		return 0, db.Wrap(ctx, "loading presence", err)
 	}
@@ -170,10 +189,13 @@ func (m *Mirror) load(ctx context.Context, q querier, mem *memstore.Store, cond 
 		origins[code] = uint16(i + 1)
 	}
 	var n int64
-	b := mem.NewBuilder()
+	builders := make(map[int16]*memstore.Builder, len(m.mems))
+	for t, mem := range m.mems {
+		builders[t] = mem.NewBuilder()
+	}
 	for rows.Next() {
 		raw := rows.RawValues() // binary int8 columns: read them directly
-		if len(raw) != 10 {
+		if len(raw) != 11 {
 			return n, fmt.Errorf("loading presence: %d columns", len(raw))
 		}
 		v := func(i int) int64 { return int64(binary.BigEndian.Uint64(raw[i])) }
@@ -184,6 +206,10 @@ func (m *Mirror) load(ctx context.Context, q querier, mem *memstore.Store, cond 
 		if nat := v(6); nat != 0 {
 			row.Nat = tiles.CountryIndex(tiles.Country{byte(nat >> 8), byte(nat)})
 		}
+		b := builders[int16(v(10))]
+		if b == nil {
+			return n, fmt.Errorf("loading presence: a row of town %d, which is not mirrored", v(10))
+		}
 		b.Add(row)
 		n++
 		if b.Len() >= 1<<21 {
@@ -193,7 +219,9 @@ func (m *Mirror) load(ctx context.Context, q querier, mem *memstore.Store, cond 
 	if err := rows.Err(); err != nil {
 		return n, db.Wrap(ctx, "loading presence", err)
 	}
-	b.Commit()
+	for _, b := range builders {
+		b.Commit()
+	}
 	return n, nil
 }
 
@@ -309,7 +337,7 @@ func (m *Mirror) CatchUp(ctx context.Context) error {
 	} else if !m.since.IsZero() {
 		cond, args = cond+" AND p.observed_at >= $2", append(args, m.since)
 	}
-	if _, err := m.load(ctx, tx, m.mem, cond, args); err != nil {
+	if _, err := m.load(ctx, tx, cond, args); err != nil {
 		return err
 	}
 	for _, id := range fresh {

@@ -24,9 +24,9 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 	zones := sourcetest.Zones()
 	testdb.Insert(t, pool, records[:1000], zones)
 
-	s := pgstore.New(pool, refdata.Italy())
+	s := pgstore.New(pool, refdata.Italy(), 0)
 	mem := memstore.New(refdata.Italy())
-	m := New(pool, refdata.Italy(), mem, time.Time{})
+	m := New(pool, refdata.Italy(), map[int16]*memstore.Store{0: mem}, time.Time{})
 	if _, err := m.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +80,14 @@ func TestMirrorFollowsNewBatches(t *testing.T) {
 	}
 
 	// memory holding only the records from the tenth day on
-	part := New(pool, refdata.Italy(), memstore.New(refdata.Italy()), sourcetest.Start.AddDate(0, 0, 10))
+	part := New(pool, refdata.Italy(), map[int16]*memstore.Store{0: memstore.New(refdata.Italy())}, sourcetest.Start.AddDate(0, 0, 10))
 	if _, err := part.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	tiered := part.Source(s)
+	tiered, err := part.Source(0, s)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if tiered.Version() != part.Version() {
 		t.Error("the tiered source's version is not the mirror's")
 	}
@@ -110,7 +113,7 @@ func TestMirrorConformance(t *testing.T) {
 	testdb.Insert(t, pool, records[:4000], zones)
 	testdb.Insert(t, pool, records[4000:], zones)
 	mem := memstore.New(refdata.Italy())
-	n, err := New(pool, refdata.Italy(), mem, time.Time{}).Load(context.Background())
+	n, err := New(pool, refdata.Italy(), map[int16]*memstore.Store{0: mem}, time.Time{}).Load(context.Background())
 	if err != nil || n != int64(len(records)) {
 		t.Fatalf("mirror load: %d rows, %v", n, err)
 	}

@@ -20,10 +20,10 @@ var (
 	_ tiles.ChangeLog   = (*Tiered)(nil)
 )
 
-// Tiered answers from memory the queries whose time window memory holds
-// entirely, and from PostGIS the others (older months beyond the memory
-// budget). Both give identical answers for identical data; memory is just
-// faster. Its data version is the mirror's.
+// Tiered answers for one town from memory the queries whose time window
+// memory holds entirely, and from PostGIS the others (older months beyond
+// the memory budget). Both give identical answers for identical data;
+// memory is just faster. Its data version is the mirror's.
 type Tiered struct {
 	Mem    *memstore.Store
 	DB     *pgstore.Store
@@ -32,13 +32,22 @@ type Tiered struct {
 	since int64
 }
 
-// Source returns the tiered source over the mirror's memory and db.
-func (m *Mirror) Source(db *pgstore.Store) *Tiered {
-	t := &Tiered{Mem: m.mem, DB: db, mirror: m}
+// Source returns the tiered source of a mirrored town over its memory and
+// db, a store of the same town; it fails when the mirror does not hold the
+// town or db answers for another.
+func (m *Mirror) Source(town int16, db *pgstore.Store) (*Tiered, error) {
+	mem := m.mems[town]
+	switch {
+	case mem == nil:
+		return nil, fmt.Errorf("town %d is not mirrored (the mirror holds towns %v)", town, m.towns)
+	case db.Town() != town:
+		return nil, fmt.Errorf("a tiered source of town %d over a PostGIS store of town %d", town, db.Town())
+	}
+	t := &Tiered{Mem: mem, DB: db, mirror: m}
 	if !m.since.IsZero() {
 		t.since = m.since.Unix()
 	}
-	return t
+	return t, nil
 }
 
 func (t *Tiered) inMemory(f tiles.Filter) bool {
@@ -70,14 +79,15 @@ func (t *Tiered) Changed(from, to uint64) (first, last time.Time, ok bool) {
 }
 
 // BudgetSince returns the earliest month start from which the newest months
-// of presence fit in budget bytes of memory (bytesPerRow each), or the zero
-// time when everything fits.
-func BudgetSince(ctx context.Context, pool *pgxpool.Pool, budget, bytesPerRow int64) (time.Time, error) {
+// of the records of towns (tiles.Town.ID) fit in budget bytes of memory
+// (bytesPerRow each), or the zero time when everything fits. Other towns'
+// records are not counted: a mirror of towns never loads them.
+func BudgetSince(ctx context.Context, pool *pgxpool.Pool, towns []int16, budget, bytesPerRow int64) (time.Time, error) {
 	if budget <= 0 {
 		return time.Time{}, nil
 	}
 	rows, err := pool.Query(ctx, `SELECT date_trunc('month', observed_at AT TIME ZONE 'UTC'), count(*)
-		FROM presence GROUP BY 1 ORDER BY 1 DESC`)
+		FROM presence WHERE town = ANY($1::smallint[]) GROUP BY 1 ORDER BY 1 DESC`, towns)
 	if err != nil {
 		return time.Time{}, db.Wrap(ctx, "sizing the memory budget", err)
 	}

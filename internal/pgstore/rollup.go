@@ -13,9 +13,9 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// The rollup (presence_rollup, migration 00005) sums records per UTC hour,
-// z16 cell (rollupCell world units across), zone mask, visitor and
-// attribute combination. Its rows carry presence's column names, with the
+// The rollup (presence_rollup, migrations 00005 and 00007) sums records
+// per town, UTC hour, z16 cell (rollupCell world units across), zone mask,
+// visitor and attribute combination. Its rows carry presence's column names, with the
 // hour's start as observed_at and the cell's corner as wx, wy, so that the
 // query text of the records serves it unchanged wherever that text gives a
 // row the same answer as each of its records:
@@ -191,21 +191,21 @@ func (s rollupSpan) rest(f *tiles.Filter) (cond func(b *builder) string, whole b
 }
 
 // rollupOf is the rollup's row key and measures computed from a relation
-// of presence rows (the text of migration 00005's triggers).
-const rollupOf = `SELECT date_trunc('hour', p.observed_at, 'UTC') AS observed_at, (p.wx >> 16) << 16 AS wx, (p.wy >> 16) << 16 AS wy,
+// of presence rows (the text of the triggers of migrations 00005, 00007).
+const rollupOf = `SELECT p.town, date_trunc('hour', p.observed_at, 'UTC') AS observed_at, (p.wx >> 16) << 16 AS wx, (p.wy >> 16) << 16 AS wy,
     p.zones, p.visitor, p.age_band, p.gender, p.nationality, p.origin_code, p.spend_class,
     sum(p.weight)::numeric AS weight, sum(p.rkey::bigint & 4294967295) %% 4294967296 AS rkey,
     min(p.observed_at) AS first_at, max(p.observed_at) AS last_at
-FROM %s p GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`
+FROM %s p GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11`
 
 // VerifyRollup compares presence_rollup with the records of presence and
-// returns how many rollup keys (hour, cell, zones, visitor, attributes)
-// differ: 0 when every figure read from the rollup equals the records'.
+// returns how many rollup keys (town, hour, cell, zones, visitor,
+// attributes) differ: 0 when every figure read from the rollup equals the records'.
 // It reads both tables whole.
 func VerifyRollup(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
-	sql := `WITH r AS (SELECT observed_at, wx, wy, zones, visitor, age_band, gender, nationality, origin_code, spend_class,
+	sql := `WITH r AS (SELECT town, observed_at, wx, wy, zones, visitor, age_band, gender, nationality, origin_code, spend_class,
         sum(weight)::numeric AS weight, sum(rkey) % 4294967296 AS rkey, min(first_at) AS first_at, max(last_at) AS last_at
-    FROM presence_rollup GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10),
+    FROM presence_rollup GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
 p AS (` + fmt.Sprintf(rollupOf, "presence") + `)
 SELECT count(*) FROM ((SELECT * FROM r EXCEPT ALL SELECT * FROM p) UNION ALL (SELECT * FROM p EXCEPT ALL SELECT * FROM r)) d`
 	var n int64

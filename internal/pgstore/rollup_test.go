@@ -118,7 +118,7 @@ func randomQuery(rng *rand.Rand) tiles.Query {
 func compareRollup(t *testing.T, pool *pgxpool.Pool, rng *rand.Rand, n int, records []presence.Record) int {
 	t.Helper()
 	ctx := context.Background()
-	withRollup, recordsOnly := New(pool, refdata.Italy()), &Store{pool: pool, cat: refdata.Italy(), recordsOnly: true}
+	withRollup, recordsOnly := New(pool, refdata.Italy(), 0), &Store{pool: pool, cat: refdata.Italy(), recordsOnly: true}
 	used := 0
 	for i := range n {
 		q := randomQuery(rng)

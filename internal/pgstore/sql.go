@@ -13,6 +13,9 @@ import (
 // builder assembles one parameterised statement. Values only ever travel
 // as $n parameters; the SQL text is made of fixed fragments.
 type builder struct {
+	// town: every statement reads this town's rows only (p.town, a
+	// column of presence and of presence_rollup).
+	town  int16
 	args  []any
 	joins []string
 	// rollup: the statement reads presence_rollup (no cell index).
@@ -76,11 +79,12 @@ func coveringCells(a tiles.Rect) []int64 {
 	return cells
 }
 
-// where returns the base condition (window, area, zone) and the narrowing
-// condition (hours, days, attributes; "true" when there is none) of q.
+// where returns the base condition (town, window, area, zone) and the
+// narrowing condition (hours, days, attributes; "true" when there is none)
+// of q.
 func (b *builder) where(q *tiles.Query) (base, narrow string) {
 	f := &q.Filter
-	var conds []string
+	conds := []string{"p.town = " + b.arg(b.town) + "::smallint"}
 	if !f.From.IsZero() {
 		conds = append(conds, "p.observed_at >= "+b.arg(f.From))
 	}
@@ -98,10 +102,7 @@ func (b *builder) where(q *tiles.Query) (base, narrow string) {
 	if q.AreaZones != 0 {
 		conds = append(conds, "p.zones & "+b.arg(int32(q.AreaZones))+" <> 0")
 	}
-	base = "true"
-	if len(conds) > 0 {
-		base = strings.Join(conds, " AND ")
-	}
+	base = strings.Join(conds, " AND ")
 
 	var nc []string
 	if f.Zones != 0 {

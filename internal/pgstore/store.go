@@ -2,6 +2,12 @@
 // in-memory store, computed in the database with parameterised SQL over
 // the presence table (see migrations/), and the reference areas stored
 // there. The mirror package keeps memory equal to it.
+//
+// A Store answers for one town (issue 17): New takes the town's ID
+// (tiles.Town.ID, presence.town), and every statement that reads records,
+// from presence or its rollup, is limited to that town's rows, so that a
+// server of one town never publishes another's people. There is no store
+// of every town's records.
 package pgstore
 
 import (
@@ -21,26 +27,33 @@ var (
 	_ tiles.VisitSource = (*Store)(nil)
 )
 
-// Store answers tiles.Source queries from PostGIS.
+// Store answers tiles.Source queries from PostGIS for one town's records.
 type Store struct {
 	pool *pgxpool.Pool
 	cat  *refdata.Catalog
+	town int16
 	// recordsOnly reads presence alone, never the rollup (tests compare
 	// the two).
 	recordsOnly bool
 }
 
-// New returns a store over pool.
-func New(pool *pgxpool.Pool, cat *refdata.Catalog) *Store {
-	return &Store{pool: pool, cat: cat}
+// New returns a store of the records of town (tiles.Town.ID) in pool.
+func New(pool *pgxpool.Pool, cat *refdata.Catalog, town int16) *Store {
+	return &Store{pool: pool, cat: cat, town: town}
 }
+
+// Town is the ID of the town whose records the store answers for.
+func (s *Store) Town() int16 { return s.town }
+
+// builder starts a statement on the store's town.
+func (s *Store) builder() *builder { return &builder{town: s.town} }
 
 // Aggregate implements tiles.Source.
 func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
 	if len(q.By) > 2 {
 		return fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
 	}
-	b := &builder{}
+	b := s.builder()
 	// The records of the window, as (k0, k1, weight, visitor, rkey, m):
 	// from the rollup where it answers exactly, from presence elsewhere.
 	var branches []string
@@ -105,7 +118,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 
 // Visits implements tiles.VisitSource.
 func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) error) error {
-	b := &builder{}
+	b := s.builder()
 	// a visit's day is local: the rollup answers like a query by date
 	q.By, q.Grid, q.WithRest = []tiles.Dim{tiles.DimDate}, tiles.Grid{}, false
 	tz := b.tz(&q)

@@ -14,7 +14,7 @@ func TestConformance(t *testing.T) {
 	zones := sourcetest.Zones()
 	testdb.Insert(t, db, records[:4000], zones)
 	testdb.Insert(t, db, records[4000:], zones)
-	s := New(db, refdata.Italy())
+	s := New(db, refdata.Italy(), 0)
 	sourcetest.Check(t, s, records, zones)
 	sourcetest.CheckVisits(t, s, records, zones)
 

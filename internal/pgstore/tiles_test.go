@@ -61,7 +61,7 @@ func TestMemoryAndPostGISGiveIdenticalTiles(t *testing.T) {
 	// perturbed figures: both stores must give every group the same keys
 	cfg := tiles.Config{Privacy: sourcetest.Privacy(t, 5), Loc: sourcetest.Rome, Town: sourcetest.Centre}
 	fromMem := tiles.NewEngine(mem, gaz, cfg)
-	fromDB := tiles.NewEngine(New(pool, refdata.Italy()), gaz, cfg)
+	fromDB := tiles.NewEngine(New(pool, refdata.Italy(), 0), gaz, cfg)
 
 	filters := []string{"", "age=35-44,45-54&hours=8-12", "days=sat,sun&gender=f", "zone=piazza", "origin=054", "from=2025-03-05&to=2025-03-20"}
 	ctx := context.Background()

@@ -67,7 +67,7 @@ func newPGEnv(t *testing.T, heavy admit.Config, mod func(*Config, *StatsAPI, *In
 func newPGServer(t *testing.T, pool *pgxpool.Pool, heavy admit.Config, mod func(*Config, *StatsAPI, *IngestAPI)) *pgEnv {
 	t.Helper()
 	zones := sourcetest.Zones()
-	store := pgstore.New(pool, refdata.Italy())
+	store := pgstore.New(pool, refdata.Italy(), 0)
 	places := tiles.NewGazetteer(zones)
 	priv := tiles.UnperturbedForTests(1)
 	env := &pgEnv{pool: pool, heavy: admit.New(heavy)}

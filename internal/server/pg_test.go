@@ -127,7 +127,7 @@ func TestPostGISOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	store := pgstore.New(pool, refdata.Italy())
+	store := pgstore.New(pool, refdata.Italy(), 0)
 	places := tiles.NewGazetteer(zones)
 	reg := prometheus.NewRegistry()
 	srv := New(Config{
@@ -211,7 +211,7 @@ func TestPostGISRefusesConnections(t *testing.T) {
 	defer pool.Close()
 	zones := sourcetest.Zones()
 	testdb.Insert(t, pool, sourcetest.Records(sourcetest.Seed(t), 500), zones)
-	store := pgstore.New(pool, refdata.Italy())
+	store := pgstore.New(pool, refdata.Italy(), 0)
 	places := tiles.NewGazetteer(zones)
 	srv := New(Config{
 		Engine:   tiles.NewEngine(store, places, tiles.Config{Privacy: tiles.UnperturbedForTests(1), Loc: sourcetest.Rome, Town: sourcetest.Centre}),

@@ -522,3 +522,44 @@ func LogFirstDiff(t testing.TB, got, want []tiles.Group) {
 		}
 	}
 }
+
+// SplitTowns spreads records over two towns (Record.Town 0 and 1: one
+// record in three to town 1), so that visitors, places and hours have
+// records in both: a source of one town that counts another's records gets
+// groups wrong. It returns the records with their towns, and each town's.
+func SplitTowns(records []presence.Record) (all []presence.Record, byTown map[int16][]presence.Record) {
+	all = slices.Clone(records)
+	byTown = map[int16][]presence.Record{}
+	for i := range all {
+		all[i].Town = 0
+		if i%3 == 1 {
+			all[i].Town = 1
+		}
+		byTown[all[i].Town] = append(byTown[all[i].Town], all[i])
+	}
+	return all, byTown
+}
+
+// CheckTowns runs Check, and CheckVisits where the source lists visits, on
+// each town's source of srcs: each must answer with exactly its town's
+// records of byTown, a sub-test per town.
+func CheckTowns(t *testing.T, srcs map[int16]tiles.Source, byTown map[int16][]presence.Record, zones []tiles.Place) {
+	t.Helper()
+	towns := make([]int16, 0, len(srcs))
+	for town := range srcs {
+		towns = append(towns, town)
+	}
+	slices.Sort(towns)
+	for _, town := range towns {
+		src, records := srcs[town], byTown[town]
+		t.Run(fmt.Sprintf("town %d", town), func(t *testing.T) {
+			if len(records) == 0 {
+				t.Fatalf("town %d has no records: nothing to check", town)
+			}
+			Check(t, src, records, zones)
+			if vs, ok := src.(tiles.VisitSource); ok {
+				CheckVisits(t, vs, records, zones)
+			}
+		})
+	}
+}

@@ -18,8 +18,10 @@ import (
 // Insert writes records into the presence table as one committed batch and
 // announces it (NOTIFY flowtiles_batches), as another process's load would:
 // the rows ingest writes (zone masks against zones, record keys), but a
-// batch row without the time span flowtiles' own loads record. It returns
-// the batch id. The tests of the stores and the mirror use it; the write
+// batch row without the time span flowtiles' own loads record, each record
+// in its Town (the column is written only when some record is in a town
+// other than 0, its default, so that a database migrated down to before
+// the column takes the rows too). It returns the batch id. The tests of the stores and the mirror use it; the write
 // path itself (internal/ingest) has tests of its own.
 func Insert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones []tiles.Place) int64 {
 	t.Helper()
@@ -49,6 +51,10 @@ func Insert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones [
 		}
 		return s
 	}
+	towns := false
+	for _, r := range records {
+		towns = towns || r.Town != 0
+	}
 	rows := make([][]any, len(records))
 	for i, r := range records {
 		w := r.World()
@@ -59,8 +65,14 @@ func Insert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones [
 		rows[i] = []any{r.ObservedAt, ewkbPoint(r.Lon, r.Lat), int64(w.X), int64(w.Y), int32(r.Weight), visitor,
 			text(r.Age.String()), text(r.Gender.String()), text(r.Nationality.String()), text(r.Origin), text(r.Spend.String()),
 			int32(tiles.ZoneMask(zones, orb.Point{r.Lon, r.Lat})), batch, int32(tiles.RecordKey(r.ObservedAt.Unix(), w, r.Weight, r.Visitor))}
+		if towns {
+			rows[i] = append(rows[i], r.Town)
+		}
 	}
 	cols := []string{"observed_at", "geom", "wx", "wy", "weight", "visitor", "age_band", "gender", "nationality", "origin_code", "spend_class", "zones", "batch_id", "rkey"}
+	if towns {
+		cols = append(cols, "town")
+	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"presence"}, cols, pgx.CopyFromRows(rows)); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkb"
@@ -243,15 +244,19 @@ func EmbeddedMunicipality(istat string) (orb.MultiPolygon, bool, error) {
 }
 
 // Remove deletes the town with code. The last town cannot be removed: a
-// server needs one.
+// server needs one; nor can a town that has records (presence.town): the
+// error says how many and how to delete them, and nothing is removed.
 func Remove(ctx context.Context, pool *pgxpool.Pool, code string) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "LOCK TABLE town IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return db.Wrap(ctx, "removing town "+code, db.SchemaError(err))
 		}
-		var n, others int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE code = $1), count(*) FILTER (WHERE code <> $1) FROM town`,
-			code).Scan(&n, &others); err != nil {
+		var (
+			id        *int16
+			n, others int
+		)
+		if err := tx.QueryRow(ctx, `SELECT max(id) FILTER (WHERE code = $1), count(*) FILTER (WHERE code = $1),
+			count(*) FILTER (WHERE code <> $1) FROM town`, code).Scan(&id, &n, &others); err != nil {
 			return db.Wrap(ctx, "removing town "+code, err)
 		}
 		switch {
@@ -260,7 +265,33 @@ func Remove(ctx context.Context, pool *pgxpool.Pool, code string) error {
 		case others == 0:
 			return fmt.Errorf("town %s is the last town: a server needs one (add another first)", code)
 		}
+		var records int64
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM presence WHERE town = $1", *id).Scan(&records); err != nil {
+			return db.Wrap(ctx, "counting town "+code+"'s records", db.SchemaError(err))
+		}
+		if records > 0 {
+			return recordsError(code, *id, records)
+		}
 		_, err := tx.Exec(ctx, "DELETE FROM town WHERE code = $1", code)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23503" {
+			// records loaded since the count (a load does not wait for
+			// this lock; presence.town is checked as a foreign key,
+			// migration 00007)
+			return recordsError(code, *id, -1)
+		}
 		return db.Wrap(ctx, "removing town "+code, err)
 	})
+}
+
+// recordsError is Remove's error for a town that has records (n < 0: some,
+// loaded while removing it).
+func recordsError(code string, id int16, n int64) error {
+	some := "records"
+	if n >= 0 {
+		some = fmt.Sprintf("%d records", n)
+	}
+	return fmt.Errorf("town %s has %s: a town with records is not removed, nothing was removed "+
+		"(to remove it, delete its records first, e.g. in psql: DELETE FROM presence WHERE town = %d; then remove it again)",
+		code, some, id)
 }

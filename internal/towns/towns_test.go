@@ -2,12 +2,17 @@ package towns_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/planar"
 
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -114,5 +119,107 @@ func TestTowns(t *testing.T) {
 	}
 	if ts, _ := towns.Load(ctx, pool); codes(ts) != "deruta,torgiano" || ts[1].Name != "Torgiano" {
 		t.Fatalf("%+v", ts)
+	}
+}
+
+// A town that has records is not removed: the error says how many and how
+// to delete them, and nothing is removed; without its records it goes.
+func TestRemoveTownWithRecords(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	torgiano, err := towns.Add(ctx, pool, tiles.Town{Code: "torgiano", ISTAT: "054053"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)
+	recs := []presence.Record{
+		{ObservedAt: at, Lon: 12.4345, Lat: 43.0257, Weight: 1, Town: torgiano.ID},
+		{ObservedAt: at.Add(time.Minute), Lon: 12.4345, Lat: 43.0257, Weight: 2, Town: torgiano.ID},
+		{ObservedAt: at.Add(2 * time.Minute), Lon: 12.4177, Lat: 42.9826, Weight: 3, Town: 0},
+	}
+	testdb.Insert(t, pool, recs, nil)
+	err = towns.Remove(ctx, pool, "torgiano")
+	want := fmt.Sprintf("town torgiano has 2 records: a town with records is not removed, nothing was removed "+
+		"(to remove it, delete its records first, e.g. in psql: DELETE FROM presence WHERE town = %d; then remove it again)", torgiano.ID)
+	if err == nil || err.Error() != want {
+		t.Fatalf("removing a town with records: %v", err)
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM presence").Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("%d records (%v)", rows, err)
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "town,torgiano" {
+		t.Fatalf("%s", codes(ts))
+	}
+	// presence.town references town.id (checked per statement, migration
+	// 00007): nor can a town with records be deleted by hand, nor records
+	// name a town that is not
+	var pe *pgconn.PgError
+	if _, err := pool.Exec(ctx, "DELETE FROM town WHERE code = 'torgiano'"); !errors.As(err, &pe) || pe.Code != "23503" {
+		t.Fatalf("deleting a town with records: %v", err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO presence (observed_at, geom, wx, wy, weight, batch_id, town)
+		SELECT observed_at, geom, wx, wy, weight, batch_id, 9 FROM presence LIMIT 1`)
+	if !errors.As(err, &pe) || pe.Code != "23503" || !strings.Contains(pe.Message, "town 9 does not exist") {
+		t.Fatalf("a record of no town: %v", err)
+	}
+	if _, err := pool.Exec(ctx, "DELETE FROM presence WHERE town = $1", torgiano.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := towns.Remove(ctx, pool, "torgiano"); err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "town" {
+		t.Fatalf("%s", codes(ts))
+	}
+}
+
+// A town removed while a load of its records is in flight waits for the
+// load and then finds its records: nothing removed, no record without
+// its town.
+func TestRemoveTownDuringLoad(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	torgiano, err := towns.Add(ctx, pool, tiles.Town{Code: "torgiano", ISTAT: "054053"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)
+	if _, err := pool.Exec(ctx, "SELECT presence_ensure_partition($1)", at); err != nil {
+		t.Fatal(err)
+	}
+	load, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Rollback(ctx) // (error ignored) after Commit, a no-op
+	if _, err := load.Exec(ctx, `INSERT INTO presence (observed_at, geom, wx, wy, weight, batch_id, town)
+		VALUES ($1, ST_SetSRID(ST_MakePoint(12.4345, 43.0257), 4326), 2296000000, 1573000000, 1, 1, $2)`, at, torgiano.ID); err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan error, 1)
+	go func() { removed <- towns.Remove(ctx, pool, "torgiano") }()
+	// the removal waits for the load's lock on the town
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var waiting bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM town%')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the removal never waited for the load")
+		}
+	}
+	if err := load.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-removed; err == nil || !strings.Contains(err.Error(), "town torgiano has records: a town with records is not removed, nothing was removed") {
+		t.Fatalf("removing a town during a load of its records: %v", err)
+	}
+	if ts, _ := towns.Load(ctx, pool); codes(ts) != "town,torgiano" {
+		t.Fatalf("%s", codes(ts))
 	}
 }
