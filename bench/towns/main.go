@@ -24,8 +24,8 @@
 // loads).
 //
 // towns post measures the ingest of daily batches while serving: -clients
-// clients request uncached density tiles of the town (a 30-day window
-// moved by an hour with every request) on the server of -url (a town's
+// clients request uncached density tiles of the town (a window of its
+// own per request: 30 days or more within the data) on the server of -url (a town's
 // /t/{town} prefix) for -quiet without ingest (the baseline), then the
 // files are posted to -url/api/ingest one after the other, -gap apart,
 // while the clients go on. It reports the time to each 201 and the tile

@@ -35,7 +35,7 @@ func runPost(args []string) error {
 	clients := fs.Int("clients", 4, "clients requesting tiles throughout")
 	quiet := fs.Duration("quiet", 10*time.Second, "tile load without ingest first (the baseline)")
 	gap := fs.Duration("gap", 2*time.Second, "pause between posts (and after the last)")
-	to := fs.String("to", "2025-09-01", "end of the tiles' first 30-day window (a date); each request moves it an hour back")
+	to := fs.String("to", "2025-09-01", "end of the tiles' first 30-day window (a date); each request moves it an hour back, for 90 days, then the windows grow a day")
 	timeout := fs.Duration("timeout", 60*time.Second, "per request")
 	fs.Parse(args)
 	if fs.NArg() == 0 {
@@ -77,9 +77,14 @@ func runPost(args []string) error {
 	for range *clients {
 		wg.Go(func() {
 			for ctx.Err() == nil {
+				// a window of its own (the server truncates windows to
+				// the hour), within the data however long the run: the
+				// end moves back an hour a request over 90 days, then
+				// the window grows a day and the end starts again
 				i := n.Add(1)
-				e := end.Add(-time.Duration(i) * time.Hour)
-				q := url.Values{"from": {e.AddDate(0, 0, -30).Format(time.RFC3339)}, "to": {e.Format(time.RFC3339)}}
+				e := end.Add(-time.Duration(i%(90*24)) * time.Hour)
+				days := 30 + int(i/(90*24))
+				q := url.Values{"from": {e.AddDate(0, 0, -days).Format(time.RFC3339)}, "to": {e.Format(time.RFC3339)}}
 				u := *base + paths[int(i)%len(paths)] + "?" + q.Encode()
 				t0 := time.Now()
 				code, err := get(ctx, client, u)
