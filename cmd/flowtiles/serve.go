@@ -127,12 +127,28 @@ func (c *ServeCmd) Run(env *Env) error {
 	defer a.Close()
 	return a.Run(env.Ctx, c.Listen, func(addr net.Addr) {
 		u := app.BaseURL(addr)
-		what := "the embedded Deruta demo data (no DATABASE_URL)"
+		what := "the embedded demo data (no DATABASE_URL)"
 		if a.Mode != "embedded" {
 			what = "PostGIS"
 		}
-		town := a.Towns()[0]
-		tu := fmt.Sprintf("%st/%s/", u, town.Code)
-		fmt.Fprintf(os.Stdout, "flowtiles is serving %s for %s.\n  Map:   %s\n  Kiosk: %skiosk\n  Tiles: %stiles\nPress Ctrl+C to stop.\n", what, town.Name, tu, tu, u)
+		var b strings.Builder
+		ts := a.Towns()
+		names := make([]string, len(ts))
+		for i, t := range ts {
+			names[i] = t.Name
+		}
+		fmt.Fprintf(&b, "flowtiles is serving %s for %s.\n", what, strings.Join(names, ", "))
+		if len(ts) > 1 {
+			fmt.Fprintf(&b, "  Towns: %s\n", u)
+		}
+		for _, t := range ts {
+			tu := fmt.Sprintf("%st/%s/", u, t.Code)
+			if len(ts) > 1 {
+				fmt.Fprintf(&b, "  %s:\n", t.Name)
+			}
+			fmt.Fprintf(&b, "  Map:   %s\n  Kiosk: %skiosk\n", tu, tu)
+		}
+		fmt.Fprintf(&b, "  Tiles: %stiles\nPress Ctrl+C to stop.\n", u)
+		fmt.Fprint(os.Stdout, b.String())
 	})
 }

@@ -95,13 +95,14 @@ const MetricsOnMain = "main"
 // App is an assembled flowtiles.
 type App struct {
 	Server *server.Server
-	Hub    *live.Hub
+	Hub    *live.Hub   // the first town's live hub
+	Hubs   []*live.Hub // every town's, in the order of Towns
+	sites  []server.Site
 	Mode   string // "embedded" or "postgis"
 
 	cfg     Config
 	b       *backend
 	basemap *basemap.Archive // nil without --basemap
-	priv    tiles.Privacy
 	ready   atomic.Bool
 	log     *slog.Logger
 }
@@ -121,8 +122,11 @@ type backend struct {
 	places []tiles.Place // reference areas and the zones
 	zones  []tiles.Place
 	secret []byte // keys the noise of published figures
-	sink   server.Sink
-	pool   *pgxpool.Pool // the database (nil when embedded), closed by close
+	// version is the data version of every town's records: it moves
+	// whenever any of them changes.
+	version func() uint64
+	sink    server.Sink
+	pool    *pgxpool.Pool // the database (nil when embedded), closed by close
 	// ready reports, beside "data loaded", whether the backend can serve
 	// (nil: always).
 	ready      func(context.Context) error
@@ -134,8 +138,6 @@ type backend struct {
 	close func()
 	// demo is the embedded demo's replay (nil with PostGIS).
 	demo *replayer
-	// events are the town's named events (the demo's festival).
-	events []server.Event
 }
 
 // site is one served town and what answers for it: a source of that
@@ -144,6 +146,9 @@ type site struct {
 	town tiles.Town
 	mem  *memstore.Store // what memory holds of the town (all of it when embedded)
 	src  source
+	// zones are the town's (nil: the backend's), events its named events.
+	zones  []tiles.Place
+	events []server.Event
 }
 
 // New builds the application; Serve (or Run) serves it until its context
@@ -199,59 +204,46 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	// size of the store; give it back to the system once, so that resident
 	// memory is what the store holds.
 	debug.FreeOSMemory()
-	st := b.sites[0]
-	town := st.town
-	if town.TimeZone != "" && town.TimeZone != loc.String() {
-		if loc, err = town.Location(); err != nil {
-			a.Close()
-			return nil, fmt.Errorf("town %s: time zone %q: %w", town.Code, town.TimeZone, err)
-		}
-		log.Info("the town's time zone", "town", town.Code, "tz", town.TimeZone)
-	}
-	// a town may ask for more protection than the server's flags, never less
-	k, d, growth := town.Stricter(orDefault(cfg.K, tiles.DefaultK), orDefault(cfg.NoiseD, tiles.DefaultNoiseD), orDefault(cfg.NoiseGrowth, tiles.DefaultNoiseGrowth))
-	priv, err := tiles.NewPrivacy(k, b.secret, d, growth)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	a.priv = priv
 	refdata.NameProvinces(b.places)
-	gaz := tiles.NewGazetteer(b.places)
-	centre := townCentre(town, b.zones)
-	engine := tiles.NewEngine(st.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre})
-	resolver := refdata.Resolver{Catalog: cat, Zones: b.zones}
-	a.Hub = live.NewHub(live.Config{Source: st.src, Zones: b.zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: log})
-	if b.demo != nil {
-		b.demo.poke = a.Hub.Poke
+	if b.version == nil {
+		b.version = b.sites[0].src.Version // one mirror's for every town
 	}
-	statsSvc := stats.New(stats.Config{Source: st.src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc})
+	var sites []server.Site
+	for i := range b.sites {
+		st, err := a.newSite(&b.sites[i], loc, cat)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		sites = append(sites, st)
+		a.Hubs = append(a.Hubs, st.Hub)
+	}
+	a.sites = sites
+	a.Hub = a.Hubs[0]
+	poke := func() {
+		for _, h := range a.Hubs {
+			h.Poke()
+		}
+	}
+	if b.demo != nil {
+		b.demo.poke = poke
+	}
+	gaz := tiles.NewGazetteer(b.places)
 	routes := []interface{ Register(*echo.Echo) }{
-		&server.StatsAPI{Stats: statsSvc, Loc: loc, Resolver: resolver, Heavy: heavy, Timeout: cfg.StatsTimeout},
+		// each API answers for the request's town (server.SiteOf)
+		&server.StatsAPI{Stats: sites[0].Stats, Loc: sites[0].Loc, Resolver: sites[0].Resolver, Heavy: heavy, Timeout: cfg.StatsTimeout},
 		&server.LiveAPI{Hub: a.Hub},
-		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: b.zones},
-		&server.EventsAPI{Events: b.events},
+		&server.PlacesAPI{Catalog: cat, Places: gaz, Zones: sites[0].Zones},
+		&server.EventsAPI{Events: sites[0].Events},
 		&server.IngestAPI{
 			Tokens: tokens, Sink: b.sink, Decode: presence.Decode,
-			MaxBytes: cfg.IngestMaxBytes, Version: st.src.Version, Poke: a.Hub.Poke, Timeout: cfg.IngestTimeout,
+			MaxBytes: cfg.IngestMaxBytes, Version: b.version, Poke: poke, Timeout: cfg.IngestTimeout,
 		},
 	}
 	a.Server = server.New(server.Config{
-		Engine:  engine,
-		Version: st.src.Version,
-		Ready:   a.readiness,
-		Bounds: func() (orb.Bound, bool) {
-			// zoom-12 tiles of at least k people, never the records' own extent
-			r, ok, err := engine.Extent(context.Background(), st.mem.Bounds())
-			if err != nil || !ok {
-				return orb.Bound{}, false
-			}
-			return worldBound(r)
-		},
-		Center:            centre,
-		Towns:             a.Towns(),
-		Loc:               loc,
-		Resolver:          resolver,
+		Sites:             sites,
+		Version:           b.version,
+		Ready:             a.readiness,
 		Static:            static.FS,
 		CORSOrigins:       cfg.CORSOrigins,
 		WriteCORSOrigins:  cfg.IngestCORSOrigins,
@@ -269,6 +261,68 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	})
 	a.ready.Store(true)
 	return a, nil
+}
+
+// newSite assembles what answers for one town: its time zone (the
+// server's unless the town names one), its disclosure parameters (the
+// server's, or the town's where stricter: every published figure is about
+// one town's records, so each town's figures follow its own), its engine,
+// stats and live hub over a source of its records only, its zones and its
+// events.
+func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog) (server.Site, error) {
+	b, cfg, town := a.b, a.cfg, st.town
+	if town.TimeZone != "" && town.TimeZone != loc.String() {
+		l, err := town.Location()
+		if err != nil {
+			return server.Site{}, fmt.Errorf("town %s: time zone %q: %w", town.Code, town.TimeZone, err)
+		}
+		loc = l
+		a.log.Info("the town's time zone", "town", town.Code, "tz", town.TimeZone)
+	}
+	// a town may ask for more protection than the server's flags, never less
+	k, d, growth := town.Stricter(orDefault(cfg.K, tiles.DefaultK), orDefault(cfg.NoiseD, tiles.DefaultNoiseD), orDefault(cfg.NoiseGrowth, tiles.DefaultNoiseGrowth))
+	priv, err := tiles.NewPrivacy(k, b.secret, d, growth)
+	if err != nil {
+		return server.Site{}, fmt.Errorf("town %s: %w", town.Code, err)
+	}
+	zones := st.zones
+	if zones == nil {
+		zones = zonesIn(town, b.zones)
+	}
+	events := st.events
+	if events == nil {
+		events = []server.Event{}
+	}
+	var places []tiles.Place
+	for _, p := range b.places {
+		if p.Level != tiles.LevelZone {
+			places = append(places, p)
+		}
+	}
+	places = append(places, zones...)
+	gaz := tiles.NewGazetteer(places)
+	centre := townCentre(town, zones)
+	engine := tiles.NewEngine(st.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre})
+	mem := st.mem
+	return server.Site{
+		Town:   town,
+		Engine: engine,
+		Bounds: func() (orb.Bound, bool) {
+			// zoom-12 tiles of at least k people, never the records' own extent
+			r, ok, err := engine.Extent(context.Background(), mem.Bounds())
+			if err != nil || !ok {
+				return orb.Bound{}, false
+			}
+			return worldBound(r)
+		},
+		Center:   centre,
+		Loc:      loc,
+		Resolver: refdata.Resolver{Catalog: cat, Zones: zones},
+		Stats:    stats.New(stats.Config{Source: st.src, Places: gaz, Catalog: cat, Privacy: priv, Loc: loc}),
+		Hub:      live.NewHub(live.Config{Source: st.src, Zones: zones, Privacy: priv, Loc: loc, Interval: cfg.LiveInterval, Log: a.log}),
+		Zones:    zones,
+		Events:   events,
+	}, nil
 }
 
 // Towns are the towns the app serves.
@@ -333,27 +387,19 @@ func townCentre(t tiles.Town, zones []tiles.Place) orb.Point {
 	return demo.Town()
 }
 
-// serveTowns picks the towns to serve from all by their codes (every town
-// without codes). The stores answer for one town each (issue 17), so a
-// server may serve one town of a database of several; it serves one town
-// at a time for now.
-func serveTowns(all []tiles.Town, codes []string) ([]tiles.Town, error) {
-	served, err := towns.Select(all, codes)
-	if err != nil {
-		return nil, err
-	}
-	if len(served) != 1 {
-		names := make([]string, len(served))
-		for i, t := range served {
-			names[i] = t.Code
+// zonesIn returns the zones that lie in town (their representative point
+// inside its perimeter or buffer; every zone for a town without a
+// perimeter): the zones a database shares among its towns, each shown with
+// its own town.
+func zonesIn(town tiles.Town, zones []tiles.Place) []tiles.Place {
+	ix := tiles.NewTownIndex([]tiles.Town{town})
+	out := []tiles.Place{}
+	for _, z := range zones {
+		if _, ok := ix.Locate(z.Point); ok {
+			out = append(out, z)
 		}
-		what := "the database has"
-		if len(codes) > 0 {
-			what = "asked to serve"
-		}
-		return nil, fmt.Errorf("%s %d towns (%s): a server serves one town at a time for now (choose it with --towns CODE)", what, len(served), strings.Join(names, ", "))
 	}
-	return served, nil
+	return out
 }
 
 func orDefault[T int64 | float64](v, def T) T {
@@ -408,7 +454,9 @@ func (a *App) Run(ctx context.Context, listen string, ready func(net.Addr)) erro
 func (a *App) Serve(ctx context.Context, ln, metrics net.Listener) error {
 	defer a.Close()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return quiet(a.Hub.Run(gctx)) })
+	for _, h := range a.Hubs {
+		g.Go(func() error { return quiet(h.Run(gctx)) })
+	}
 	for _, task := range a.b.tasks {
 		g.Go(func() error { return quiet(task(gctx)) })
 	}

@@ -185,7 +185,7 @@ func published(a *App, recs []presence.Record) float64 {
 		g.CountKey += tiles.RecordKey(r.ObservedAt.Unix(), r.World(), r.Weight, r.Visitor)
 		g.PeopleKey += tiles.VisitorKey(r.Visitor)
 	}
-	_, v := a.priv.Publish(g, false)
+	_, v := a.sites[0].Engine.Privacy().Publish(g, false)
 	n, _ := v.Value()
 	return n
 }

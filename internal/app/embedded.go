@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/flowtiles/flowtiles/internal/demo"
 	"github.com/flowtiles/flowtiles/internal/ingest"
@@ -15,48 +18,105 @@ import (
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/server"
+	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// newEmbedded is the backend without a database: the seeded Deruta demo,
-// generated into memory at start. Without a demo start it is the eight
+// newEmbedded is the backend without a database: the seeded demo towns
+// (Deruta, and Torgiano unless --towns leaves it out), each generated into
+// a memory store of its own at start. Without a demo start it is the eight
 // months that end today, and today's remaining records are replayed as
 // their time comes (a live demo for the kiosk).
 func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []tiles.Place, log *slog.Logger) (*backend, error) {
 	start := time.Now()
-	mem := memstore.New(cat)
-	zones := demo.Zones()
-	dc := demo.Config{Seed: cfg.DemoSeed, Records: cfg.DemoRecords, Start: cfg.DemoStart}
+	demos := demo.Towns(loc.String())
+	all := make([]tiles.Town, len(demos))
+	for i := range demos {
+		t := &demos[i].Town
+		// records belong to a town by where they are: its municipality
+		if p, ok, err := towns.EmbeddedMunicipality(t.ISTAT); err != nil {
+			return nil, err
+		} else if ok {
+			t.Perimeter = p
+		}
+		all[i] = *t
+	}
+	served, err := towns.Select(all, cfg.Towns) // every town without --towns
+	if err != nil {
+		return nil, err
+	}
+	dc := demo.Config{Seed: cfg.DemoSeed, Start: cfg.DemoStart}
 	replayFrom := time.Time{}
 	if dc.Start.IsZero() {
 		now := time.Now().In(loc)
 		dc.Start = time.Date(now.Year(), now.Month()-8, now.Day()+1, 0, 0, 0, 0, loc)
 		replayFrom = now
 	}
-	var events []server.Event
-	for _, ev := range demo.Events(dc.Start.In(loc), 8) {
-		events = append(events, server.Event{Name: ev.Name, Names: ev.Names, From: ev.From, To: ev.To})
+	sites := make([]site, len(served))
+	mems := make([]ingest.MemoryTown, len(served))
+	loaded := make([]int, len(served))
+	pendings := make([][]presence.Record, len(served))
+	var g errgroup.Group
+	for i, t := range served {
+		dt, _ := demo.LookupTown(t.Code, loc.String())
+		var events []server.Event
+		for _, ev := range dt.Events(dc.Start.In(loc), 8) {
+			events = append(events, server.Event{Name: ev.Name, Names: ev.Names, From: ev.From, To: ev.To})
+		}
+		mem, zones := memstore.New(cat), dt.Zones()
+		sites[i] = site{town: t, mem: mem, src: mem, zones: zones, events: events}
+		mems[i] = ingest.MemoryTown{Town: t, Store: mem, Zones: zones}
+		tc := dc
+		tc.Town = t.Code
+		if cfg.DemoRecords > 0 {
+			// the towns keep their sizes relative to Deruta's
+			tc.Records = int(float64(cfg.DemoRecords) * float64(dt.DefaultVisits()) / demo.DefaultVisits)
+		}
+		g.Go(func() (err error) {
+			loaded[i], pendings[i], err = loadDemo(mem, zones, tc, replayFrom)
+			if err != nil {
+				return fmt.Errorf("demo data of %s: %w", t.Code, err)
+			}
+			return nil
+		})
 	}
-	n, pending, err := loadDemo(mem, zones, dc, replayFrom)
-	if err != nil {
-		return nil, fmt.Errorf("demo data: %w", err)
-	}
-	all := []tiles.Town{demo.DerutaTown(loc.String())}
-	served, err := serveTowns(all, cfg.Towns)
-	if err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	sink := ingest.NewMemorySink(mem, zones, all)
+	var (
+		pending []presence.Record
+		n       int
+	)
+	for i := range served {
+		pending = append(pending, pendings[i]...)
+		n += loaded[i]
+	}
+	slices.SortStableFunc(pending, func(x, y presence.Record) int { return x.ObservedAt.Compare(y.ObservedAt) })
+	sink := ingest.NewTownsMemorySink(mems)
+	var zones []tiles.Place
+	for _, st := range sites {
+		zones = append(zones, st.zones...)
+	}
 	b := &backend{
-		mode: "embedded", sites: []site{{town: served[0], mem: mem, src: mem}}, places: append(ref, zones...), zones: zones,
-		secret: demoSecret(dc.Seed), sink: sink,
-		demo:   &replayer{sink: sink, pending: pending, every: time.Second, log: log},
-		events: events,
+		mode: "embedded", sites: sites, places: ref, zones: zones, secret: demoSecret(dc.Seed), sink: sink,
+		// every town's records: a sum of versions that only grow
+		version: func() uint64 {
+			var v uint64
+			for _, st := range sites {
+				v += st.mem.Version()
+			}
+			return v
+		},
+		demo: &replayer{sink: sink, pending: pending, every: time.Second, log: log},
 	}
 	if len(pending) > 0 {
 		b.tasks = append(b.tasks, b.demo.run)
 	}
-	log.Info("no DATABASE_URL: serving the embedded Deruta demo data from memory",
+	codes := make([]string, len(served))
+	for i, t := range served {
+		codes[i] = t.Code
+	}
+	log.Info("no DATABASE_URL: serving the embedded demo data from memory", "towns", strings.Join(codes, ","),
 		"records", n, "from", dc.Start.Format(time.DateOnly), "months", 8, "replayed_today", len(pending), "took", time.Since(start).Round(time.Millisecond))
 	return b, nil
 }

@@ -66,7 +66,7 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	if err != nil {
 		return nil, err
 	}
-	served, err := serveTowns(all, cfg.Towns)
+	served, err := towns.Select(all, cfg.Towns) // every town without --towns
 	if err != nil {
 		return nil, err
 	}

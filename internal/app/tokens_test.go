@@ -33,11 +33,11 @@ func postIngest(t *testing.T, url, token string) (int, string) {
 
 // A town's ingest token names a town the server has: a token of another,
 // or one that cannot be read, stops the start with an error that names
-// the town (never the secret). Embedded, the demo's deruta.
+// the town (never the secret). Embedded, the demo's deruta and torgiano.
 func TestIngestTokenTownsEmbedded(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct{ token, want string }{
-		{"torgiano:hidden-secret", "--ingest-token: a token of town torgiano, which the embedded demo does not have (it has deruta)"},
+		{"assisi:hidden-secret", "--ingest-token: a token of town assisi, which the embedded demo does not have (it has deruta, torgiano)"},
 		{"Deruta:hidden-secret", "--ingest-token: token 1: the text before its first ':' is not a town code"},
 		{"deruta:", "--ingest-token: token 1: a token of town deruta with an empty secret"},
 	} {

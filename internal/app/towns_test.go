@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func TestEmbeddedTown(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	if _, err := New(context.Background(), Config{TimeZone: "Europe/Rome", DemoRecords: 1000, Towns: []string{"assisi"}}, nil); err == nil ||
-		!strings.Contains(err.Error(), "unknown town assisi (the towns are deruta)") {
+		!strings.Contains(err.Error(), "unknown town assisi (the towns are deruta, torgiano)") {
 		t.Fatalf("serving a town the demo does not have: %v", err)
 	}
 }
@@ -66,33 +67,39 @@ func TestPostGISTowns(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"name":"Torgiano"`) || !strings.Contains(string(body), `"title":{"it":"Torgiano, il borgo del vino"}`) {
 		t.Fatalf("%d %s", code, body)
 	}
-	if a.priv.K != 25 {
-		t.Fatalf("k %d, want the town's 25 (stricter than the server's 15)", a.priv.K)
+	if a.sites[0].Engine.Privacy().K != 25 {
+		t.Fatalf("k %d, want the town's 25 (stricter than the server's 15)", a.sites[0].Engine.Privacy().K)
 	}
 
 	if _, err := New(ctx, Config{DatabaseURL: url, TimeZone: "Europe/Rome", Towns: []string{"deruta"}}, nil); err == nil ||
 		!strings.Contains(err.Error(), "unknown town deruta (the towns are town)") {
 		t.Fatalf("a town the database does not have: %v", err)
 	}
-	// A second town: a server serves one town at a time, chosen with
-	// --towns when the database has several.
+	// A second town: a server serves every town of the database, or those
+	// --towns names, in its order.
 	if _, err := towns.Add(ctx, pool, tiles.Town{Code: "deruta", ISTAT: "054017"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, codes := range [][]string{nil, {"deruta", "town"}} {
-		want := "the database has 2 towns (town, deruta): a server serves one town at a time for now (choose it with --towns CODE)"
-		if codes != nil {
-			want = "asked to serve 2 towns (deruta, town): a server serves one town at a time for now (choose it with --towns CODE)"
+	for _, c := range []struct{ codes, want []string }{{nil, []string{"town", "deruta"}}, {[]string{"deruta", "town"}, []string{"deruta", "town"}}} {
+		a, err := New(ctx, Config{DatabaseURL: url, TimeZone: "Europe/Rome", Towns: c.codes}, nil)
+		if err != nil {
+			t.Fatalf("two towns, --towns %v: %v", c.codes, err)
 		}
-		if _, err := New(ctx, Config{DatabaseURL: url, TimeZone: "Europe/Rome", Towns: codes}, nil); err == nil || err.Error() != want {
-			t.Fatalf("two towns, --towns %v: %v", codes, err)
+		var got []string
+		for _, tw := range a.Towns() {
+			got = append(got, tw.Code)
+		}
+		a.Close()
+		if !slices.Equal(got, c.want) {
+			t.Fatalf("--towns %v serves %v, want %v", c.codes, got, c.want)
 		}
 	}
 }
 
 // A server of one town of a database of two publishes that town's people
 // only, in every figure: stats of an area holding both towns, a tile of the
-// town's centre, and none of the other town's tiles.
+// town's centre, and none of the other town's tiles. So does each town of a
+// server of both, under its prefix (and town=).
 func TestPostGISServesOneTownOfTwo(t *testing.T) {
 	ctx := context.Background()
 	_, url := testdb.Create(t)
@@ -139,10 +146,19 @@ func TestPostGISServesOneTownOfTwo(t *testing.T) {
 		c := tiles.TileAt(16, tiles.Project(centres[code][0], centres[code][1]))
 		return fmt.Sprintf("/tiles/density/16/%d/%d.mvt", c.X, c.Y)
 	}
+	a2, srv2 := start(t, Config{DatabaseURL: url}) // both towns
 	for _, code := range []string{"deruta", "torgiano"} {
 		other := "torgiano"
 		if code == "torgiano" {
 			other = "deruta"
+		}
+		for _, path := range []string{"/t/" + code + both, both + "&town=" + code} {
+			if got, want := visitors(t, srv2.URL+path), published(a2, recs[code]); got != want {
+				t.Errorf("a server of both towns, %s: visitors %v, want %v (%s's %d people only)", path, got, want, code, people[code])
+			}
+		}
+		if status, body := get(t, srv2.URL+"/t/"+other+tile(code)); status != http.StatusNoContent {
+			t.Errorf("a server of both towns, %s's tile of %s's centre: %d, %d bytes, want empty", other, code, status, len(body))
 		}
 		a, srv := start(t, Config{DatabaseURL: url, Towns: []string{code}})
 		if got, want := visitors(t, srv.URL+"/t/"+code+both), published(a, recs[code]); got != want {

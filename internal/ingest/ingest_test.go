@@ -437,7 +437,7 @@ func TestKillMidCopy(t *testing.T) {
 	defer pool.Close()
 	// Mid-COPY, the batch is invisible, and readers are not blocked...
 	var copying int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy %presence%' AND state = 'active'`).Scan(&copying); err != nil || copying != 1 {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'copy %presence%' AND state = 'active'`).Scan(&copying); err != nil || copying != 1 {
 		t.Fatalf("the loader is not in its COPY: %d, %v", copying, err)
 	}
 	if got := count(t, pool); got != (counts{}) {

@@ -286,8 +286,10 @@ func TestSameFigureEverywhere(t *testing.T) {
 	}
 }
 
-// lonely is one person far west of the town, alone in a zoom-12 tile.
-var lonely = orb.Point{12.20, 42.98}
+// lonely is one person west of the town centre, alone in a zoom-12 tile
+// (still inside Deruta's municipality: a record outside every town is not
+// taken).
+var lonely = orb.Point{12.38, 43.00}
 
 func init() {
 	planters = append(planters, func(w *world) {
@@ -297,7 +299,7 @@ func init() {
 
 // TileJSON bounds (and the map's starting view) tell where data lies: never
 // where the outermost person was. They are the zoom-12 tiles holding at
-// least k people, so a lonely person 17 km west of the town moves nothing.
+// least k people, so a lonely person 3 km west of the town centre moves nothing.
 func TestBoundsRevealNoOne(t *testing.T) {
 	w := getWorld(t)
 	body, code := w.get("/tiles/density.json", nil)

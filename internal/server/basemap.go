@@ -78,7 +78,7 @@ func (s *Server) basemapTileJSON(c echo.Context) error {
 		doc["minzoom"], doc["maxzoom"] = spec.MinZoom, spec.MaxZoom
 		doc["bounds"] = worldBounds
 		doc["vector_layers"] = spec.Vector
-		if b, ok := s.bounds(); ok {
+		if b, ok := s.site(c).bounds(); ok {
 			ctr := b.Center()
 			doc["center"] = [3]float64{ctr[0], ctr[1], 12}
 		}
@@ -120,17 +120,19 @@ func (s *Server) basemapTile(c echo.Context) error {
 		t.etag = "bm-" + hex.EncodeToString(sum[:12])
 		return s.writeTileWith(c, t, cacheBasemap)
 	}
-	if s.cfg.Engine == nil || tid.Z > uint8(tiles.ContextSpec.MaxZoom) {
+	// the reference context, with the town's zones
+	st := s.site(c)
+	if st.Engine == nil || tid.Z > uint8(tiles.ContextSpec.MaxZoom) {
 		c.Response().Header().Set(echo.HeaderCacheControl, cacheBasemap)
 		return c.NoContent(http.StatusNoContent)
 	}
-	key := "basemap/" + tid.String()
+	key := st.Town.Code + ":basemap/" + tid.String()
 	t, hit := s.cache.get(key)
 	if hit {
 		c.Set(keyCache, "hit")
 	} else {
 		c.Set(keyCache, "miss")
-		b, err := s.cfg.Engine.Places().ContextTile(tid)
+		b, err := st.Engine.Places().ContextTile(tid)
 		if err != nil {
 			return err
 		}
@@ -191,7 +193,7 @@ func (s *Server) basemapStyle(c echo.Context) error {
 			src["url"] = fmt.Sprint(src["url"]) + "?lang=" + lang
 		}
 	}
-	if bd, ok := s.bounds(); ok {
+	if bd, ok := s.site(c).bounds(); ok {
 		ctr := bd.Center()
 		doc["center"] = []float64{ctr[0], ctr[1]}
 	}

@@ -11,7 +11,7 @@ import (
 // festival weekend), which the planner offers as periods to look at and to
 // compare with the weekend before or after.
 type EventsAPI struct {
-	Events []Event
+	Events []Event // the town's (a request's site's Events when it has them: SiteOf)
 }
 
 // Event is a named event; From and To are its first and last local day.
@@ -33,7 +33,11 @@ func (a *EventsAPI) list(c echo.Context) error {
 		To   string `json:"to"`
 	}
 	out := []event{}
-	for _, ev := range a.Events {
+	events := a.Events
+	if st := SiteOf(c); st != nil && st.Events != nil {
+		events = st.Events
+	}
+	for _, ev := range events {
 		name := ev.Name
 		if n := ev.Names[lang]; n != "" {
 			name = n

@@ -27,7 +27,7 @@ type flight struct {
 // pool (as client); the others wait for its tile. When the leader's client
 // went away or its render ran out of time, the waiters, which have time of
 // their own, share a render anew.
-func (s *Server) renderShared(ctx context.Context, client, key string, r tiles.Request, version uint64) (*cachedTile, error) {
+func (s *Server) renderShared(ctx context.Context, st *Site, client, key string, r tiles.Request, version uint64) (*cachedTile, error) {
 	s.flightMu.Lock()
 	if f, ok := s.flights[key]; ok {
 		s.flightMu.Unlock()
@@ -37,7 +37,7 @@ func (s *Server) renderShared(ctx context.Context, client, key string, r tiles.R
 			return nil, ctx.Err()
 		}
 		if (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) && ctx.Err() == nil {
-			return s.renderShared(ctx, client, key, r, version)
+			return s.renderShared(ctx, st, client, key, r, version)
 		}
 		return f.tile, f.err
 	}
@@ -50,7 +50,7 @@ func (s *Server) renderShared(ctx context.Context, client, key string, r tiles.R
 		s.flightMu.Unlock()
 		close(f.done)
 	}()
-	f.tile, f.err = s.render(ctx, client, r, version)
+	f.tile, f.err = s.render(ctx, st, client, r, version)
 	if f.err == nil {
 		s.cache.put(key, f.tile)
 	}
@@ -60,7 +60,7 @@ func (s *Server) renderShared(ctx context.Context, client, key string, r tiles.R
 // render waits for a slot of the heavy pool, then asks the engine for a
 // tile within TileTimeout and prepares it for the cache: gzipped, with its
 // ETag.
-func (s *Server) render(ctx context.Context, client string, r tiles.Request, version uint64) (*cachedTile, error) {
+func (s *Server) render(ctx context.Context, st *Site, client string, r tiles.Request, version uint64) (*cachedTile, error) {
 	release, err := s.cfg.Heavy.Acquire(ctx, client)
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (s *Server) render(ctx context.Context, client string, r tiles.Request, ver
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.TileTimeout)
 	defer cancel()
-	b, err := s.cfg.Engine.Tile(ctx, r)
+	b, err := st.Engine.Tile(ctx, r)
 	if err != nil {
 		return nil, err
 	}

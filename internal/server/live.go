@@ -17,6 +17,7 @@ import (
 //
 // The route must not be wrapped by a compressing or buffering middleware.
 type LiveAPI struct {
+	// Hub is the town's (a request's site's Hub when it has one: SiteOf).
 	Hub *live.Hub
 	// WriteTimeout bounds each write to a client (default 10 s).
 	WriteTimeout time.Duration
@@ -36,14 +37,18 @@ func (a *LiveAPI) handle(c echo.Context) error {
 		h.Set(echo.HeaderCacheControl, "no-cache")
 		return c.NoContent(http.StatusOK)
 	}
-	client, err := a.Hub.Subscribe()
+	hub := a.Hub
+	if st := SiteOf(c); st != nil && st.Hub != nil {
+		hub = st.Hub
+	}
+	client, err := hub.Subscribe()
 	switch {
 	case errors.Is(err, live.ErrTooManyClients):
 		return failWith(http.StatusServiceUnavailable, "", "too many live clients: retry later")
 	case err != nil:
 		return failWith(http.StatusServiceUnavailable, "", "the live feed is shutting down")
 	}
-	defer a.Hub.Unsubscribe(client)
+	defer hub.Unsubscribe(client)
 	timeout := a.WriteTimeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second

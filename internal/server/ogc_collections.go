@@ -19,7 +19,7 @@ func (s *Server) ogcCollectionDoc(c echo.Context, spec tiles.LayerSpec, base, q 
 	if err != nil {
 		return nil, err
 	}
-	b, ok, err := s.layerBounds(c.Request().Context(), spec.Name, tq.filter)
+	b, ok, err := s.layerBounds(c.Request().Context(), s.site(c), spec.Name, tq.filter)
 	if err != nil {
 		return nil, err
 	}

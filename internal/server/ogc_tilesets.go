@@ -103,7 +103,7 @@ func (s *Server) ogcTileset(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	b, ok, err := s.layerBounds(c.Request().Context(), spec.Name, tq.filter)
+	b, ok, err := s.layerBounds(c.Request().Context(), s.site(c), spec.Name, tq.filter)
 	if err != nil {
 		return err
 	}

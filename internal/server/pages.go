@@ -33,7 +33,20 @@ func (s *Server) pages(e *echo.Echo) {
 			return nil
 		}
 	}
-	e.GET("/", page("index.html"))
+	planner, picker := page("index.html"), page("towns.html")
+	e.GET("/", func(c echo.Context) error {
+		ref, _ := c.Request().Context().Value(siteKey{}).(siteRef)
+		switch {
+		case ref.prefixed || len(s.sites) == 1 && !ref.named:
+			return planner(c)
+		case ref.named:
+			// /?town=x is the town's planner, at its own prefix
+			q := c.QueryParams()
+			q.Del("town")
+			return c.Redirect(http.StatusFound, withQuery(s.rootPath(c)+"/t/"+url.PathEscape(ref.site.Town.Code)+"/", q.Encode()))
+		}
+		return picker(c) // a server of several towns
+	})
 	e.GET("/kiosk", page("kiosk.html"))
 	e.GET("/static/*", func(c echo.Context) error {
 		if s.cfg.Static == nil {
@@ -138,6 +151,7 @@ func (s *Server) style(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	st := s.site(c)
 	base, _ := json.Marshal(s.baseURL(c))
 	raw = []byte(strings.ReplaceAll(string(raw), styles.Placeholder, strings.Trim(string(base), `"`)))
 	var doc map[string]any
@@ -168,8 +182,8 @@ func (s *Server) style(c echo.Context) error {
 	if err := applyClasses(doc); err != nil {
 		return err
 	}
-	if b, ok := s.bounds(); ok {
-		ctr := s.center(b)
+	if b, ok := st.bounds(); ok {
+		ctr := st.center(b)
 		doc["center"] = []float64{ctr[0], ctr[1]}
 	}
 	if s.cfg.BasemapURL != "" {

@@ -31,7 +31,7 @@ import (
 type PlacesAPI struct {
 	Catalog *refdata.Catalog
 	Places  *tiles.Gazetteer // regions and provinces, with their names
-	Zones   []tiles.Place
+	Zones   []tiles.Place    // the town's (a request's site's Zones when it has them: SiteOf)
 
 	once  sync.Once
 	index []placeEntry
@@ -217,7 +217,11 @@ func (a *PlacesAPI) zones(c echo.Context) error {
 		BBox  [4]float64 `json:"bbox"`  // west, south, east, north
 	}
 	out := []zone{}
-	for _, z := range a.Zones {
+	zones := a.Zones
+	if st := SiteOf(c); st != nil && st.Zones != nil {
+		zones = st.Zones
+	}
+	for _, z := range zones {
 		name := z.Name
 		if n, ok := z.Names[lang]; ok && n != "" {
 			name = n

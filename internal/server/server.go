@@ -24,12 +24,22 @@ import (
 
 	"github.com/flowtiles/flowtiles/internal/admit"
 	"github.com/flowtiles/flowtiles/internal/basemap"
+	"github.com/flowtiles/flowtiles/internal/live"
+	"github.com/flowtiles/flowtiles/internal/stats"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // Config sets up a Server. It is filled once in cmd/flowtiles and not
 // changed afterwards.
 type Config struct {
+	// Sites are the towns served, the first by default, each with what
+	// answers for it: their pages and documents are under /t/{code}/ (see
+	// towns.go), and every data path answers for the town of its prefix or
+	// town= parameter. Without Sites, the server serves one site made of
+	// Engine, Bounds, Center, Loc and Resolver, for each of Towns (or for
+	// no town at all).
+	Sites []Site
+
 	Engine *tiles.Engine
 	// Version is the data version: it changes whenever new data lands (in
 	// PostGIS mode, on LISTEN/NOTIFY from any instance). Tile cache keys and
@@ -48,7 +58,8 @@ type Config struct {
 	Loc *time.Location
 	// Resolver resolves the origin and zone filters.
 	Resolver tiles.Resolver
-	// Towns are the towns served, the first by default: their pages and
+	// Towns are the towns of the one site made of the fields above (see
+	// Sites): their pages and
 	// documents are under /t/{code}/ (see towns.go).
 	Towns []tiles.Town
 	// Static holds the pages: index.html is served at /, kiosk.html at
@@ -133,6 +144,31 @@ type Config struct {
 	MaxQueryValues int
 }
 
+// Site is one town served and what answers for it. A tile of two towns is
+// the same tile of the global grid, answered by each town's engine for
+// its own records.
+type Site struct {
+	Town tiles.Town
+	// Engine renders the town's tiles (from a source of its records only).
+	Engine *tiles.Engine
+	// Bounds is where the town's data lies, for TileJSON bounds (and the
+	// centre without Center).
+	Bounds func() (orb.Bound, bool)
+	// Center is where maps open; the zero point means the middle of Bounds.
+	Center orb.Point
+	// Loc is the town's time zone for the filters (the engine's when nil).
+	Loc *time.Location
+	// Resolver resolves the origin and zone filters (the town's zones).
+	Resolver tiles.Resolver
+	// Stats, Hub, Zones and Events answer /api/stats, /api/live,
+	// /api/zones and /api/events for the town (the APIs of Config.Routes
+	// read them through SiteOf; nil: the API's own).
+	Stats  *stats.Service
+	Hub    *live.Hub
+	Zones  []tiles.Place
+	Events []Event
+}
+
 // Server is the flowtiles HTTP server.
 type Server struct {
 	e       *echo.Echo
@@ -140,6 +176,7 @@ type Server struct {
 	log     *slog.Logger
 	cache   *tileCache
 	metrics *metrics
+	sites   []*Site         // at least one
 	routes  map[string]bool // registered route paths, for metric labels
 	handler http.Handler
 
@@ -147,16 +184,39 @@ type Server struct {
 	flights  map[string]*flight // tiles being rendered, by cache key
 }
 
+// newSites makes the server's sites from cfg (see Config.Sites), with
+// their time zones.
+func newSites(cfg Config) []*Site {
+	var out []*Site
+	for _, st := range cfg.Sites {
+		out = append(out, &st)
+	}
+	if len(out) == 0 {
+		one := Site{Engine: cfg.Engine, Bounds: cfg.Bounds, Center: cfg.Center, Loc: cfg.Loc, Resolver: cfg.Resolver}
+		for _, t := range cfg.Towns {
+			st := one
+			st.Town = t
+			out = append(out, &st)
+		}
+		if len(out) == 0 {
+			out = append(out, &one)
+		}
+	}
+	for _, st := range out {
+		if st.Loc == nil {
+			st.Loc = time.UTC
+			if st.Engine != nil {
+				st.Loc = st.Engine.Location()
+			}
+		}
+	}
+	return out
+}
+
 // New builds the server and registers every route.
 func New(cfg Config) *Server {
 	if cfg.Version == nil {
 		cfg.Version = func() uint64 { return 0 }
-	}
-	if cfg.Loc == nil {
-		cfg.Loc = time.UTC
-		if cfg.Engine != nil {
-			cfg.Loc = cfg.Engine.Location()
-		}
 	}
 	if cfg.CacheBytes == 0 {
 		cfg.CacheBytes = 64 << 20
@@ -198,7 +258,7 @@ func New(cfg Config) *Server {
 	if cfg.Heavy == nil {
 		cfg.Heavy = admit.New(admit.Config{})
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}}
+	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}, sites: newSites(cfg)}
 	s.metrics = newMetrics(cfg.Metrics, append([]prometheus.Collector{cfg.Heavy}, cfg.Collectors...))
 	s.cache = newTileCache(cfg.CacheBytes, s.metrics)
 

@@ -23,6 +23,9 @@ import (
 // A report is heavy work: it waits for a slot of Heavy (the server's pool,
 // Config.Heavy), keyed by the client address, and is computed within
 // Timeout; past it the answer is 503.
+//
+// Stats, Loc and Resolver are the town's: a request to a Server of several
+// towns gets its site's (SiteOf), these when the site has no Stats.
 type StatsAPI struct {
 	Stats    *stats.Service
 	Loc      *time.Location
@@ -59,7 +62,11 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	if format == "geojson" && !stats.Geographic(q.Get("by")) {
 		return &tiles.FilterError{Param: "format", Value: "geojson", Reason: "GeoJSON needs rows that are places: by=zone, origin, province, region or nationality"}
 	}
-	req, err := stats.ParseRequest(q, a.Loc, a.Resolver)
+	svc, loc, res := a.Stats, a.Loc, a.Resolver
+	if st := SiteOf(c); st != nil && st.Stats != nil {
+		svc, loc, res = st.Stats, st.Loc, st.Resolver
+	}
+	req, err := stats.ParseRequest(q, loc, res)
 	if err != nil {
 		return err
 	}
@@ -77,7 +84,7 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rep, err := a.Stats.Report(ctx, req)
+	rep, err := svc.Report(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -104,7 +111,7 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	case format == "csv":
 		ct, write = "text/csv; charset=utf-8", rep.WriteCSV
 	case format == "geojson":
-		ct, write = "application/geo+json", func(w io.Writer) error { return rep.WriteGeoJSON(w, a.Stats.Places()) }
+		ct, write = "application/geo+json", func(w io.Writer) error { return rep.WriteGeoJSON(w, svc.Places()) }
 	default:
 		ct, write = ContentTypeXLSX, func(w io.Writer) error { return writeXLSX(rep, w) }
 	}

@@ -39,7 +39,8 @@ type tileQuery struct {
 // Unknown parameters are ignored, so clients may add cache busters.
 func (s *Server) parseQuery(c echo.Context, layer string) (tileQuery, error) {
 	q := c.QueryParams()
-	f, err := tiles.ParseFilter(q, s.cfg.Loc, s.cfg.Resolver)
+	st := s.site(c)
+	f, err := tiles.ParseFilter(q, st.Loc, st.Resolver)
 	if err != nil {
 		return tileQuery{}, err
 	}
@@ -88,13 +89,15 @@ func (s *Server) serveTile(c echo.Context, layer, zs, xs, ys string) error {
 		return err
 	}
 	version := s.cfg.Version()
-	key := layer + "/" + tid.String() + "?" + tq.canon + "#" + strconv.FormatUint(version, 10)
+	// a tile of the global grid, for the town's records
+	st := s.site(c)
+	key := st.Town.Code + ":" + layer + "/" + tid.String() + "?" + tq.canon + "#" + strconv.FormatUint(version, 10)
 	t, hit := s.cache.get(key)
 	if hit {
 		c.Set(keyCache, "hit")
 	} else {
 		c.Set(keyCache, "miss")
-		if t, err = s.renderShared(c.Request().Context(), c.RealIP(), key, tiles.Request{Layer: layer, Tile: tid, Filter: tq.filter, Shape: tq.shape}, version); err != nil {
+		if t, err = s.renderShared(c.Request().Context(), st, c.RealIP(), key, tiles.Request{Layer: layer, Tile: tid, Filter: tq.filter, Shape: tq.shape}, version); err != nil {
 			return err
 		}
 	}

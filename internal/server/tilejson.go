@@ -111,15 +111,16 @@ func (s *Server) tileJSONDoc(c echo.Context, name string) (*TileJSON, error) {
 		doc.JSON = string(vl)
 	}
 	zoom := map[string]float64{tiles.LayerDensity: 14, tiles.LayerZones: 14, tiles.LayerOrigins: 6, tiles.LayerFlows: 8}[name]
-	lb, ok, err := s.layerBounds(c.Request().Context(), name, tq.filter)
+	st := s.site(c)
+	lb, ok, err := s.layerBounds(c.Request().Context(), st, name, tq.filter)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
 		doc.Bounds = [4]float64{lb.Min[0], lb.Min[1], lb.Max[0], lb.Max[1]}
 	}
-	if b, ok := s.bounds(); ok {
-		ctr := s.center(b)
+	if b, ok := st.bounds(); ok {
+		ctr := st.center(b)
 		doc.Center = [3]float64{ctr[0], ctr[1], zoom}
 	} else {
 		doc.Center = [3]float64{0, 0, float64(spec.MinZoom)}
@@ -142,13 +143,13 @@ func versioned(canon string, version uint64) string {
 // the ends of the published flows. ok is false when the layer shows
 // nothing that could bound it: then the data extent stands in, as it does
 // for origins and flows when every slot of the heavy pool is taken.
-func (s *Server) layerBounds(ctx context.Context, layer string, f tiles.Filter) (orb.Bound, bool, error) {
+func (s *Server) layerBounds(ctx context.Context, st *Site, layer string, f tiles.Filter) (orb.Bound, bool, error) {
 	var (
 		r   tiles.Rect
 		ok  bool
 		err error
 	)
-	if e := s.cfg.Engine; e != nil {
+	if e := st.Engine; e != nil {
 		switch layer {
 		case tiles.LayerZones:
 			r, ok = e.Places().LevelBounds(tiles.LevelZone)
@@ -177,7 +178,7 @@ func (s *Server) layerBounds(ctx context.Context, layer string, f tiles.Filter) 
 		w, so, ea, n := r.LonLatBounds()
 		return orb.Bound{Min: orb.Point{w, so}, Max: orb.Point{ea, n}}, true, nil
 	}
-	b, ok := s.bounds()
+	b, ok := st.bounds()
 	return b, ok, nil
 }
 
@@ -192,20 +193,20 @@ func writeJSONDoc(c echo.Context, doc any, cacheControl string) error {
 }
 
 // center is where maps open: the configured point, else the middle of b.
-func (s *Server) center(b orb.Bound) orb.Point {
-	if s.cfg.Center != (orb.Point{}) {
-		return s.cfg.Center
+func (st *Site) center(b orb.Bound) orb.Point {
+	if st.Center != (orb.Point{}) {
+		return st.Center
 	}
 	return b.Center()
 }
 
 // bounds is the data extent (tiles.Engine.Extent through Config.Bounds:
 // zoom-12 tiles holding at least k people), padded a little.
-func (s *Server) bounds() (orb.Bound, bool) {
-	if s.cfg.Bounds == nil {
+func (st *Site) bounds() (orb.Bound, bool) {
+	if st.Bounds == nil {
 		return orb.Bound{}, false
 	}
-	ob, ok := s.cfg.Bounds()
+	ob, ok := st.Bounds()
 	if !ok || ob.Min[0] > ob.Max[0] || ob.Min[1] > ob.Max[1] {
 		return orb.Bound{}, false
 	}

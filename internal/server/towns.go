@@ -19,88 +19,105 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// townKey marks, in a request's context, the town of its /t/{town} prefix.
-type townKey struct{}
+// siteKey holds, in a request's context, the site it is about (siteRef).
+type siteKey struct{}
 
-// townPrefix routes /t/{town}/PATH as PATH for the town: a Pre middleware,
-// so that routing sees the path without the prefix. /t/{town} redirects to
-// /t/{town}/; a town that is not served is a 404.
+// siteRef is the request's site and whether the request named its town
+// (a /t/{town} prefix or a town= parameter) rather than getting the
+// server's first.
+type siteRef struct {
+	site     *Site
+	named    bool
+	prefixed bool // by a /t/{town} prefix
+}
+
+// townPrefix picks every request's site: /t/{town}/PATH is routed as PATH
+// for the town (a Pre middleware, so that routing sees the path without
+// the prefix); elsewhere a town= parameter names the town, and without
+// one the request is about the first town served. /t/{town} redirects to
+// /t/{town}/; a town that is not served is a 404 under /t/ and a 400 as a
+// parameter.
 func (s *Server) townPrefix(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		rest, ok := strings.CutPrefix(r.URL.Path, "/t/")
-		if !ok {
-			return next(c)
-		}
-		code, sub, slash := strings.Cut(rest, "/")
-		t, served := s.townByCode(code)
-		if !served {
-			return echo.NewHTTPError(http.StatusNotFound, "unknown town "+strconv.Quote(code)+" (the towns are "+strings.Join(s.townCodes(), ", ")+")")
-		}
-		if !slash {
-			u := "/t/" + code + "/"
-			if r.URL.RawQuery != "" {
-				u += "?" + r.URL.RawQuery
+		rest, prefixed := strings.CutPrefix(r.URL.Path, "/t/")
+		town := r.URL.Query()["town"]
+		ref := siteRef{site: s.sites[0]}
+		switch {
+		case prefixed:
+			code, sub, slash := strings.Cut(rest, "/")
+			st, served := s.siteByCode(code)
+			if !served {
+				return echo.NewHTTPError(http.StatusNotFound, "unknown town "+strconv.Quote(code)+" (the towns are "+strings.Join(s.townCodes(), ", ")+")")
 			}
-			return c.Redirect(http.StatusMovedPermanently, u)
+			if !slash {
+				u := "/t/" + code + "/"
+				if r.URL.RawQuery != "" {
+					u += "?" + r.URL.RawQuery
+				}
+				return c.Redirect(http.StatusMovedPermanently, u)
+			}
+			if len(town) > 0 && (len(town) > 1 || town[0] != code) {
+				return failWith(http.StatusBadRequest, "town", "town="+strings.Join(town, ",")+" under /t/"+code+"/: name one town, the prefix's")
+			}
+			// Echo routes the request it was given, whose URL this
+			// changes in place (as its rewrite middleware does).
+			r.URL.Path, r.URL.RawPath = "/"+sub, ""
+			ref = siteRef{site: st, named: true, prefixed: true}
+		case len(town) > 0:
+			st, served := s.siteByCode(town[0])
+			if len(town) > 1 || !served {
+				return failWith(http.StatusBadRequest, "town", "unknown town "+strconv.Quote(strings.Join(town, ","))+" (name one of "+strings.Join(s.townCodes(), ", ")+")")
+			}
+			ref = siteRef{site: st, named: true}
 		}
-		if v := r.URL.Query()["town"]; len(v) > 0 && (len(v) > 1 || v[0] != code) {
-			return failWith(http.StatusBadRequest, "town", "town="+strings.Join(v, ",")+" under /t/"+code+"/: name one town, the prefix's")
-		}
-		// Echo routes the request it was given, whose URL this changes
-		// in place (as its rewrite middleware does); the town goes into
-		// the context of the request the handlers see.
-		r.URL.Path, r.URL.RawPath = "/"+sub, ""
-		c.SetRequest(r.WithContext(context.WithValue(r.Context(), townKey{}, t.Code)))
+		c.SetRequest(r.WithContext(context.WithValue(r.Context(), siteKey{}, ref)))
 		return next(c)
 	}
 }
 
-// townByCode returns the served town with code.
-func (s *Server) townByCode(code string) (tiles.Town, bool) {
-	for _, t := range s.cfg.Towns {
-		if t.Code == code {
-			return t, true
+// siteByCode returns the site of the served town with code.
+func (s *Server) siteByCode(code string) (*Site, bool) {
+	for _, st := range s.sites {
+		if st.Town.Code == code {
+			return st, true
 		}
 	}
-	return tiles.Town{}, false
+	return nil, false
 }
 
 func (s *Server) townCodes() []string {
-	out := make([]string, len(s.cfg.Towns))
-	for i, t := range s.cfg.Towns {
-		out[i] = t.Code
+	out := make([]string, len(s.sites))
+	for i, st := range s.sites {
+		out[i] = st.Town.Code
 	}
 	return out
 }
 
-// requestTown returns the town a request is about: its prefix's, else the
-// one of its town= parameter, else the first town served. ok is false
-// when no town is served, or town= names none of them.
-func (s *Server) requestTown(c echo.Context) (tiles.Town, error) {
-	if code, ok := c.Request().Context().Value(townKey{}).(string); ok {
-		t, _ := s.townByCode(code)
-		return t, nil
+// site returns the site a request is about (townPrefix picked it): its
+// prefix's or town= parameter's, else the first town served.
+func (s *Server) site(c echo.Context) *Site {
+	if ref, ok := c.Request().Context().Value(siteKey{}).(siteRef); ok {
+		return ref.site
 	}
-	if v := c.QueryParam("town"); v != "" {
-		t, ok := s.townByCode(v)
-		if !ok {
-			return t, failWith(http.StatusBadRequest, "town", "unknown town "+strconv.Quote(v)+" (the towns are "+strings.Join(s.townCodes(), ", ")+")")
-		}
-		return t, nil
-	}
-	if len(s.cfg.Towns) == 0 {
-		return tiles.Town{}, echo.NewHTTPError(http.StatusNotFound, "no towns are served")
-	}
-	return s.cfg.Towns[0], nil
+	return s.sites[0]
 }
 
-// townPath is the request's /t/{town} prefix ("" without one), for the
-// URLs the server writes into documents (TileJSON, styles), so that a
-// town's documents lead to its own prefix.
+// SiteOf returns the site of a request to a Server (nil when the request
+// did not come through one): the APIs registered by Config.Routes answer
+// for its town.
+func SiteOf(c echo.Context) *Site {
+	ref, _ := c.Request().Context().Value(siteKey{}).(siteRef)
+	return ref.site
+}
+
+// townPath is the /t/{town} prefix of a request that named its town ("" for
+// the first town's unprefixed paths), for the URLs the server writes into
+// documents (TileJSON, styles), so that a town's documents lead to its own
+// prefix.
 func townPath(c echo.Context) string {
-	if code, ok := c.Request().Context().Value(townKey{}).(string); ok {
-		return "/t/" + code
+	if ref, ok := c.Request().Context().Value(siteKey{}).(siteRef); ok && ref.named {
+		return "/t/" + url.PathEscape(ref.site.Town.Code)
 	}
 	return ""
 }
@@ -146,9 +163,9 @@ func (s *Server) rootPath(c echo.Context) string {
 
 // townsDoc serves /api/towns: the towns served, for the town picker.
 func (s *Server) townsDoc(c echo.Context) error {
-	out := make([]TownDoc, len(s.cfg.Towns))
-	for i, t := range s.cfg.Towns {
-		out[i] = s.townDoc(c, t)
+	out := make([]TownDoc, len(s.sites))
+	for i, st := range s.sites {
+		out[i] = s.townDoc(c, st.Town)
 	}
 	s.varyForwarded(c)
 	return writeJSONDoc(c, map[string]any{"towns": out}, cacheMetadata)
@@ -156,9 +173,9 @@ func (s *Server) townsDoc(c echo.Context) error {
 
 // townInfo serves /api/town (and /t/{town}/api/town): one town.
 func (s *Server) townInfo(c echo.Context) error {
-	t, err := s.requestTown(c)
-	if err != nil {
-		return err
+	t := s.site(c).Town
+	if t.Code == "" {
+		return echo.NewHTTPError(http.StatusNotFound, "no towns are served")
 	}
 	s.varyForwarded(c)
 	return writeJSONDoc(c, s.townDoc(c, t), cacheMetadata)

@@ -41,12 +41,15 @@ export function freePort() {
 
 // startServer runs `flowtiles serve` on port (a free one when not given)
 // and waits for /healthz. The result has url, port, log() and stop().
-export async function startServer({ port, args = [], timeoutMs = 60000 } = {}) {
+// towns are the demo towns to serve (--towns): Deruta alone by default, so
+// that / is its planner; null serves every demo town (/ is the picker).
+export async function startServer({ port, args = [], timeoutMs = 60000, towns = 'deruta' } = {}) {
   port ??= await freePort();
   const bin = binary();
   const env = { ...process.env };
   delete env.DATABASE_URL;
-  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const townArgs = towns === null ? [] : ['--towns', towns];
+  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, ...townArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (b) => {
     out += b.toString();
