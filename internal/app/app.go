@@ -121,9 +121,8 @@ type source interface {
 // PostGIS mirrored into memory (newPostGIS).
 type backend struct {
 	mode   string
-	sites  []site        // the towns served, each with its data (one, for now: see serveTowns)
-	places []tiles.Place // reference areas and the zones
-	zones  []tiles.Place
+	sites  []site        // the towns served, each with its data and zones
+	places []tiles.Place // reference areas (zones are the sites')
 	secret []byte // keys the noise of published figures
 	// version is the data version of every town's records: it moves
 	// whenever any of them changes.

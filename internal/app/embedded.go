@@ -93,12 +93,8 @@ func newEmbedded(cfg Config, loc *time.Location, cat *refdata.Catalog, ref []til
 	}
 	slices.SortStableFunc(pending, func(x, y presence.Record) int { return x.ObservedAt.Compare(y.ObservedAt) })
 	sink := ingest.NewTownsMemorySink(mems)
-	var zones []tiles.Place
-	for _, st := range sites {
-		zones = append(zones, st.zones...)
-	}
 	b := &backend{
-		mode: "embedded", sites: sites, places: ref, zones: zones, secret: demoSecret(dc.Seed), sink: sink,
+		mode: "embedded", sites: sites, places: ref, secret: demoSecret(dc.Seed), sink: sink,
 		// every town's records: a sum of versions that only grow
 		version: func() uint64 {
 			var v uint64
