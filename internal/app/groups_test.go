@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowtiles/flowtiles/internal/db"
+	"github.com/flowtiles/flowtiles/internal/ingest"
+	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -132,6 +134,37 @@ func twoTownDatabase(t *testing.T) (string, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	return url, pool
+}
+
+// loadPeople loads people[code] distinct people at each town's centre
+// (lon, lat to 4 decimals) through `flowtiles ingest`'s loader, the
+// records' towns coming from where they are, and returns each town's.
+func loadPeople(t *testing.T, pool *pgxpool.Pool, people map[string]int) map[string][]presence.Record {
+	t.Helper()
+	centres := map[string][2]float64{"deruta": derutaCentre, "torgiano": torgianoCentre}
+	now := time.Now().UTC().Truncate(time.Second)
+	var csv strings.Builder
+	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
+	recs := map[string][]presence.Record{}
+	total := 0
+	for _, code := range []string{"deruta", "torgiano"} {
+		c := centres[code]
+		for i := range people[code] {
+			r := presence.Record{ObservedAt: now.Add(-time.Duration(i) * time.Second), Lon: c[0], Lat: c[1], Weight: 1,
+				Visitor: presence.VisitorHash(fmt.Sprintf("%s-%d", code, i))}
+			recs[code] = append(recs[code], r)
+			fmt.Fprintf(&csv, "%s,%.4f,%.4f,1,%s-%d\n", r.ObservedAt.Format(time.RFC3339), c[0], c[1], code, i)
+			total++
+		}
+	}
+	file := filepath.Join(t.TempDir(), "two-towns.csv")
+	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := (&ingest.Loader{Pool: pool}).LoadFile(context.Background(), file, ingest.Options{}); err != nil || res.Loaded != int64(total) {
+		t.Fatalf("%v %+v", err, res)
+	}
+	return recs
 }
 
 // Town centres inside each perimeter.

@@ -6,19 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/paulmach/orb"
 
 	"github.com/flowtiles/flowtiles/internal/db"
-	"github.com/flowtiles/flowtiles/internal/ingest"
-	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/testdb"
 	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
@@ -102,45 +97,10 @@ func TestPostGISTowns(t *testing.T) {
 // town's centre, and none of the other town's tiles. So does each town of a
 // server of both, under its prefix (and town=).
 func TestPostGISServesOneTownOfTwo(t *testing.T) {
-	ctx := context.Background()
-	_, url := testdb.Create(t)
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	for _, tw := range []tiles.Town{{Code: "deruta", ISTAT: "054017"}, {Code: "torgiano", ISTAT: "054053"}} {
-		if _, err := towns.Add(ctx, pool, tw); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := towns.Remove(ctx, pool, "town"); err != nil {
-		t.Fatal(err)
-	}
-	// people at each town's centre, loaded as `flowtiles ingest` does:
-	// the records' towns come from where they are
-	centres := map[string]orb.Point{"deruta": {12.4177, 42.9826}, "torgiano": {12.4345, 43.0257}}
+	url, pool := twoTownDatabase(t)
 	people := map[string]int{"deruta": 30, "torgiano": 45}
-	now := time.Now().UTC().Truncate(time.Second)
-	var csv strings.Builder
-	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
-	recs := map[string][]presence.Record{}
-	for _, code := range []string{"deruta", "torgiano"} {
-		c := centres[code]
-		for i := range people[code] {
-			r := presence.Record{ObservedAt: now.Add(-time.Duration(i) * time.Second), Lon: c[0], Lat: c[1], Weight: 1,
-				Visitor: presence.VisitorHash(fmt.Sprintf("%s-%d", code, i))}
-			recs[code] = append(recs[code], r)
-			fmt.Fprintf(&csv, "%s,%.4f,%.4f,1,%s-%d\n", r.ObservedAt.Format(time.RFC3339), c[0], c[1], code, i)
-		}
-	}
-	file := filepath.Join(t.TempDir(), "two-towns.csv")
-	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := (&ingest.Loader{Pool: pool}).LoadFile(ctx, file, ingest.Options{}); err != nil || res.Loaded != 75 {
-		t.Fatalf("%v %+v", err, res)
-	}
+	recs := loadPeople(t, pool, people)
+	centres := map[string][2]float64{"deruta": derutaCentre, "torgiano": torgianoCentre}
 	// a box around both towns
 	both := "/api/stats?bbox=12.40,42.97,12.45,43.04"
 	tile := func(code string) string {

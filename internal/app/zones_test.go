@@ -3,18 +3,12 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/flowtiles/flowtiles/internal/areas"
-	"github.com/flowtiles/flowtiles/internal/ingest"
-	"github.com/flowtiles/flowtiles/internal/presence"
 )
 
 // Zones are per town in PostGIS too (issue 17): Deruta and Torgiano each
@@ -44,28 +38,8 @@ func TestPostGISZonesPerTown(t *testing.T) {
 	}
 	// people in each town's historic centre, loaded as `flowtiles ingest`
 	// does
-	centres := map[string][2]float64{"deruta": derutaCentre, "torgiano": torgianoCentre}
 	people := map[string]int{"deruta": 30, "torgiano": 45}
-	now := time.Now().UTC().Truncate(time.Second)
-	var csv strings.Builder
-	csv.WriteString("observed_at,lon,lat,weight,visitor_id\n")
-	recs := map[string][]presence.Record{}
-	for _, code := range []string{"deruta", "torgiano"} {
-		c := centres[code]
-		for i := range people[code] {
-			r := presence.Record{ObservedAt: now.Add(-time.Duration(i) * time.Second), Lon: c[0], Lat: c[1], Weight: 1,
-				Visitor: presence.VisitorHash(fmt.Sprintf("%s-%d", code, i))}
-			recs[code] = append(recs[code], r)
-			fmt.Fprintf(&csv, "%s,%.4f,%.4f,1,%s-%d\n", r.ObservedAt.Format(time.RFC3339), c[0], c[1], code, i)
-		}
-	}
-	file := filepath.Join(t.TempDir(), "two-towns.csv")
-	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if res, err := (&ingest.Loader{Pool: pool}).LoadFile(ctx, file, ingest.Options{}); err != nil || res.Loaded != 75 {
-		t.Fatalf("%v %+v", err, res)
-	}
+	recs := loadPeople(t, pool, people)
 	a, srv := start(t, Config{DatabaseURL: url}) // both towns
 	for _, code := range []string{"deruta", "torgiano"} {
 		status, body := get(t, srv.URL+"/t/"+code+"/api/zones")
