@@ -123,7 +123,7 @@ type backend struct {
 	mode   string
 	sites  []site        // the towns served, each with its data and zones
 	places []tiles.Place // reference areas (zones are the sites')
-	secret []byte // keys the noise of published figures
+	secret []byte        // keys the noise of published figures
 	// version is the data version of every town's records: it moves
 	// whenever any of them changes.
 	version func() uint64
