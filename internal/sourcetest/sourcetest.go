@@ -452,7 +452,8 @@ func ReferenceVisits(records []presence.Record, zones []tiles.Place, q tiles.Que
 	return out
 }
 
-// SortVisits orders visits by every field but Visitor.
+// SortVisits orders visits by every field but Visitor (the visitor key
+// last: two visitors may have visits alike in everything else).
 func SortVisits(vs []tiles.Visit) {
 	slices.SortFunc(vs, func(a, b tiles.Visit) int {
 		for _, c := range []int{cmpInt(a.Day, b.Day), cmpInt(a.First, b.First), cmpInt(a.Last, b.Last), cmpInt(a.Presences, b.Presences)} {
@@ -466,7 +467,8 @@ func SortVisits(vs []tiles.Visit) {
 		case tiles.FirstRecordLess(b, a):
 			return 1
 		}
-		return 0
+		// two visitors' visits alike in all else: by their keys
+		return cmpInt(int64(a.Key), int64(b.Key))
 	})
 }
 
