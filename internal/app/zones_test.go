@@ -59,6 +59,16 @@ func TestPostGISZonesPerTown(t *testing.T) {
 		if !slices.Equal(codes, zoneNames[code]) {
 			t.Errorf("/t/%s/api/zones: %v, want its own zones %v", code, codes, zoneNames[code])
 		}
+		// shown by their labels, in the page's language
+		for lang, want := range map[string]string{"": "Centro storico", "en": "Historic centre"} {
+			_, body := get(t, srv.URL+"/t/"+code+"/api/zones?lang="+lang)
+			var named struct {
+				Zones []struct{ Code, Name string } `json:"zones"`
+			}
+			if err := json.Unmarshal(body, &named); err != nil || len(named.Zones) == 0 || named.Zones[0].Code != "centro-storico" || named.Zones[0].Name != want {
+				t.Errorf("/t/%s/api/zones?lang=%s: %s, want centro-storico named %q", code, lang, body, want)
+			}
+		}
 		// the zone of the same name in each town counts that town's people
 		path := "/t/" + code + "/api/stats?zone=centro-storico"
 		if got, want := visitors(t, srv.URL+path), published(a, recs[code]); got != want {

@@ -108,6 +108,10 @@ func TestParseErrors(t *testing.T) {
 			"x.geojson: feature 1: geometry: polygon 0 ring 0 is not closed"},
 		{"duplicate zone", "zones", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"a"},"geometry":` + square + `},{"type":"Feature","properties":{"name":"A"},"geometry":` + square + `}]}`,
 			`x.geojson: feature 2: name: "a" again (first in feature 1)`},
+		{"bad label language", "zones", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"a","label:English":"A"},"geometry":` + square + `}]}`,
+			`x.geojson: feature 1: label:English: not a language code after label: (want e.g. label:en)`},
+		{"empty label", "zones", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"a","label":" "},"geometry":` + square + `}]}`,
+			`x.geojson: feature 1: label: empty`},
 		{"too many zones", "zones", `{"type":"FeatureCollection","features":[` + strings.Repeat(`{"type":"Feature","properties":{"name":"a"},"geometry":`+square+`},`, 16) +
 			`{"type":"Feature","properties":{"name":"b"},"geometry":` + square + `}]}`, "x.geojson: 17 zones, at most 16"},
 		{"regions as countries", "countries", `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"reg_istat_code":"10","reg_name":"Umbria"},"geometry":` + square + `}]}`,

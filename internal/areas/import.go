@@ -10,6 +10,7 @@ package areas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -289,10 +290,17 @@ func importZones(ctx context.Context, tx pgx.Tx, code string, zs []Zone) (tiles.
 		if err != nil {
 			return town, 0, 0, fmt.Errorf("zone %s: %w", z.Name, err)
 		}
-		rows[i] = []any{int32(z.Feature), int16(z.ID), z.Name, b}
+		labels, err := json.Marshal(z.Labels)
+		if err != nil {
+			return town, 0, 0, err
+		}
+		if z.Labels == nil {
+			labels = []byte("{}")
+		}
+		rows[i] = []any{int32(z.Feature), int16(z.ID), z.Name, z.Label, string(labels), b}
 	}
-	if err := stage(ctx, tx, "areas_zone", "n integer, id smallint, name text, wkb bytea, g geometry",
-		[]string{"n", "id", "name", "wkb"}, rows); err != nil {
+	if err := stage(ctx, tx, "areas_zone", "n integer, id smallint, name text, label text, labels text, wkb bytea, g geometry",
+		[]string{"n", "id", "name", "label", "labels", "wkb"}, rows); err != nil {
 		return town, 0, 0, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE areas_zone SET g = `+fmt.Sprintf(fixGeom, "wkb")); err != nil {
@@ -309,7 +317,7 @@ func importZones(ctx context.Context, tx pgx.Tx, code string, zs []Zone) (tiles.
 	if _, err := tx.Exec(ctx, `DELETE FROM zone WHERE town = $1`, town.ID); err != nil {
 		return town, 0, 0, fmt.Errorf("writing zones: %w", err)
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO zone (town, id, name, geom) SELECT $1, id, name, g FROM areas_zone ORDER BY id`, town.ID)
+	tag, err := tx.Exec(ctx, `INSERT INTO zone (town, id, name, label, labels, geom) SELECT $1, id, name, nullif(label, ''), labels::jsonb, g FROM areas_zone ORDER BY id`, town.ID)
 	if err != nil {
 		return town, 0, 0, fmt.Errorf("writing zones: %w", err)
 	}

@@ -96,8 +96,12 @@ type Country struct {
 type Zone struct {
 	Feature int
 	ID      int
-	Name    string
-	Shape   orb.MultiPolygon
+	Name    string // its code in URLs (zone=NAME): the "name" property
+	// Label is its name in the town's language ("label", "" without one),
+	// Labels in others ("label:en": {"en": ...}).
+	Label  string
+	Labels map[string]string
+	Shape  orb.MultiPolygon
 }
 
 // File is a parsed file of reference areas: one of the slices is filled,
@@ -220,6 +224,28 @@ func Parse(name string, data []byte, kind Kind) (*File, error) {
 				return nil, fail(prop, reason)
 			}
 			key, keyProp = strings.ToLower(z.Name), "name"
+			if _, ok := p["label"]; ok {
+				if z.Label, prop, reason = p.text("label"); reason != "" {
+					return nil, fail(prop, reason)
+				}
+			}
+			for k := range p {
+				lang, ok := strings.CutPrefix(k, "label:")
+				if !ok {
+					continue
+				}
+				if !langCode.MatchString(lang) {
+					return nil, fail(k, "not a language code after label: (want e.g. label:en)")
+				}
+				l, prop, reason := p.text(k)
+				if reason != "" {
+					return nil, fail(prop, reason)
+				}
+				if z.Labels == nil {
+					z.Labels = map[string]string{}
+				}
+				z.Labels[lang] = l
+			}
 			f.Zones = append(f.Zones, z)
 		default:
 			return nil, &FeatureError{File: name, Reason: fmt.Sprintf("unknown kind %q", kind)}
@@ -347,7 +373,10 @@ func (p props) text(keys ...string) (string, string, string) {
 	return s, k, ""
 }
 
-var digits = regexp.MustCompile(`^[0-9]+$`)
+var (
+	digits   = regexp.MustCompile(`^[0-9]+$`)
+	langCode = regexp.MustCompile(`^[a-z]{2,3}$`)
+)
 
 // code is a required code of n digits; numbers are zero-padded (54017 ->
 // "054017").

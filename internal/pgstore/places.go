@@ -33,11 +33,12 @@ func (s *Store) places(ctx context.Context, zonesOnly bool) ([]tiles.Place, erro
 		level tiles.Level
 		sql   string
 	}{
-		{tiles.LevelRegion, `SELECT code, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM region ORDER BY code`},
-		{tiles.LevelProvince, `SELECT code, abbrev, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM province ORDER BY code`},
-		{tiles.LevelMunicipality, `SELECT istat_code, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM municipality ORDER BY istat_code`},
-		{tiles.LevelCountry, `SELECT iso_a2, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point) FROM country ORDER BY iso_a2`},
-		{tiles.LevelZone, `SELECT id::text, name, 0::bigint, ST_AsBinary(geom), ST_AsBinary(ST_PointOnSurface(geom)) FROM zone WHERE town = $1 ORDER BY id`},
+		{tiles.LevelRegion, `SELECT code, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point), '', '{}'::jsonb FROM region ORDER BY code`},
+		{tiles.LevelProvince, `SELECT code, abbrev, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point), '', '{}'::jsonb FROM province ORDER BY code`},
+		{tiles.LevelMunicipality, `SELECT istat_code, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point), '', '{}'::jsonb FROM municipality ORDER BY istat_code`},
+		{tiles.LevelCountry, `SELECT iso_a2, name, coalesce(population, 0), ST_AsBinary(geom), ST_AsBinary(point), '', '{}'::jsonb FROM country ORDER BY iso_a2`},
+		// a zone: its code (name) in URLs, shown by its label in each language
+		{tiles.LevelZone, `SELECT id::text, name, 0::bigint, ST_AsBinary(geom), ST_AsBinary(ST_PointOnSurface(geom)), coalesce(label, name), labels FROM zone WHERE town = $1 ORDER BY id`},
 	}
 	var out []tiles.Place
 	for _, q := range queries {
@@ -53,11 +54,12 @@ func (s *Store) places(ctx context.Context, zonesOnly bool) ([]tiles.Place, erro
 		}
 		for rows.Next() {
 			var (
-				code, name string
-				pop        int64
-				shape, pt  []byte
+				code, name, label string
+				pop               int64
+				shape, pt         []byte
+				labels            map[string]string
 			)
-			if err := rows.Scan(&code, &name, &pop, &shape, &pt); err != nil {
+			if err := rows.Scan(&code, &name, &pop, &shape, &pt, &label, &labels); err != nil {
 				rows.Close()
 				return nil, db.Wrap(ctx, "reading "+q.level.String()+" areas", err)
 			}
@@ -80,7 +82,10 @@ func (s *Store) places(ctx context.Context, zonesOnly bool) ([]tiles.Place, erro
 				p.Key = int64(tiles.CountryIndex(c))
 			case tiles.LevelZone:
 				p.Key, _ = strconv.ParseInt(code, 10, 64)
-				p.Code = name
+				p.Code, p.Name = name, label
+				if len(labels) > 0 {
+					p.Names = labels
+				}
 			default:
 				p.Key, _ = strconv.ParseInt(code, 10, 64)
 			}
