@@ -14,7 +14,7 @@ import (
 // ServeCmd is the `flowtiles serve` subcommand.
 type ServeCmd struct {
 	Listen         string        `help:"Address to listen on." default:"127.0.0.1:8080"`
-	DatabaseURL    string        `name:"database-url" env:"DATABASE_URL,FLOWTILES_DATABASE_URL" help:"PostGIS connection URL; none: the embedded Deruta demo data in memory."`
+	DatabaseURL    string        `name:"database-url" env:"DATABASE_URL,FLOWTILES_DATABASE_URL" help:"PostGIS connection URL; none: the embedded demo data (Deruta and Torgiano) in memory."`
 	NoMigrate      bool          `help:"Do not apply the schema migrations at start."`
 	MemoryMB       int64         `name:"memory-mb" help:"Memory budget (MiB) for presence rows mirrored from PostGIS; older months are answered by PostGIS. 0: everything in memory." default:"0"`
 	K              int64         `name:"k" help:"Privacy threshold: figures about fewer distinct people are withheld (at least 5)." default:"15"`
@@ -42,7 +42,7 @@ type ServeCmd struct {
 	QueueWait        time.Duration `help:"How long a heavy request waits for a slot before it is answered 503 with Retry-After." default:"5s"`
 	TileTimeout      time.Duration `help:"How long the rendering of one uncached tile may take once it has a slot, before it is answered 503 with Retry-After." default:"10s"`
 	StatementTimeout time.Duration `help:"statement_timeout of the PostgreSQL pool's connections (negative: the server's setting)." default:"30s"`
-	Towns            []string      `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list); none: the database's town (the demo's, deruta, without a database). One town per server for now (needed when the database has several)."`
+	Towns            []string      `help:"Codes of the towns to serve (comma-separated; see flowtiles towns list), the first the default of paths without a /t/{town}/ prefix; none: every town of the database (without a database the demo's, deruta and torgiano)."`
 }
 
 // parsePrefixes reads addresses and CIDR ranges.

@@ -41,7 +41,8 @@ func TestEmbeddedTown(t *testing.T) {
 
 // With PostGIS the towns come from the town table: the served town's name
 // and kiosk settings reach the pages, its stricter k the published
-// figures; a server of several towns is refused for now.
+// figures; a server serves every town of the database, or those --towns
+// names.
 func TestPostGISTowns(t *testing.T) {
 	ctx := context.Background()
 	_, url := testdb.Create(t)
