@@ -416,7 +416,7 @@ func TestImportZonesRecomputesMasks(t *testing.T) {
 	for i, p := range points {
 		// one month each: several partitions
 		ts := time.Date(2025, time.Month(1+i), 1, 10, 0, 0, 0, time.UTC)
-		if _, err := pool.Exec(ctx, `SELECT presence_ensure_partition($1)`, ts); err != nil {
+		if _, err := pool.Exec(ctx, `SELECT presence_ensure_partition(0::smallint, $1)`, ts); err != nil {
 			t.Fatal(err)
 		}
 		w := tiles.Project(p[0], p[1])

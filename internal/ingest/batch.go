@@ -155,19 +155,53 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// ensurePartitions creates the month partitions of presence holding the
-// given months (any time within each). Call it on the pool, before the
+// partition names a leaf partition of presence: a town's UTC month.
+type partition struct {
+	town  int16
+	month string // "2006-01"
+}
+
+// name is the partition's table name (presence_ensure_partition's).
+func (p partition) name() string {
+	return fmt.Sprintf("presence_t%d_y%sm%s", p.town, p.month[:4], p.month[5:])
+}
+
+// ensurePartitions creates the partitions of presence holding the given
+// towns' months (any time within each). Call it on the pool, before the
 // load's transaction: creating a partition locks the whole presence table
 // (ACCESS EXCLUSIVE) until its transaction ends, which inside the load would
 // stall every reader for as long as the COPY runs. An empty partition left
 // by a load that then failed is harmless.
-func ensurePartitions(ctx context.Context, db execer, months map[string]time.Time) error {
-	for m, t := range months {
-		if _, err := db.Exec(ctx, "SELECT presence_ensure_partition($1)", t); err != nil {
-			return fmt.Errorf("creating the partition for %s: %w", m, err)
+func ensurePartitions(ctx context.Context, db execer, parts map[partition]time.Time) error {
+	for p, t := range parts {
+		if _, err := db.Exec(ctx, "SELECT presence_ensure_partition($1, $2)", p.town, t); err != nil {
+			return fmt.Errorf("creating the partition for town %d, %s: %w", p.town, p.month, err)
 		}
 	}
 	return nil
+}
+
+// missingPartitions returns those of parts that tx does not see.
+func missingPartitions(ctx context.Context, tx pgx.Tx, parts map[partition]time.Time) (map[partition]time.Time, error) {
+	names := make([]string, 0, len(parts))
+	byName := make(map[string]partition, len(parts))
+	for p := range parts {
+		names = append(names, p.name())
+		byName[p.name()] = p
+	}
+	rows, err := tx.Query(ctx, "SELECT n FROM unnest($1::text[]) n WHERE to_regclass(n) IS NULL", names)
+	if err != nil {
+		return nil, fmt.Errorf("looking for partitions: %w", err)
+	}
+	missing := map[partition]time.Time{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		missing[byName[n]] = parts[byName[n]]
+	}
+	return missing, rows.Err()
 }
 
 // monthOf is the UTC month key of t (presence partitions are UTC months).
@@ -177,9 +211,10 @@ func monthOf(t time.Time) string { return t.UTC().Format("2006-01") }
 type span struct {
 	rows, weight int64
 	from, to     time.Time
-	months       map[string]time.Time
+	parts        map[partition]time.Time
 }
 
+// add counts r, whose Town is set (the validator places it).
 func (s *span) add(r *presence.Record) {
 	s.rows++
 	s.weight += int64(r.Weight)
@@ -189,11 +224,11 @@ func (s *span) add(r *presence.Record) {
 	if s.to.IsZero() || r.ObservedAt.After(s.to) {
 		s.to = r.ObservedAt
 	}
-	if s.months == nil {
-		s.months = map[string]time.Time{}
+	if s.parts == nil {
+		s.parts = map[partition]time.Time{}
 	}
-	if m := monthOf(r.ObservedAt); s.months[m].IsZero() {
-		s.months[m] = r.ObservedAt
+	if p := (partition{r.Town, monthOf(r.ObservedAt)}); s.parts[p].IsZero() {
+		s.parts[p] = r.ObservedAt
 	}
 }
 

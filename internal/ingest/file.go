@@ -381,7 +381,7 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 		return fmt.Errorf("reading %s again: %w", path, err)
 	}
 	defer r.f.Close()
-	if err := ensurePartitions(ctx, l.Pool, p.span.months); err != nil {
+	if err := ensurePartitions(ctx, l.Pool, p.span.parts); err != nil {
 		return err
 	}
 	tx, err := l.Pool.Begin(ctx)

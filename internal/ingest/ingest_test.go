@@ -148,7 +148,7 @@ func TestLoadGoodFiles(t *testing.T) {
 		})
 	}
 	// The first record of good.csv, as stored: the visitor's hash only,
-	// world coordinates, the attributes, in its month's partition.
+	// world coordinates, the attributes, in its town's month's partition.
 	var (
 		lon, lat                    float64
 		wx, wy                      int64
@@ -165,12 +165,12 @@ func TestLoadGoodFiles(t *testing.T) {
 	}
 	w := tiles.Project(12.4172, 42.9812)
 	if lon != 12.4172 || lat != 42.9812 || wx != int64(w.X) || wy != int64(w.Y) || weight != 1 || visitor == nil || *visitor != presence.VisitorHash("v-001") ||
-		*age != "35-44" || *gender != "f" || *nat != "IT" || *orig != "054017" || *spd != "medium" || part != "presence_y2024m05" {
+		*age != "35-44" || *gender != "f" || *nat != "IT" || *orig != "054017" || *spd != "medium" || part != "presence_t0_y2024m05" {
 		t.Errorf("stored: %v %v %d %d %d %v %s %s %s %s %s %s", lon, lat, wx, wy, weight, visitor, *age, *gender, *nat, *orig, *spd, part)
 	}
 	var parts int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'presence'::regclass`).Scan(&parts); err != nil || parts != 2 {
-		t.Errorf("partitions: %d, %v (want May and June 2024)", parts, err)
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'presence_t0'::regclass`).Scan(&parts); err != nil || parts != 2 {
+		t.Errorf("partitions: %d, %v (want town 0's May and June 2024)", parts, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,18 +41,28 @@ func NewPGSink(pool *pgxpool.Pool, zones map[int16][]tiles.Place) *PGSink {
 // token (bid.Town) records outside its town with a *presence.TownError.
 func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presence.Record) (duplicate bool, err error) {
 	defer func() { err = db.Wrap(ctx, "storing a posted batch", err) }() // outages: tiles.ErrUnavailable
-	b := &batchRow{source: "api", checksum: bid.Checksum, started: time.Now()}
-	var sp span
-	for i := range recs {
-		sp.add(&recs[i])
+	started := time.Now()
+	for range 3 {
+		dup, missing, err := s.store(ctx, bid, recs, started)
+		if err != nil || len(missing) == 0 {
+			return dup, err
+		}
+		// the records' towns are known only in the transaction: their
+		// partitions are created outside it (see ensurePartitions), and
+		// the batch is tried again
+		if err := ensurePartitions(ctx, s.pool, missing); err != nil {
+			return false, err
+		}
 	}
-	b.read, b.loaded, b.weight, b.from, b.to = sp.rows, sp.rows, sp.weight, sp.from, sp.to
-	if err := ensurePartitions(ctx, s.pool, sp.months); err != nil {
-		return false, err
-	}
+	return false, errors.New("the partitions of the batch's towns went missing three times (towns changing?)")
+}
+
+// store is one try of Store: it stores nothing and returns the partitions
+// missing when some of the batch's towns' months have none.
+func (s *PGSink) store(ctx context.Context, bid presence.BatchID, recs []presence.Record, started time.Time) (duplicate bool, missing map[partition]time.Time, err error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return false, fmt.Errorf("ingest batch: %w", err)
+		return false, nil, fmt.Errorf("ingest batch: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // (error ignored) after Commit, a no-op
 	// records must lie in a town, and in the token's town when it has one:
@@ -59,32 +70,41 @@ func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presenc
 	// the checksum (townSet.place)
 	ts, err := towns.Load(ctx, tx)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if err := newTownSet(ts).place(bid, recs); err != nil {
-		return false, err
+		return false, nil, err
 	}
+	var sp span
+	for i := range recs {
+		sp.add(&recs[i])
+	}
+	if missing, err := missingPartitions(ctx, tx, sp.parts); err != nil || len(missing) > 0 {
+		return false, missing, err
+	}
+	b := &batchRow{source: "api", checksum: bid.Checksum, started: started,
+		read: sp.rows, loaded: sp.rows, weight: sp.weight, from: sp.from, to: sp.to}
 	if bid.Key != "" {
 		seen, err := bindKey(ctx, tx, bid)
 		if err != nil || seen {
-			return seen, err
+			return seen, nil, err
 		}
 	}
 	id, ok, err := claim(ctx, tx, b)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if !ok {
 		// the same bytes were stored before: keep the key's binding
 		if err := tx.Commit(ctx); err != nil {
-			return false, fmt.Errorf("committing the batch: %w", err)
+			return false, nil, fmt.Errorf("committing the batch: %w", err)
 		}
-		return true, nil
+		return true, nil, nil
 	}
 	zones := s.zones
 	if zones == nil {
 		if zones, err = areas.ReadZones(ctx, tx, true); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
 	enc := newEncoder(id, zones)
@@ -92,18 +112,18 @@ func (s *PGSink) Store(ctx context.Context, bid presence.BatchID, recs []presenc
 		return enc.values(&recs[i]), nil
 	}))
 	if err != nil {
-		return false, fmt.Errorf("copying %d records: %w", len(recs), err)
+		return false, nil, fmt.Errorf("copying %d records: %w", len(recs), err)
 	}
 	if n != int64(len(recs)) {
-		return false, fmt.Errorf("copied %d records of %d", n, len(recs))
+		return false, nil, fmt.Errorf("copied %d records of %d", n, len(recs))
 	}
 	if err := finish(ctx, tx, id, b); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("committing the batch: %w", err)
+		return false, nil, fmt.Errorf("committing the batch: %w", err)
 	}
-	return false, nil
+	return false, nil, nil
 }
 
 // bindKey records the batch's idempotency key in its scope, bound to its

@@ -87,7 +87,7 @@ func BudgetSince(ctx context.Context, pool *pgxpool.Pool, towns []int16, budget,
 		return time.Time{}, nil
 	}
 	rows, err := pool.Query(ctx, `SELECT date_trunc('month', observed_at AT TIME ZONE 'UTC'), count(*)
-		FROM presence WHERE town = ANY($1::smallint[]) GROUP BY 1 ORDER BY 1 DESC`, towns)
+		FROM presence WHERE town IN `+townsIn(towns)+` GROUP BY 1 ORDER BY 1 DESC`)
 	if err != nil {
 		return time.Time{}, db.Wrap(ctx, "sizing the memory budget", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/flowtiles/flowtiles/internal/memstore"
 	"github.com/flowtiles/flowtiles/internal/pgstore"
 	"github.com/flowtiles/flowtiles/internal/presence"
@@ -137,4 +139,66 @@ func total(t *testing.T, src tiles.Source) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A mirror reads its towns' partitions of presence only (00010): with
+// another town's partition locked by a transaction, the memory budget, the
+// start and the catching up of a group of two towns never wait for it (a
+// statement that touched it would fail on the lock timeout).
+func TestMirrorReadsOnlyItsTowns(t *testing.T) {
+	ctx := context.Background()
+	pool := testdb.New(t)
+	for _, code := range []string{"second", "third"} {
+		if _, err := towns.Add(ctx, pool, tiles.Town{Code: code, Name: code}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed := sourcetest.Seed(t)
+	all, _ := sourcetest.SplitTowns(sourcetest.Records(seed, 3000))
+	zones := sourcetest.Zones()
+	testdb.Insert(t, pool, all, zones)
+	testdb.Insert(t, pool, inTown(sourcetest.Records(seed+1, 2000), 2), zones)
+
+	cfg, err := pgxpool.ParseConfig(pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["lock_timeout"] = "30s"
+	group, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer group.Close()
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback(ctx) // (error ignored)
+	if _, err := lock.Exec(ctx, "LOCK TABLE presence_t2 IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := BudgetSince(ctx, group, []int16{0, 1}, 1<<20, 40); err != nil {
+		t.Fatalf("the budget of two towns: %v", err)
+	}
+	cat := refdata.Italy()
+	mems := map[int16]*memstore.Store{0: memstore.New(cat), 1: memstore.New(cat)}
+	m := New(group, cat, mems, time.Time{})
+	if n, err := m.Load(ctx); err != nil || n != int64(len(all)) {
+		t.Fatalf("loaded %d rows (%v), want %d", n, err, len(all))
+	}
+	more := sourcetest.Records(seed+2, 300)
+	testdb.Insert(t, group, more, zones) // town 0's
+	if err := m.CatchUp(ctx); err != nil {
+		t.Fatalf("catching up: %v", err)
+	}
+	var want int64
+	for _, r := range append(all, more...) {
+		if r.Town == 0 {
+			want += int64(r.Weight)
+		}
+	}
+	if got := total(t, mems[0]); got != want {
+		t.Fatalf("town 0: %d people, want %d", got, want)
+	}
 }

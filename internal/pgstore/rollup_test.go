@@ -247,7 +247,7 @@ func TestRollupAnswersAsRecords(t *testing.T) {
 	})
 	t.Run("refresh after a write to a partition", func(t *testing.T) {
 		month := sourcetest.Start.AddDate(0, 0, 15).UTC()
-		tag, err := pool.Exec(ctx, fmt.Sprintf(`DELETE FROM presence_y%sm%s WHERE weight > 5`, month.Format("2006"), month.Format("01")))
+		tag, err := pool.Exec(ctx, fmt.Sprintf(`DELETE FROM presence_t0_y%sm%s WHERE weight > 5`, month.Format("2006"), month.Format("01")))
 		if err != nil {
 			t.Fatal(err)
 		}

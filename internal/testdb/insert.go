@@ -6,8 +6,10 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 
@@ -36,11 +38,15 @@ func Insert(t testing.TB, pool *pgxpool.Pool, records []presence.Record, zones [
 		VALUES ('test', md5(random()::text), 'committed', now(), $1) RETURNING id`, len(records)).Scan(&batch); err != nil {
 		t.Fatal(err)
 	}
-	months := map[string]bool{}
+	type partition struct {
+		town  int16
+		month string
+	}
+	parts := map[partition]bool{}
 	for _, r := range records {
-		if m := r.ObservedAt.UTC().Format("2006-01"); !months[m] {
-			months[m] = true
-			if _, err := tx.Exec(ctx, "SELECT presence_ensure_partition($1)", r.ObservedAt); err != nil {
+		if p := (partition{r.Town, r.ObservedAt.UTC().Format("2006-01")}); !parts[p] {
+			parts[p] = true
+			if err := EnsurePartition(ctx, tx, r.Town, r.ObservedAt); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -93,4 +99,23 @@ func ewkbPoint(lon, lat float64) []byte {
 	b = binary.LittleEndian.AppendUint32(b, 4326)
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(lon))
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(lat))
+}
+
+// EnsurePartition creates the partition of presence holding town's records
+// at ts, whichever the schema's version: by town and month (00010), by
+// month alone before.
+func EnsurePartition(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, town int16, ts time.Time) error {
+	var byTown bool
+	if err := db.QueryRow(ctx, "SELECT to_regprocedure('presence_ensure_partition(smallint, timestamptz)') IS NOT NULL").Scan(&byTown); err != nil {
+		return err
+	}
+	if !byTown {
+		_, err := db.Exec(ctx, "SELECT presence_ensure_partition($1)", ts)
+		return err
+	}
+	_, err := db.Exec(ctx, "SELECT presence_ensure_partition($1, $2)", town, ts)
+	return err
 }

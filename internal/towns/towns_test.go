@@ -158,10 +158,16 @@ func TestRemoveTownWithRecords(t *testing.T) {
 	if _, err := pool.Exec(ctx, "DELETE FROM town WHERE code = 'torgiano'"); !errors.As(err, &pe) || pe.Code != "23503" {
 		t.Fatalf("deleting a town with records: %v", err)
 	}
+	// presence is partitioned by town (00010): a town that is not has no
+	// partition, nor can one be made for it
 	_, err = pool.Exec(ctx, `INSERT INTO presence (observed_at, geom, wx, wy, weight, batch_id, town)
 		SELECT observed_at, geom, wx, wy, weight, batch_id, 9 FROM presence LIMIT 1`)
-	if !errors.As(err, &pe) || pe.Code != "23503" || !strings.Contains(pe.Message, "town 9 does not exist") {
+	if !errors.As(err, &pe) || pe.Code != "23514" || !strings.Contains(pe.Message, "no partition") {
 		t.Fatalf("a record of no town: %v", err)
+	}
+	_, err = pool.Exec(ctx, "SELECT presence_ensure_partition(9::smallint, $1)", at)
+	if !errors.As(err, &pe) || pe.Code != "23503" || !strings.Contains(pe.Message, "town 9 does not exist") {
+		t.Fatalf("a partition for no town: %v", err)
 	}
 	if _, err := pool.Exec(ctx, "DELETE FROM presence WHERE town = $1", torgiano.ID); err != nil {
 		t.Fatal(err)
@@ -171,6 +177,11 @@ func TestRemoveTownWithRecords(t *testing.T) {
 	}
 	if ts, _ := towns.Load(ctx, pool); codes(ts) != "town" {
 		t.Fatalf("%s", codes(ts))
+	}
+	// its empty partitions went with it
+	var parts int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_class WHERE relname LIKE $1", fmt.Sprintf("presence\\_t%d%%", torgiano.ID)).Scan(&parts); err != nil || parts != 0 {
+		t.Fatalf("%d partitions of the removed town left (%v)", parts, err)
 	}
 }
 
@@ -185,7 +196,7 @@ func TestRemoveTownDuringLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2025, 5, 1, 9, 0, 0, 0, time.UTC)
-	if _, err := pool.Exec(ctx, "SELECT presence_ensure_partition($1)", at); err != nil {
+	if _, err := pool.Exec(ctx, "SELECT presence_ensure_partition($1, $2)", torgiano.ID, at); err != nil {
 		t.Fatal(err)
 	}
 	load, err := pool.Begin(ctx)
