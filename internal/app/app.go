@@ -124,6 +124,10 @@ type backend struct {
 	sites  []site        // the towns served, each with its data and zones
 	places []tiles.Place // reference areas (zones are the sites')
 	secret []byte        // keys the noise of published figures
+	// fleet are the towns of the fleet: every town of the database, those
+	// served and those other server groups serve (nil: the towns served,
+	// as when embedded, whose processes share no data).
+	fleet []tiles.Town
 	// version is the data version of every town's records: it moves
 	// whenever any of them changes.
 	version func() uint64
@@ -245,6 +249,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.Server = server.New(server.Config{
 		Sites:             sites,
+		Fleet:             b.fleet,
 		Version:           b.version,
 		Ready:             a.readiness,
 		Static:            static.FS,

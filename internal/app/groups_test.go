@@ -198,10 +198,10 @@ func postPeople(t *testing.T, url, prefix string, at [2]float64, n int) {
 }
 
 // Two server groups on one database behind the shipped nginx
-// configuration, each serving one town: a town's requests reach its
-// group by the /t/{town}/ prefix, its documents lead back through the
-// proxy, and a batch posted for one town reaches only its group's memory
-// and figures.
+// configuration, each serving one town: the root's town picker lists both,
+// a town's requests reach its group by the /t/{town}/ prefix, its
+// documents lead back through the proxy, and a batch posted for one town
+// reaches only its group's memory and figures.
 func TestServerGroupsBehindNginx(t *testing.T) {
 	url, _ := twoTownDatabase(t)
 	cfg := Config{DatabaseURL: url, IngestToken: []string{"secret-token-1234"}, IngestMaxBytes: 1 << 20, LiveInterval: time.Second,
@@ -212,13 +212,45 @@ func TestServerGroupsBehindNginx(t *testing.T) {
 	b, groupB := start(t, cfgB)
 	proxy := startNginx(t, strings.TrimPrefix(groupA.URL, "http://"), strings.TrimPrefix(groupB.URL, "http://"))
 
-	// each town's requests reach its own group
-	for code, want := range map[string]string{"deruta": "deruta", "torgiano": "torgiano"} {
-		status, body := get(t, proxy+"/t/"+code+"/api/towns")
-		var list struct{ Towns []struct{ Code string } }
-		if err := json.Unmarshal(body, &list); status != 200 || err != nil || len(list.Towns) != 1 || list.Towns[0].Code != want {
-			t.Fatalf("/t/%s/api/towns through the proxy: %d %s", code, status, body)
+	// the root, at the default group (Deruta's), is the town picker of
+	// the whole fleet: /api/towns lists both towns, each telling whether
+	// the answering group serves it
+	if status, body := get(t, proxy+"/"); status != 200 || !strings.Contains(string(body), "/static/js/towns.js") {
+		t.Fatalf("/ through the proxy: %d %s; want the town picker", status, body)
+	}
+	status, body := get(t, proxy+"/api/towns")
+	var list struct {
+		Towns []struct {
+			Code, URL string
+			KioskURL  string `json:"kiosk_url"`
+			Served    bool
 		}
+	}
+	if err := json.Unmarshal(body, &list); status != 200 || err != nil || len(list.Towns) != 2 ||
+		list.Towns[0].Code != "deruta" || !list.Towns[0].Served || list.Towns[1].Code != "torgiano" || list.Towns[1].Served {
+		t.Fatalf("/api/towns through the proxy: %d %s; want deruta (served) and torgiano (another group's)", status, body)
+	}
+	// each listed town's pages, followed through the proxy, reach its own
+	// group: its planner, its kiosk, and its /api/town naming it
+	for _, tw := range list.Towns {
+		for page, want := range map[string]string{tw.URL: "/static/js/app.js", tw.KioskURL: "/static/js/kiosk.js"} {
+			if status, body := get(t, proxy+page); status != 200 || !strings.Contains(string(body), want) {
+				t.Fatalf("%s's page %s through the proxy: %d %s", tw.Code, page, status, body)
+			}
+		}
+		status, body := get(t, proxy+tw.URL+"api/town")
+		var town struct{ Code string }
+		if err := json.Unmarshal(body, &town); status != 200 || err != nil || town.Code != tw.Code {
+			t.Fatalf("%sapi/town through the proxy: %d %s", tw.URL, status, body)
+		}
+	}
+	// Torgiano's group, asked directly, lists the fleet too; Deruta's,
+	// asked directly for Torgiano, says another group serves it
+	if status, body := get(t, groupB.URL+"/api/towns"); status != 200 || !strings.Contains(string(body), `"code":"deruta"`) || !strings.Contains(string(body), `"served":false`) {
+		t.Fatalf("Torgiano's group's /api/towns: %d %s", status, body)
+	}
+	if status, body := get(t, groupA.URL+"/t/torgiano/"); status != http.StatusNotFound || !strings.Contains(string(body), `served by another server group`) {
+		t.Fatalf("Deruta's group, /t/torgiano/: %d %s", status, body)
 	}
 	// documents lead back through the proxy, under the town's prefix, also
 	// when asked for with town= (routed by it: Deruta's group would answer

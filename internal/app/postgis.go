@@ -107,6 +107,9 @@ func newPostGIS(ctx context.Context, cfg Config, heavySlots int, cat *refdata.Ca
 	}
 	b := &backend{
 		mode: "postgis", sites: sites, places: places, secret: secret,
+		// the towns other server groups serve are listed by the picker and
+		// reached through the reverse proxy
+		fleet: all,
 		// reads the zone table per batch; the mirror catches up before the
 		// response, so a client reads its own batch from this instance
 		sink:       mirroredSink{ingest.NewPGSink(pool, nil), m, log},

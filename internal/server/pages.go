@@ -37,7 +37,8 @@ func (s *Server) pages(e *echo.Echo) {
 	e.GET("/", func(c echo.Context) error {
 		ref, _ := c.Request().Context().Value(siteKey{}).(siteRef)
 		switch {
-		case ref.prefixed || len(s.sites) == 1 && !ref.named:
+		case ref.prefixed || len(s.fleet()) == 1 && !ref.named:
+			// a server of the only town of its fleet
 			return planner(c)
 		case ref.named:
 			// /?town=x is the town's planner, at its own prefix
@@ -45,7 +46,7 @@ func (s *Server) pages(e *echo.Echo) {
 			q.Del("town")
 			return c.Redirect(http.StatusFound, withQuery(s.rootPath(c)+"/t/"+url.PathEscape(ref.site.Town.Code)+"/", q.Encode()))
 		}
-		return picker(c) // a server of several towns
+		return picker(c) // a fleet of several towns, whichever this server serves
 	})
 	e.GET("/kiosk", page("kiosk.html"))
 	e.GET("/static/*", func(c echo.Context) error {

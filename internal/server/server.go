@@ -62,6 +62,14 @@ type Config struct {
 	// Sites): their pages and
 	// documents are under /t/{code}/ (see towns.go).
 	Towns []tiles.Town
+	// Fleet are the towns of the fleet the server belongs to: every town
+	// of the database, whether this server serves it (Sites) or another
+	// server group behind the same reverse proxy does (serve --towns).
+	// /api/towns lists them all, / is the town picker when there are
+	// several, and /t/{town}/ of a town another group serves is a 404
+	// that says so. Empty: the fleet is the towns served; a town served
+	// but missing from Fleet is listed after Fleet's.
+	Fleet []tiles.Town
 	// Static holds the pages: index.html is served at /, kiosk.html at
 	// /kiosk and every file at /static/NAME. Nil: no pages.
 	Static fs.FS

@@ -4,7 +4,8 @@ package server
 // /t/{town}/kiosk its kiosk, and every other path under the prefix is the
 // server's own path for that town (/t/deruta/tiles/density.json,
 // /t/deruta/api/stats?...), so that a reverse proxy can route a town's
-// requests by the prefix alone. /api/towns lists the towns served;
+// requests by the prefix alone. /api/towns lists the towns of the fleet
+// (those served here and those other server groups serve, Config.Fleet);
 // /api/town describes one (names, default view, kiosk settings).
 
 import (
@@ -36,7 +37,9 @@ type siteRef struct {
 // the prefix); elsewhere a town= parameter names the town, and without
 // one the request is about the first town served. /t/{town} redirects to
 // /t/{town}/; a town that is not served is a 404 under /t/ and a 400 as a
-// parameter.
+// parameter, which say so when another server group of the fleet serves
+// it (the reverse proxy sent the request to the wrong group, or a client
+// came to this group directly).
 func (s *Server) townPrefix(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -48,6 +51,9 @@ func (s *Server) townPrefix(next echo.HandlerFunc) echo.HandlerFunc {
 			code, sub, slash := strings.Cut(rest, "/")
 			st, served := s.siteByCode(code)
 			if !served {
+				if s.inFleet(code) {
+					return failWith(http.StatusNotFound, "", "town "+strconv.Quote(code)+" is served by another server group")
+				}
 				return echo.NewHTTPError(http.StatusNotFound, "unknown town "+strconv.Quote(code)+" (the towns are "+strings.Join(s.townCodes(), ", ")+")")
 			}
 			if !slash {
@@ -66,6 +72,9 @@ func (s *Server) townPrefix(next echo.HandlerFunc) echo.HandlerFunc {
 			ref = siteRef{site: st, named: true, prefixed: true}
 		case len(town) > 0:
 			st, served := s.siteByCode(town[0])
+			if len(town) == 1 && !served && s.inFleet(town[0]) {
+				return failWith(http.StatusBadRequest, "town", "town "+strconv.Quote(town[0])+" is served by another server group")
+			}
 			if len(town) > 1 || !served {
 				return failWith(http.StatusBadRequest, "town", "unknown town "+strconv.Quote(strings.Join(town, ","))+" (name one of "+strings.Join(s.townCodes(), ", ")+")")
 			}
@@ -86,10 +95,57 @@ func (s *Server) siteByCode(code string) (*Site, bool) {
 	return nil, false
 }
 
+// fleetTown is a town of the fleet, with its site when this server
+// serves it.
+type fleetTown struct {
+	town tiles.Town
+	site *Site // nil: another server group serves the town
+}
+
+// fleet returns the towns of the fleet: Config.Fleet's, in its order,
+// then the towns served that it does not name (all of them without
+// Config.Fleet). A town served is described by its site.
+func (s *Server) fleet() []fleetTown {
+	out := make([]fleetTown, 0, len(s.cfg.Fleet)+len(s.sites))
+	listed := make(map[string]bool, len(s.cfg.Fleet)+len(s.sites))
+	for _, t := range s.cfg.Fleet {
+		if listed[t.Code] {
+			continue
+		}
+		listed[t.Code] = true
+		ft := fleetTown{town: t}
+		if st, ok := s.siteByCode(t.Code); ok {
+			ft = fleetTown{town: st.Town, site: st}
+		}
+		out = append(out, ft)
+	}
+	for _, st := range s.sites {
+		if !listed[st.Town.Code] {
+			listed[st.Town.Code] = true
+			out = append(out, fleetTown{town: st.Town, site: st})
+		}
+	}
+	return out
+}
+
+// inFleet reports whether code is a town of the fleet (served here or by
+// another server group).
+func (s *Server) inFleet(code string) bool {
+	for _, t := range s.cfg.Fleet {
+		if t.Code == code {
+			return true
+		}
+	}
+	_, ok := s.siteByCode(code)
+	return ok
+}
+
+// townCodes are the codes of the towns of the fleet.
 func (s *Server) townCodes() []string {
-	out := make([]string, len(s.sites))
-	for i, st := range s.sites {
-		out[i] = st.Town.Code
+	fleet := s.fleet()
+	out := make([]string, len(fleet))
+	for i, ft := range fleet {
+		out[i] = ft.town.Code
 	}
 	return out
 }
@@ -147,6 +203,10 @@ type TownDoc struct {
 	// URL is the town's planner, KioskURL its kiosk (absolute paths).
 	URL      string `json:"url"`
 	KioskURL string `json:"kiosk_url"`
+	// Served tells whether this server serves the town: false for a town
+	// of the fleet that another server group serves, whose URLs lead to it
+	// through the reverse proxy only (always true in /api/town).
+	Served bool `json:"served"`
 }
 
 func (s *Server) townDoc(c echo.Context, t tiles.Town) TownDoc {
@@ -171,11 +231,14 @@ func (s *Server) rootPath(c echo.Context) string {
 	return u.Path
 }
 
-// townsDoc serves /api/towns: the towns served, for the town picker.
+// townsDoc serves /api/towns, for the town picker: every town of the
+// fleet, each telling whether this server serves it.
 func (s *Server) townsDoc(c echo.Context) error {
-	out := make([]TownDoc, len(s.sites))
-	for i, st := range s.sites {
-		out[i] = s.townDoc(c, st.Town)
+	fleet := s.fleet()
+	out := make([]TownDoc, len(fleet))
+	for i, ft := range fleet {
+		out[i] = s.townDoc(c, ft.town)
+		out[i].Served = ft.site != nil
 	}
 	s.varyForwarded(c)
 	return writeJSONDoc(c, map[string]any{"towns": out}, cacheMetadata)
@@ -187,6 +250,8 @@ func (s *Server) townInfo(c echo.Context) error {
 	if t.Code == "" {
 		return echo.NewHTTPError(http.StatusNotFound, "no towns are served")
 	}
+	d := s.townDoc(c, t)
+	d.Served = true
 	s.varyForwarded(c)
-	return writeJSONDoc(c, s.townDoc(c, t), cacheMetadata)
+	return writeJSONDoc(c, d, cacheMetadata)
 }

@@ -1,5 +1,8 @@
-// The town picker at / of a server of several towns: every town served
-// (/api/towns), with its planner and its kiosk, in the page's language.
+// The town picker at / of a server of a fleet of several towns: every town
+// of the fleet (/api/towns), those this server serves and those other
+// server groups behind the same proxy serve ("served": false, whose links
+// the proxy routes to their group), with its planner and its kiosk, in the
+// page's language.
 import { at } from './base.js';
 
 const strings = {
