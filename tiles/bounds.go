@@ -95,6 +95,11 @@ func (e *Engine) FlowBounds(ctx context.Context, f Filter) (Rect, bool, error) {
 // the zones layer): reference data.
 func (g *Gazetteer) LevelBounds(l Level) (Rect, bool) {
 	var b bounds
+	if g.base != nil {
+		if r, ok := g.base.LevelBounds(l); ok {
+			b.add(r)
+		}
+	}
 	for i := range g.places {
 		if g.places[i].Level == l {
 			b.add(g.bounds[i])

@@ -61,7 +61,7 @@ func (g *Gazetteer) ContextTile(t TileID) ([]byte, error) {
 	bl := newLayer(LayerBoundaries)
 	for _, l := range polys {
 		for _, c := range g.cut(l, t) {
-			p := &g.places[c.place]
+			p := g.place(c.place)
 			f := geojson.NewFeature(c.shape)
 			f.Properties = geojson.Properties{"level": l.String(), "code": p.Code, "name": p.Name}
 			bl.Features = append(bl.Features, f)
@@ -81,7 +81,7 @@ func (g *Gazetteer) ContextTile(t TileID) ([]byte, error) {
 		})
 		slices.Sort(idx)
 		for _, i := range idx {
-			p := &g.places[i]
+			p := g.place(i)
 			w := Project(p.Point[0], p.Point[1])
 			if !r.Contains(w) {
 				continue // each label in exactly one tile

@@ -382,7 +382,7 @@ func (e *Engine) origins(ctx context.Context, r Request) (mvt.Layers, error) {
 	layer := newLayer(LayerOrigins)
 	add := func(l Level, groups map[[2]int64]Group) {
 		for _, c := range e.places.cut(l, r.Tile) {
-			p := &e.places.places[c.place]
+			p := e.places.place(c.place)
 			if l == LevelCountry && p.Code == Italy.String() {
 				continue // Italians are shown by municipality, province or region
 			}
@@ -557,7 +557,7 @@ func (e *Engine) zones(ctx context.Context, r Request) (mvt.Layers, error) {
 	narrowed := r.Filter.Narrowed()
 	layer := newLayer(LayerZones)
 	for _, c := range e.places.cut(LevelZone, r.Tile) {
-		p := &e.places.places[c.place]
+		p := e.places.place(c.place)
 		f := geojson.NewFeature(c.shape)
 		f.ID = uint64(p.Key)
 		f.Properties = geojson.Properties{"code": p.Code, "name": p.Name, "zone": strconv.FormatInt(p.Key, 10)}

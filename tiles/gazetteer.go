@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"container/list"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -18,8 +19,17 @@ import (
 // position (an R-tree of their bounds in world coordinates). It also caches
 // their geometry cut to tiles, which does not depend on any filter. It is
 // safe for concurrent use; it never modifies the Places it was given.
+//
+// A gazetteer made by With shares its base's places, indexes and cut
+// geometry, and adds places of other levels (a town's zones): a server of
+// many towns keeps one copy of the reference areas.
 type Gazetteer struct {
-	places []Place
+	// base holds the places before off (nil: none); they keep their
+	// indexes here, and their levels' indexes and cut geometry are
+	// base's.
+	base   *Gazetteer
+	off    int32
+	places []Place            // place off+i is places[i]
 	world  []orb.MultiPolygon // places[i].Shape in world coordinates
 	bounds []Rect
 	index  map[Level]*rtree.RTreeGN[int64, int32]
@@ -44,14 +54,47 @@ type cutPlace struct {
 // NewGazetteer indexes places (which it owns from now on).
 func NewGazetteer(places []Place) *Gazetteer {
 	g := &Gazetteer{
-		places: places,
-		world:  make([]orb.MultiPolygon, len(places)),
-		bounds: make([]Rect, len(places)),
 		index:  map[Level]*rtree.RTreeGN[int64, int32]{},
 		byKey:  map[Level]map[int64]int32{},
 		byCode: map[Level]map[string]int32{},
 		cache:  newLRU[cutKey, []cutPlace](cutCacheBytes, cutBytes),
 	}
+	g.add(places)
+	return g
+}
+
+// With returns a gazetteer of g's places and places (which it owns from
+// now on), sharing g's: their indexes, geometry and cut geometry are g's,
+// not copies. places should be of levels g has none of (a town's zones
+// over the reference areas); where one is not, the result is a gazetteer
+// of its own, a copy.
+func (g *Gazetteer) With(places []Place) *Gazetteer {
+	for i := range places {
+		if g.index[places[i].Level] != nil {
+			all := make([]Place, 0, int(g.off)+len(g.places)+len(places))
+			for j := range g.off + int32(len(g.places)) {
+				all = append(all, *g.place(j))
+			}
+			return NewGazetteer(append(all, places...))
+		}
+	}
+	n := &Gazetteer{
+		base:   g,
+		off:    g.off + int32(len(g.places)),
+		index:  maps.Clone(g.index),
+		byKey:  maps.Clone(g.byKey),
+		byCode: maps.Clone(g.byCode),
+		cache:  newLRU[cutKey, []cutPlace](cutCacheBytes, cutBytes),
+	}
+	n.add(places)
+	return n
+}
+
+// add indexes places as g's own, after its base's.
+func (g *Gazetteer) add(places []Place) {
+	g.places = places
+	g.world = make([]orb.MultiPolygon, len(places))
+	g.bounds = make([]Rect, len(places))
 	for i := range places {
 		p := &places[i]
 		mp := make(orb.MultiPolygon, len(p.Shape))
@@ -81,11 +124,35 @@ func NewGazetteer(places []Place) *Gazetteer {
 			g.byKey[p.Level] = map[int64]int32{}
 			g.byCode[p.Level] = map[string]int32{}
 		}
-		tr.Insert([2]int64{b.MinX, b.MinY}, [2]int64{b.MaxX - 1, b.MaxY - 1}, int32(i))
-		g.byKey[p.Level][p.Key] = int32(i)
-		g.byCode[p.Level][p.Code] = int32(i)
+		id := g.off + int32(i)
+		tr.Insert([2]int64{b.MinX, b.MinY}, [2]int64{b.MaxX - 1, b.MaxY - 1}, id)
+		g.byKey[p.Level][p.Key] = id
+		g.byCode[p.Level][p.Code] = id
 	}
-	return g
+}
+
+// place returns place i (its base's below off).
+func (g *Gazetteer) place(i int32) *Place {
+	if i < g.off {
+		return g.base.place(i)
+	}
+	return &g.places[i-g.off]
+}
+
+// boundsOf returns the world rectangle of place i.
+func (g *Gazetteer) boundsOf(i int32) Rect {
+	if i < g.off {
+		return g.base.boundsOf(i)
+	}
+	return g.bounds[i-g.off]
+}
+
+// worldOf returns the shape of place i in world coordinates.
+func (g *Gazetteer) worldOf(i int32) orb.MultiPolygon {
+	if i < g.off {
+		return g.base.worldOf(i)
+	}
+	return g.world[i-g.off]
 }
 
 func worldFloat(lon, lat float64) (float64, float64) {
@@ -102,7 +169,7 @@ func (g *Gazetteer) Place(l Level, key int64) (*Place, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &g.places[i], true
+	return g.place(i), true
 }
 
 // ByCode returns the place of a level with a code.
@@ -111,12 +178,15 @@ func (g *Gazetteer) ByCode(l Level, code string) (*Place, bool) {
 	if !ok {
 		return nil, false
 	}
-	return &g.places[i], true
+	return g.place(i), true
 }
 
 // Places returns every place of a level, in the order given to NewGazetteer.
 func (g *Gazetteer) Places(l Level) []*Place {
 	var out []*Place
+	if g.base != nil {
+		out = g.base.Places(l)
+	}
 	for i := range g.places {
 		if g.places[i].Level == l {
 			out = append(out, &g.places[i])
@@ -131,7 +201,7 @@ func (g *Gazetteer) Bounds(p *Place) Rect {
 	if !ok {
 		return Rect{}
 	}
-	return g.bounds[i]
+	return g.boundsOf(i)
 }
 
 // cutCacheBytes bounds the memory of cut geometry kept for reuse.
@@ -156,6 +226,9 @@ const Buffer = 64
 // projected, simplified and clipped to the tile (extent coordinates, with
 // Buffer). The result is shared: callers must not modify it.
 func (g *Gazetteer) cut(l Level, t TileID) []cutPlace {
+	if g.base != nil && g.base.index[l] != nil {
+		return g.base.cut(l, t) // the same places, the same indexes
+	}
 	k := cutKey{l, t}
 	g.mu.Lock()
 	if v, ok := g.cache.get(k); ok {
@@ -179,7 +252,7 @@ func (g *Gazetteer) cut(l Level, t TileID) []cutPlace {
 	scale := float64(Extent) / float64(t.Size())
 	var out []cutPlace
 	for _, i := range idx {
-		if mp := cutShape(g.world[i], r, scale); len(mp) > 0 {
+		if mp := cutShape(g.worldOf(i), r, scale); len(mp) > 0 {
 			out = append(out, cutPlace{place: i, shape: mp})
 		}
 	}

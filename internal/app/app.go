@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -215,9 +216,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if b.version == nil {
 		b.version = b.sites[0].src.Version // one mirror's for every town
 	}
+	// the reference areas, indexed once: every town's gazetteer adds its
+	// zones to these (tiles.Gazetteer.With), sharing them
+	var areas []tiles.Place
+	for _, p := range b.places {
+		if p.Level != tiles.LevelZone {
+			areas = append(areas, p)
+		}
+	}
+	gaz := tiles.NewGazetteer(areas)
 	var sites []server.Site
 	for i := range b.sites {
-		st, err := a.newSite(&b.sites[i], loc, cat)
+		st, err := a.newSite(&b.sites[i], loc, cat, gaz)
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -235,7 +245,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	if b.demo != nil {
 		b.demo.poke = poke
 	}
-	gaz := tiles.NewGazetteer(b.places)
 	routes := []interface{ Register(*echo.Echo) }{
 		// each API answers for the request's town (server.SiteOf)
 		&server.StatsAPI{Stats: sites[0].Stats, Loc: sites[0].Loc, Resolver: sites[0].Resolver, Heavy: heavy, Timeout: cfg.StatsTimeout},
@@ -277,8 +286,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // server's, or the town's where stricter: every published figure is about
 // one town's records, so each town's figures follow its own), its engine,
 // stats and live hub over a source of its records only, its zones and its
-// events.
-func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog) (server.Site, error) {
+// events. ref is the reference areas' gazetteer, shared by every town's
+// (each adds its zones: a group of 25 towns kept 25 copies of them).
+func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog, ref *tiles.Gazetteer) (server.Site, error) {
 	b, cfg, town := a.b, a.cfg, st.town
 	if town.TimeZone != "" && town.TimeZone != loc.String() {
 		l, err := town.Location()
@@ -302,14 +312,7 @@ func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog) (serve
 	if events == nil {
 		events = []server.Event{}
 	}
-	var places []tiles.Place
-	for _, p := range b.places {
-		if p.Level != tiles.LevelZone {
-			places = append(places, p)
-		}
-	}
-	places = append(places, zones...)
-	gaz := tiles.NewGazetteer(places)
+	gaz := ref.With(slices.Clone(zones))
 	centre := townCentre(town, zones)
 	engine := tiles.NewEngine(st.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre})
 	mem := st.mem
