@@ -38,6 +38,27 @@ type Config struct {
 	// keeps (64 MiB when 0; negative: none are kept, concurrent requests
 	// still share one computation).
 	CacheBytes int
+	// Aggregates, when set, keeps the engine's aggregates within a budget
+	// it shares with other engines (the towns of one server), instead of
+	// a CacheBytes of its own.
+	Aggregates *Aggregates
+}
+
+// Aggregates is one memory budget for the per-filter aggregates of several
+// engines: one LRU, so that a server of many towns keeps at most its
+// budget however many towns it serves, and a busy town may use what quiet
+// ones leave. Safe for concurrent use.
+type Aggregates struct {
+	s *shared[aggKey, map[[2]int64]Group]
+}
+
+// NewAggregates returns a budget of maxBytes (64 MiB when 0; negative:
+// nothing is kept, concurrent requests still share one computation).
+func NewAggregates(maxBytes int) *Aggregates {
+	if maxBytes == 0 {
+		maxBytes = DefaultCacheBytes
+	}
+	return &Aggregates{s: newShared[aggKey](maxBytes, aggBytes)}
 }
 
 // DefaultMetatile and DefaultCacheBytes are the defaults of Config.
@@ -60,7 +81,7 @@ type Engine struct {
 	// aggs are the per-filter aggregates: whole-area groupings (origins,
 	// flows, zones, totals) and the density bins of metatiles, each
 	// computed once for all concurrent requests.
-	aggs *shared[aggKey, map[[2]int64]Group]
+	aggs *Aggregates
 
 	mu     sync.Mutex
 	extent struct {
@@ -73,7 +94,8 @@ type Engine struct {
 // aggKey identifies a Query of the engine (whose Loc is the engine's and
 // WithRest follows from the filter) over one data version.
 type aggKey struct {
-	filter  string // canonical: Filter.Values, and the zone bits
+	engine  *Engine // whose: a budget may be shared (Aggregates)
+	filter  string  // canonical: Filter.Values, and the zone bits
 	by      [2]Dim
 	grid    Grid
 	area    Rect
@@ -100,11 +122,10 @@ func NewEngine(src Source, places *Gazetteer, cfg Config) *Engine {
 	if cfg.Metatile > 0 {
 		e.metatile = uint32(cfg.Metatile)
 	}
-	budget := cfg.CacheBytes
-	if budget == 0 {
-		budget = DefaultCacheBytes
+	e.aggs = cfg.Aggregates
+	if e.aggs == nil {
+		e.aggs = NewAggregates(cfg.CacheBytes)
 	}
-	e.aggs = newShared[aggKey](budget, aggBytes)
 	return e
 }
 
@@ -264,14 +285,14 @@ func (e *Engine) collect(ctx context.Context, q Query) (map[[2]int64]Group, erro
 // must be the engine's and q.WithRest q.Filter.Narrowed(). The returned
 // map is shared: it must not be modified.
 func (e *Engine) cached(ctx context.Context, q Query) (map[[2]int64]Group, error) {
-	k := aggKey{filter: q.Filter.Values().Encode() + "&zones=" + strconv.FormatUint(uint64(q.Filter.Zones), 10), grid: q.Grid, area: q.Area}
+	k := aggKey{engine: e, filter: q.Filter.Values().Encode() + "&zones=" + strconv.FormatUint(uint64(q.Filter.Zones), 10), grid: q.Grid, area: q.Area}
 	copy(k.by[:], q.By)
 	if v, ok := e.src.(Versioned); ok {
 		k.version = v.Version()
 	} else {
 		k.version = uint64(time.Now().Unix() / 60) // unversioned: a minute at most
 	}
-	return e.aggs.get(ctx, k, func(ctx context.Context) (map[[2]int64]Group, error) {
+	return e.aggs.s.get(ctx, k, func(ctx context.Context) (map[[2]int64]Group, error) {
 		return e.collect(ctx, q)
 	})
 }

@@ -225,9 +225,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		}
 	}
 	gaz := tiles.NewGazetteer(areas)
+	// and one budget of aggregates for every town's engine: a server of
+	// many towns keeps at most tiles.DefaultCacheBytes of them (none with
+	// --cache-mb below zero: no cache at all)
+	aggs := tiles.NewAggregates(0)
+	if cfg.CacheBytes < 0 {
+		aggs = tiles.NewAggregates(-1)
+	}
 	var sites []server.Site
 	for i := range b.sites {
-		st, err := a.newSite(&b.sites[i], loc, cat, gaz)
+		st, err := a.newSite(&b.sites[i], loc, cat, gaz, aggs)
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -287,8 +294,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 // one town's records, so each town's figures follow its own), its engine,
 // stats and live hub over a source of its records only, its zones and its
 // events. ref is the reference areas' gazetteer, shared by every town's
-// (each adds its zones: a group of 25 towns kept 25 copies of them).
-func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog, ref *tiles.Gazetteer) (server.Site, error) {
+// (each adds its zones: a group of 25 towns kept 25 copies of them), aggs
+// the budget of aggregates every town's engine shares.
+func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog, ref *tiles.Gazetteer, aggs *tiles.Aggregates) (server.Site, error) {
 	b, cfg, town := a.b, a.cfg, st.town
 	if town.TimeZone != "" && town.TimeZone != loc.String() {
 		l, err := town.Location()
@@ -314,7 +322,7 @@ func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog, ref *t
 	}
 	gaz := ref.With(slices.Clone(zones))
 	centre := townCentre(town, zones)
-	engine := tiles.NewEngine(st.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre})
+	engine := tiles.NewEngine(st.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre, Aggregates: aggs})
 	mem := st.mem
 	return server.Site{
 		Town:   town,
