@@ -392,6 +392,21 @@ func TestImportFailsWhole(t *testing.T) {
 	if count(t, pool, "zone") != 0 {
 		t.Error("zones written")
 	}
+	// A town named for reference areas (--town with a municipalities
+	// file) is a mistake said, not ignored: nothing written.
+	good := []byte(`{"type":"FeatureCollection","features":[
+		{"type":"Feature","properties":{"istat_code":"054017","name":"Deruta","province":"PG","region_code":"10"},"geometry":` + square + `}]}`)
+	f, err = Parse("deruta.geojson", good, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&Importer{Pool: pool, Town: "deruta"}).Import(ctx, f)
+	if err == nil || err.Error() != `deruta.geojson: the file holds municipalities, reference areas of every town: a town ("deruta") names whose zones a zone file replaces` {
+		t.Fatalf("a town named for municipalities: %v", err)
+	}
+	if n := count(t, pool, "municipality"); n != 0 {
+		t.Errorf("%d municipalities written with a town named", n)
+	}
 }
 
 func TestImportZonesRecomputesMasks(t *testing.T) {

@@ -70,6 +70,11 @@ func (im *Importer) ImportFile(ctx context.Context, path string, kind Kind) (Res
 func (im *Importer) Import(ctx context.Context, f *File) (Result, error) {
 	start := time.Now()
 	res := Result{File: f.Name, Kind: f.Kind, Warnings: f.Warnings}
+	if im.Town != "" && f.Kind != Zones {
+		// reference areas are every town's: a town named for them is a
+		// mistake (the wrong file, or --kind), not to be ignored
+		return res, fmt.Errorf("%s: the file holds %s, reference areas of every town: a town (%q) names whose zones a zone file replaces", f.Name, f.Kind, im.Town)
+	}
 	err := pgx.BeginFunc(ctx, im.Pool, func(tx pgx.Tx) error {
 		var err error
 		switch f.Kind {
