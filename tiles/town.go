@@ -144,6 +144,7 @@ type townArea struct {
 	town   int
 	bound  orb.Bound
 	local  orb.MultiPolygon
+	polys  []indexedPolygon // local, with its rings' bounds
 	origin orb.Point
 	scale  float64 // metres per degree of longitude at the origin
 }
@@ -178,6 +179,13 @@ func NewTownIndex(towns []Town) *TownIndex {
 				lp[ri] = lr
 			}
 			a.local[pi] = lp
+			if len(lp) > 0 && len(lp[0]) > 0 {
+				ip := indexedPolygon{rings: lp, bounds: make([]orb.Bound, len(lp))}
+				for ri, r := range lp {
+					ip.bounds[ri] = r.Bound()
+				}
+				a.polys = append(a.polys, ip)
+			}
 		}
 		ix.areas = append(ix.areas, a)
 	}
@@ -198,8 +206,10 @@ func (ix *TownIndex) Locate(p orb.Point) (int, bool) {
 			continue
 		}
 		lp := a.project(p)
-		if planar.MultiPolygonContains(a.local, lp) {
-			return a.town, true
+		for j := range a.polys {
+			if a.polys[j].contains(lp) {
+				return a.town, true
+			}
 		}
 		if buf := ix.towns[a.town].Buffer; buf > 0 {
 			if d := planar.DistanceFrom(a.local, lp); d <= buf && d < bestDist {

@@ -1,10 +1,12 @@
 package tiles_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/paulmach/orb"
 
+	"github.com/flowtiles/flowtiles/internal/towns"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -50,5 +52,29 @@ func TestTownIndexLocate(t *testing.T) {
 	}
 	if ix.Names() != "a, b" {
 		t.Fatal(ix.Names())
+	}
+}
+
+// BenchmarkTownIndexLocate places points of Deruta's bounding box among
+// Deruta and its neighbours (real perimeters, as ingest places records).
+func BenchmarkTownIndexLocate(b *testing.B) {
+	var ts []tiles.Town
+	for _, istat := range []string{"054017", "054053", "054039", "054051", "054044", "054018"} { // Deruta, Torgiano, Perugia, Todi, Marsciano, Collazzone
+		p, ok, err := towns.EmbeddedMunicipality(istat)
+		if err != nil || !ok {
+			b.Fatalf("%s: %v %v", istat, ok, err)
+		}
+		ts = append(ts, tiles.Town{Code: istat, Name: istat, Perimeter: p})
+	}
+	ix := tiles.NewTownIndex(ts)
+	bd := ts[0].Perimeter.Bound()
+	rng := rand.New(rand.NewPCG(1, 2))
+	pts := make([]orb.Point, 4096)
+	for i := range pts {
+		pts[i] = orb.Point{bd.Min[0] + rng.Float64()*(bd.Max[0]-bd.Min[0]), bd.Min[1] + rng.Float64()*(bd.Max[1]-bd.Min[1])}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		ix.Locate(pts[i%len(pts)])
 	}
 }
