@@ -20,9 +20,11 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// bytesPerRow is the memory a mirrored presence row costs (memstore
-// benchmark: 30 B of columns, ~36 B with indexes and the visitor map).
-const bytesPerRow = 40
+// bytesPerRow is the memory a mirrored presence row costs: 41.7 B of live
+// heap per record in the stores of 1 and of 25 towns of the 50 × 1 M
+// benchmark (30 B of columns, 3.9 B of rollups, ~8 B of visitors at 0.12
+// per record: docs/bench/issue17-towns.md).
+const bytesPerRow = 42
 
 // newPostGIS is the backend on DATABASE_URL: the schema migrated (unless
 // NoMigrate), and a site per served town: its records (only its own)
