@@ -27,11 +27,7 @@ import (
 func TestMirrorTowns(t *testing.T) {
 	ctx := context.Background()
 	pool := testdb.New(t)
-	for _, code := range []string{"second", "third"} {
-		if _, err := towns.Add(ctx, pool, tiles.Town{Code: code, Name: code}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addTowns(t, pool, "second", "third")
 	seed := sourcetest.Seed(t)
 	all, byTown := sourcetest.SplitTowns(sourcetest.Records(seed, 6000))
 	third := inTown(sourcetest.Records(seed+1, 3000), 2)
@@ -123,6 +119,16 @@ func TestMirrorTowns(t *testing.T) {
 	t.Run("caught up", func(t *testing.T) { sourcetest.CheckTowns(t, srcs, byTown, zones) })
 }
 
+// addTowns adds towns without a perimeter (IDs 1, 2, ... after town 0).
+func addTowns(t *testing.T, pool *pgxpool.Pool, codes ...string) {
+	t.Helper()
+	for _, code := range codes {
+		if _, err := towns.Add(context.Background(), pool, tiles.Town{Code: code, Name: code}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // inTown puts records in town.
 func inTown(records []presence.Record, town int16) []presence.Record {
 	for i := range records {
@@ -148,11 +154,7 @@ func total(t *testing.T, src tiles.Source) int64 {
 func TestMirrorReadsOnlyItsTowns(t *testing.T) {
 	ctx := context.Background()
 	pool := testdb.New(t)
-	for _, code := range []string{"second", "third"} {
-		if _, err := towns.Add(ctx, pool, tiles.Town{Code: code, Name: code}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addTowns(t, pool, "second", "third")
 	seed := sourcetest.Seed(t)
 	all, _ := sourcetest.SplitTowns(sourcetest.Records(seed, 3000))
 	zones := sourcetest.Zones()

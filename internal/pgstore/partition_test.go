@@ -4,13 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/internal/testdb"
-	"github.com/flowtiles/flowtiles/migrations"
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
@@ -24,15 +20,7 @@ import (
 func TestMigrationToTownPartitions(t *testing.T) {
 	ctx := context.Background()
 	pool := testdb.New(t)
-	sqlDB := stdlib.OpenDBFromPool(pool)
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.DownTo(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
+	p := migratedTo(t, pool, 9)
 	second := addTown(t, pool, "second")
 	seed := sourcetest.Seed(t)
 	all, byTown := sourcetest.SplitTowns(sourcetest.Records(seed, 3000))

@@ -18,6 +18,22 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
+// migratedTo migrates pool's database down to version and returns the
+// provider that migrates it (goose's, over the embedded migrations).
+func migratedTo(t *testing.T, pool *pgxpool.Pool, version int64) *goose.Provider {
+	t.Helper()
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	t.Cleanup(func() { sqlDB.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // addTown adds a town without a perimeter and returns its ID.
 func addTown(t *testing.T, pool *pgxpool.Pool, code string) int16 {
 	t.Helper()
@@ -68,15 +84,7 @@ func TestConformanceTwoTowns(t *testing.T) {
 func TestMigrationToTowns(t *testing.T) {
 	ctx := context.Background()
 	pool := testdb.New(t)
-	sqlDB := stdlib.OpenDBFromPool(pool)
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.DownTo(ctx, 6); err != nil {
-		t.Fatal(err)
-	}
+	p := migratedTo(t, pool, 6)
 	var cols int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
 		WHERE table_name IN ('presence', 'presence_rollup') AND column_name = 'town'`).Scan(&cols); err != nil || cols != 0 {
@@ -118,15 +126,7 @@ func TestMigrationToTowns(t *testing.T) {
 func TestMigrationToZonesPerTown(t *testing.T) {
 	ctx := context.Background()
 	pool := testdb.New(t)
-	sqlDB := stdlib.OpenDBFromPool(pool)
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.DownTo(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
+	p := migratedTo(t, pool, 7)
 	zones := sourcetest.Zones()
 	for _, z := range zones {
 		b, err := wkb.Marshal(z.Shape)
@@ -210,15 +210,7 @@ func TestMigrationToZonesPerTown(t *testing.T) {
 func TestMigrationToZonesPerTownOfTwo(t *testing.T) {
 	ctx := context.Background()
 	pool := testdb.New(t)
-	sqlDB := stdlib.OpenDBFromPool(pool)
-	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.DownTo(ctx, 7); err != nil {
-		t.Fatal(err)
-	}
+	p := migratedTo(t, pool, 7)
 	zones := sourcetest.Zones()
 	for _, z := range zones {
 		b, err := wkb.Marshal(z.Shape)
