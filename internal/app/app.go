@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -218,13 +217,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	// the reference areas, indexed once: every town's gazetteer adds its
 	// zones to these (tiles.Gazetteer.With), sharing them
-	var areas []tiles.Place
-	for _, p := range b.places {
-		if p.Level != tiles.LevelZone {
-			areas = append(areas, p)
-		}
-	}
-	gaz := tiles.NewGazetteer(areas)
+	gaz := tiles.NewGazetteer(b.places)
 	// and one budget of aggregates for every town's engine: a server of
 	// many towns keeps at most tiles.DefaultCacheBytes of them (none with
 	// --cache-mb below zero: no cache at all)
@@ -320,7 +313,7 @@ func (a *App) newSite(st *site, loc *time.Location, cat *refdata.Catalog, ref *t
 	if events == nil {
 		events = []server.Event{}
 	}
-	gaz := ref.With(slices.Clone(zones))
+	gaz := ref.With(zones)
 	centre := townCentre(town, zones)
 	engine := tiles.NewEngine(st.src, gaz, tiles.Config{Privacy: priv, Loc: loc, Town: centre, Aggregates: aggs})
 	mem := st.mem

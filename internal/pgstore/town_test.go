@@ -34,6 +34,21 @@ func migratedTo(t *testing.T, pool *pgxpool.Pool, version int64) *goose.Provider
 	return p
 }
 
+// insertZonesBeforeTowns writes zones into the zone table of a database
+// migrated down to before zones per town (00007: no town column).
+func insertZonesBeforeTowns(t *testing.T, pool *pgxpool.Pool, zones []tiles.Place) {
+	t.Helper()
+	for _, z := range zones {
+		b, err := wkb.Marshal(z.Shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(context.Background(), `INSERT INTO zone (id, name, geom) VALUES ($1, $2, ST_Multi(ST_GeomFromWKB($3, 4326)))`, z.Key, z.Code, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // addTown adds a town without a perimeter and returns its ID.
 func addTown(t *testing.T, pool *pgxpool.Pool, code string) int16 {
 	t.Helper()
@@ -128,15 +143,7 @@ func TestMigrationToZonesPerTown(t *testing.T) {
 	pool := testdb.New(t)
 	p := migratedTo(t, pool, 7)
 	zones := sourcetest.Zones()
-	for _, z := range zones {
-		b, err := wkb.Marshal(z.Shape)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO zone (id, name, geom) VALUES ($1, $2, ST_Multi(ST_GeomFromWKB($3, 4326)))`, z.Key, z.Code, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertZonesBeforeTowns(t, pool, zones)
 	records := sourcetest.Records(sourcetest.Seed(t), 3000)
 	testdb.Insert(t, pool, records, zones)
 	masks := func() string {
@@ -212,15 +219,7 @@ func TestMigrationToZonesPerTownOfTwo(t *testing.T) {
 	pool := testdb.New(t)
 	p := migratedTo(t, pool, 7)
 	zones := sourcetest.Zones()
-	for _, z := range zones {
-		b, err := wkb.Marshal(z.Shape)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO zone (id, name, geom) VALUES ($1, $2, ST_Multi(ST_GeomFromWKB($3, 4326)))`, z.Key, z.Code, b); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertZonesBeforeTowns(t, pool, zones)
 	all, byTown := sourcetest.SplitTowns(sourcetest.Records(sourcetest.Seed(t), 3000))
 	if _, err := pool.Exec(ctx, `INSERT INTO town (id, code, name) VALUES (1, 'second', 'second')`); err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func (s *Server) pages(e *echo.Echo) {
 	e.GET("/", func(c echo.Context) error {
 		ref, _ := c.Request().Context().Value(siteKey{}).(siteRef)
 		switch {
-		case ref.prefixed || len(s.fleet()) == 1 && !ref.named:
+		case ref.prefixed || len(s.fleet) == 1 && !ref.named:
 			// a server of the only town of its fleet
 			return planner(c)
 		case ref.named:

@@ -185,6 +185,7 @@ type Server struct {
 	cache   *tileCache
 	metrics *metrics
 	sites   []*Site         // at least one
+	fleet   []fleetTown     // the fleet's towns (Config.Fleet and the sites)
 	routes  map[string]bool // registered route paths, for metric labels
 	handler http.Handler
 
@@ -267,6 +268,7 @@ func New(cfg Config) *Server {
 		cfg.Heavy = admit.New(admit.Config{})
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, routes: map[string]bool{}, flights: map[string]*flight{}, sites: newSites(cfg)}
+	s.fleet = fleetOf(cfg.Fleet, s.sites)
 	s.metrics = newMetrics(cfg.Metrics, append([]prometheus.Collector{cfg.Heavy}, cfg.Collectors...))
 	s.cache = newTileCache(cfg.CacheBytes, s.metrics)
 

@@ -102,24 +102,26 @@ type fleetTown struct {
 	site *Site // nil: another server group serves the town
 }
 
-// fleet returns the towns of the fleet: Config.Fleet's, in its order,
-// then the towns served that it does not name (all of them without
-// Config.Fleet). A town served is described by its site.
-func (s *Server) fleet() []fleetTown {
-	out := make([]fleetTown, 0, len(s.cfg.Fleet)+len(s.sites))
-	listed := make(map[string]bool, len(s.cfg.Fleet)+len(s.sites))
-	for _, t := range s.cfg.Fleet {
+// fleetOf lists the towns of the fleet: fleet's, in its order, then the
+// towns served that it does not name (all of them without fleet). A town
+// served is described by its site.
+func fleetOf(fleet []tiles.Town, sites []*Site) []fleetTown {
+	out := make([]fleetTown, 0, len(fleet)+len(sites))
+	listed := make(map[string]bool, len(fleet)+len(sites))
+	for _, t := range fleet {
 		if listed[t.Code] {
 			continue
 		}
 		listed[t.Code] = true
 		ft := fleetTown{town: t}
-		if st, ok := s.siteByCode(t.Code); ok {
-			ft = fleetTown{town: st.Town, site: st}
+		for _, st := range sites {
+			if st.Town.Code == t.Code {
+				ft = fleetTown{town: st.Town, site: st}
+			}
 		}
 		out = append(out, ft)
 	}
-	for _, st := range s.sites {
+	for _, st := range sites {
 		if !listed[st.Town.Code] {
 			listed[st.Town.Code] = true
 			out = append(out, fleetTown{town: st.Town, site: st})
@@ -131,20 +133,18 @@ func (s *Server) fleet() []fleetTown {
 // inFleet reports whether code is a town of the fleet (served here or by
 // another server group).
 func (s *Server) inFleet(code string) bool {
-	for _, t := range s.cfg.Fleet {
-		if t.Code == code {
+	for _, ft := range s.fleet {
+		if ft.town.Code == code {
 			return true
 		}
 	}
-	_, ok := s.siteByCode(code)
-	return ok
+	return false
 }
 
 // townCodes are the codes of the towns of the fleet.
 func (s *Server) townCodes() []string {
-	fleet := s.fleet()
-	out := make([]string, len(fleet))
-	for i, ft := range fleet {
+	out := make([]string, len(s.fleet))
+	for i, ft := range s.fleet {
 		out[i] = ft.town.Code
 	}
 	return out
@@ -234,9 +234,8 @@ func (s *Server) rootPath(c echo.Context) string {
 // townsDoc serves /api/towns, for the town picker: every town of the
 // fleet, each telling whether this server serves it.
 func (s *Server) townsDoc(c echo.Context) error {
-	fleet := s.fleet()
-	out := make([]TownDoc, len(fleet))
-	for i, ft := range fleet {
+	out := make([]TownDoc, len(s.fleet))
+	for i, ft := range s.fleet {
 		out[i] = s.townDoc(c, ft.town)
 		out[i].Served = ft.site != nil
 	}
