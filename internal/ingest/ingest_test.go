@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -615,13 +616,14 @@ func TestSink(t *testing.T) {
 	if dup, err := s.Store(ctx, presence.BatchID{Checksum: "sum-1", Scope: "s", Key: "batch-1"}, recs); err != nil || !dup {
 		t.Fatalf("same key: %v %v", dup, err)
 	}
-	// The same key from several requests at once: stored once.
+	// The same key from several requests at once: stored once. (Each
+	// request has records of its own: Store sets their towns.)
 	var wg sync.WaitGroup
 	dups := make([]bool, 6)
 	errs := make([]error, 6)
 	for i := range dups {
 		wg.Go(func() {
-			dups[i], errs[i] = NewPGSink(pool, map[int16][]tiles.Place{0: zones}).Store(ctx, presence.BatchID{Checksum: "sum-2"}, recs[:100])
+			dups[i], errs[i] = NewPGSink(pool, map[int16][]tiles.Place{0: zones}).Store(ctx, presence.BatchID{Checksum: "sum-2"}, slices.Clone(recs[:100]))
 		})
 	}
 	wg.Wait()

@@ -29,7 +29,9 @@ type RecordDecoder func(format string, body io.Reader) (presence.Decoded, error)
 
 // Sink stores batches of validated records, all or nothing:
 // ingest.PGSink (PostGIS) and ingest.MemorySink (the embedded store)
-// implement it. It stores a batch of a town's token (id.Town) only when
+// implement it. Store owns recs for the call: it sets each record's Town
+// (where the record lies), so a slice is not to be stored by two calls
+// at once. It stores a batch of a town's token (id.Town) only when
 // every record lies in that town, and returns a *presence.TownError
 // otherwise (whether or not the same bytes were stored before). It returns
 // duplicate=true, and writes nothing, when a
