@@ -12,7 +12,7 @@ import {
 } from './state.js';
 import { plannerStyle, tileURL, visible, TOGGLE, HATCH, diffColor, densityColor, zoneLabels } from './plannerstyle.js';
 import { DENSITY, ORIGINS, DIFF, DIFF_ABS, BACKGROUNDS, classLabels, hatchImage, hatchCSS, cellSize } from './scales.js';
-import { Panel, getStats, statsQuery } from './panel.js';
+import { Panel, getStats, statsQuery, openDefinitions } from './panel.js';
 import { Overview, availableRange, previousPeriod, shiftDays, shiftYears } from './overview.js';
 import { LiveFeed } from './live.js';
 import { loadBasemap, mergeStyle, labelFont } from './basemap.js';
@@ -1009,7 +1009,7 @@ class Planner {
   snapshot() {
     // the printed report shows what folds on screen
     $('legend').open = true;
-    for (const d of document.querySelectorAll('details.definitions')) d.open = true;
+    openDefinitions();
     const img = $('print-map');
     try {
       img.src = this.map.getCanvas().toDataURL('image/png');

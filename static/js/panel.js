@@ -70,10 +70,23 @@ export function errorText(t, err) {
   return t('serverBusy');
 }
 
+// definitionsOpen is whether the definitions are unfolded: the panel is
+// rebuilt whenever an answer arrives, and a block the reader (or the print
+// report) opened stays open in the next one.
+let definitionsOpen = false;
+
+// openDefinitions unfolds the definitions, now and in every later panel.
+export function openDefinitions() {
+  definitionsOpen = true;
+  for (const d of document.querySelectorAll('details.definitions')) d.open = true;
+}
+
 // definitions lists the measures' definitions (a <details> block).
 export function definitions(t, keys = ['presences', 'visitors', 'visits', 'dwell', 'repeat']) {
   const d = document.createElement('details');
   d.className = 'definitions';
+  d.open = definitionsOpen;
+  d.addEventListener('toggle', () => { if (d.isConnected) definitionsOpen = d.open; });
   const s = document.createElement('summary');
   s.textContent = t('definitions');
   d.append(s);

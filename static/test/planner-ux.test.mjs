@@ -222,6 +222,16 @@ test('a printable A4 report and a PNG of the map', { timeout: 300000 }, async ()
   const { page, problems } = await open('/?from=2025-05-01&to=2025-05-31');
   await page.waitForSelector('#panel .chart-matrix svg');
   await page.evaluate(() => window.flowtiles.snapshot());
+  // The panel is rebuilt whenever an answer arrives (a later stats answer
+  // once closed the definitions the report had opened): rebuild it.
+  await page.evaluate(() => {
+    document.querySelector('#panel details.definitions').dataset.before = '1';
+    window.flowtiles.showSelection();
+  });
+  await waitFor(page, () => {
+    const d = document.querySelector('#panel details.definitions');
+    return d !== null && d.dataset.before === undefined;
+  }, null);
   await page.emulateMedia({ media: 'print' });
   assert.equal(await page.isVisible('#sidebar'), false);
   assert.equal(await page.isVisible('#print-map'), true);
