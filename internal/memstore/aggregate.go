@@ -64,6 +64,11 @@ type scan struct {
 	noRollup bool
 	needProf bool // entries' attributes are read (rollup.go)
 	visits   bool // the scan lists visits (Visits)
+
+	// zones collects the visitors of a scan grouped by zone (zones.go);
+	// zother is the size of the other dimension (1 when none).
+	zones  *zoneAcc
+	zother int
 }
 
 var stampPool sync.Pool // *[]uint32
@@ -117,6 +122,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	if err := sc.prepare(s); err != nil {
 		return err
 	}
+	defer sc.putZones()
 	if sc.empty() {
 		return nil
 	}
@@ -146,17 +152,22 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	} else {
 		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, collect)
 	}
-	sc.rollups()
+	entries := 0
+	for _, r := range sc.rolls {
+		entries += r.entryCount()
+	}
 	var err error
-	if workers := min(max(runtime.GOMAXPROCS(0), 2), maxWorkers); workers > 1 && rows >= parallelRows {
-		err = sc.parallel(ctx, blocks, workers, rows)
+	if workers := min(max(runtime.GOMAXPROCS(0), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
+		err = sc.parallel(ctx, blocks, workers, rows, entries)
 	} else {
+		sc.rollups(sc.rolls)
 		for _, b := range blocks {
 			if err = ctx.Err(); err != nil {
 				break
 			}
 			sc.block(b)
 		}
+		sc.flushZones()
 	}
 	if err != nil {
 		return fmt.Errorf("memory store scan: %w", err)
@@ -172,12 +183,13 @@ var (
 	maxWorkers   = 4
 )
 
-// parallel scans blocks with workers goroutines, each over a contiguous
-// share of about rows/workers records with its own counters, pair list,
+// parallel scans the rollups' hours and the blocks with workers
+// goroutines, each over a contiguous share of about entries/workers rollup
+// entries and rows/workers records with its own counters, pair list,
 // stamps and clock, then merges them into sc. The result is exactly the
 // sequential one: counts add up, and distinct counts the visitors of the
 // merged (group, visitor) pairs, in which a pair may repeat.
-func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows int) error {
+func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows, entries int) error {
 	parts := make([]*scan, workers)
 	parts[0] = sc
 	for w := 1; w < workers; w++ {
@@ -188,6 +200,9 @@ func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows int
 		p.stamp = *getStamp(sc.sn)
 		bufs := getBufs()
 		p.pairs, p.bufs = bufs.pairs[:0], bufs
+		if sc.zones != nil {
+			p.zones = getZones(sc.sn)
+		}
 		parts[w] = &p
 	}
 	shares := make([][]*block, workers)
@@ -199,19 +214,32 @@ func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows int
 		shares[w] = append(shares[w], b)
 		n += b.len()
 	}
+	hours := make([][]*hourRoll, workers)
+	w, n = 0, 0
+	for _, r := range sc.rolls {
+		if n >= (w+1)*entries/workers && w < workers-1 {
+			w++
+		}
+		hours[w] = append(hours[w], r)
+		n += r.entryCount()
+	}
 	var wg sync.WaitGroup
 	for w := range parts {
 		wg.Go(func() {
+			p := parts[w]
+			defer p.flushZones()
+			p.rollups(hours[w])
 			for _, b := range shares[w] {
 				if ctx.Err() != nil {
 					return
 				}
-				parts[w].block(b)
+				p.block(b)
 			}
 		})
 	}
 	wg.Wait()
 	for _, p := range parts[1:] {
+		p.putZones()
 		for g := range sc.count {
 			sc.count[g] += p.count[g]
 			sc.anon[g] += p.anon[g]
@@ -274,6 +302,14 @@ func (sc *scan) prepare(s *Store) error {
 	}
 	if len(sc.dims) > 2 {
 		return fmt.Errorf("at most two grouping dimensions, got %d", len(sc.dims))
+	}
+	for i, d := range sc.dims {
+		if d.zones {
+			sc.zones, sc.zother = getZones(sc.sn), 1
+			if len(sc.dims) == 2 {
+				sc.zother = sc.dims[1-i].n
+			}
+		}
 	}
 	if len(q.By) == 1 && q.By[0] == tiles.DimBin {
 		sc.bin = newBinIndex(q.Grid, sc.area)
@@ -446,18 +482,16 @@ func (sc *scan) records(b *block, i0, i1 int, inside bool) {
 		case 1:
 			d := sc.dims[0]
 			if d.zones {
-				sc.eachZone(b.z[i], func(z int) { sc.add(off+z, b, i) })
+				sc.addZones(off, 0, b.z[i], int64(b.w[i]), b.k[i], b.v[i])
 			} else {
 				sc.add(off+d.index(b, i, sc.clock), b, i)
 			}
 		case 2:
 			d0, d1 := sc.dims[0], sc.dims[1]
 			if d0.zones {
-				j := d1.index(b, i, sc.clock)
-				sc.eachZone(b.z[i], func(z int) { sc.add(off+z*d1.n+j, b, i) })
+				sc.addZones(off, d1.index(b, i, sc.clock), b.z[i], int64(b.w[i]), b.k[i], b.v[i])
 			} else if d1.zones {
-				j := d0.index(b, i, sc.clock) * d1.n
-				sc.eachZone(b.z[i], func(z int) { sc.add(off+j+z, b, i) })
+				sc.addZones(off, d0.index(b, i, sc.clock), b.z[i], int64(b.w[i]), b.k[i], b.v[i])
 			} else {
 				sc.add(off+d0.index(b, i, sc.clock)*d1.n+d1.index(b, i, sc.clock), b, i)
 			}
@@ -489,17 +523,6 @@ func (sc *scan) binBlock(b *block, i0, i1 int) {
 		}
 	}
 	sc.pairs = pairs
-}
-
-// eachZone calls fn with 1+z for each zone z in mask, or 0 for none.
-func (sc *scan) eachZone(mask uint16, fn func(int)) {
-	if mask == 0 {
-		fn(0)
-		return
-	}
-	for m := mask; m != 0; m &= m - 1 {
-		fn(bits.TrailingZeros16(m) + 1)
-	}
 }
 
 func (sc *scan) add(g int, b *block, i int) {

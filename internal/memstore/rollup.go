@@ -427,10 +427,13 @@ func (sc *scan) match(e *rentry, pass bool) bool {
 		(sc.orgOK == nil || sc.orgOK[o/64]&(1<<(o%64)) != 0)
 }
 
-// rollups aggregates the hours that rollups answer for.
-func (sc *scan) rollups() {
+// entryCount is the number of entries of r.
+func (r *hourRoll) entryCount() int { return len(r.e) + len(r.u) }
+
+// rollups aggregates the hours rolls, of those that rollups answer for.
+func (sc *scan) rollups(rolls []*hourRoll) {
 	withRest := sc.q.WithRest
-	for _, r := range sc.rolls {
+	for _, r := range rolls {
 		hc := sc.hourOf(r)
 		skip := func(pass bool) bool { return sc.narrow && !pass && !withRest }
 		sc.eachEntry(r, hc, skip, func(p *rpart, e *rentry, pass bool) {
@@ -448,18 +451,16 @@ func (sc *scan) rollups() {
 			case 1:
 				d := sc.dims[0]
 				if d.zones {
-					sc.eachZone(p.mask, func(z int) { sc.addEntry(off+z, e) })
+					sc.addZones(off, 0, p.mask, e.weight(), e.k, e.v)
 				} else {
 					sc.addEntry(off+d.eindex(e, &hc), e)
 				}
 			case 2:
 				d0, d1 := sc.dims[0], sc.dims[1]
 				if d0.zones {
-					j := d1.eindex(e, &hc)
-					sc.eachZone(p.mask, func(z int) { sc.addEntry(off+z*d1.n+j, e) })
+					sc.addZones(off, d1.eindex(e, &hc), p.mask, e.weight(), e.k, e.v)
 				} else if d1.zones {
-					j := d0.eindex(e, &hc) * d1.n
-					sc.eachZone(p.mask, func(z int) { sc.addEntry(off+j+z, e) })
+					sc.addZones(off, d0.eindex(e, &hc), p.mask, e.weight(), e.k, e.v)
 				} else {
 					sc.addEntry(off+d0.eindex(e, &hc)*d1.n+d1.eindex(e, &hc), e)
 				}

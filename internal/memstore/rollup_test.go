@@ -258,6 +258,15 @@ func TestRollupRandomQueries(t *testing.T) {
 // conformance suite passes: the rollup path alone gives every answer it
 // can (sourcetest's windows start and end on the hour).
 func TestRollupConformance(t *testing.T) {
+	t.Run("sequential", testRollupConformance)
+	// the hours are split between the workers, as the blocks are
+	t.Run("parallel", func(t *testing.T) {
+		forceParallel(t)
+		testRollupConformance(t)
+	})
+}
+
+func testRollupConformance(t *testing.T) {
 	seed := sourcetest.Seed(t)
 	records := sourcetest.Records(seed, 20000)
 	zones := sourcetest.Zones()

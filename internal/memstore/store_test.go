@@ -53,11 +53,19 @@ func TestConformanceTwoTowns(t *testing.T) {
 // The parallel scan (forced here on small data, with 3 workers whatever
 // the machine) gives exactly the answers of the sequential one.
 func TestConformanceParallel(t *testing.T) {
-	defer func(r, w int) { parallelRows, maxWorkers = r, w }(parallelRows, maxWorkers)
-	parallelRows, maxWorkers = 0, 3
+	forceParallel(t)
 	seed := sourcetest.Seed(t)
 	records := sourcetest.Records(seed, 20000)
 	zones := sourcetest.Zones()
 	s := load(t, records, zones, 3)
 	sourcetest.Check(t, s, records, zones)
+}
+
+// forceParallel makes every scan of the test parallel, with 3 workers
+// whatever the machine.
+func forceParallel(t *testing.T) {
+	defer func(r, w int) {
+		t.Cleanup(func() { parallelRows, maxWorkers = r, w })
+	}(parallelRows, maxWorkers)
+	parallelRows, maxWorkers = 0, 3
 }

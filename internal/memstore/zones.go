@@ -1,0 +1,131 @@
+package memstore
+
+import (
+	"math/bits"
+	"sync"
+)
+
+// Grouping by zone (tiles.DimZone) counts a record in every zone of its
+// mask, and a visitor once in every zone they were in. Zones overlap and
+// visitors move between them, so the stamp array (the last group of each
+// visitor) would change at nearly every record and the scan collect a
+// (group, visitor) pair per record and zone. Instead a zone scan keeps,
+// per visitor, the mask of the zones met so far under one code (the other
+// dimension's index, and whether the records passed the narrowing
+// filters; in the stamp array) and turns it into pairs once: when the
+// visitor's code changes (rare: a visitor's origin and nationality are
+// the same from record to record) and at the end of the scan. distinct
+// then counts those pairs as any others.
+
+// zoneAcc is a zone scan's per-visitor masks.
+type zoneAcc struct {
+	mask    []uint32 // per dense visitor id: bit 0 no zone, bit 1+z zone z; valid while the visitor is touched
+	touched []uint32 // visitors whose stamp holds a code
+}
+
+var zonePool sync.Pool // *zoneAcc
+
+// getZones returns a zoneAcc for the visitors of sn (its masks need no
+// cleaning: a visitor's is set when first touched).
+func getZones(sn *snapshot) *zoneAcc {
+	za, _ := zonePool.Get().(*zoneAcc)
+	if za == nil {
+		za = &zoneAcc{}
+	}
+	if len(za.mask) < int(sn.visitors)+1 {
+		za.mask = make([]uint32, int(sn.visitors)+1+int(sn.visitors)/8)
+	}
+	za.touched = za.touched[:0]
+	return za
+}
+
+// putZones returns the scan's zoneAcc, flushed, to the pool.
+func (sc *scan) putZones() {
+	if sc.zones != nil {
+		zonePool.Put(sc.zones)
+		sc.zones = nil
+	}
+}
+
+// zoneBits is mask as zoneAcc bits: bit 0 for no zone, 1+z for zone z
+// (the zone dimension's group index).
+func zoneBits(mask uint16) uint32 {
+	if mask == 0 {
+		return 1
+	}
+	return uint32(mask) << 1
+}
+
+// zoneGroup is the group of zone index z (0 none, 1+zone) under code: the
+// other dimension's index, plus sc.zother for the rest groups.
+func (sc *scan) zoneGroup(code, z int) int {
+	off := 0
+	if code >= sc.zother {
+		off, code = sc.groups, code-sc.zother
+	}
+	switch {
+	case len(sc.dims) == 1:
+		return off + z
+	case sc.dims[0].zones:
+		return off + z*sc.dims[1].n + code
+	default:
+		return off + code*sc.dims[1].n + z
+	}
+}
+
+// addZones adds weight w and key k of visitor v (0: none) to every zone
+// of mask, with j the other dimension's index (0 when zone is the only
+// dimension) and off 0, or sc.groups for records that fail the narrowing
+// filters.
+func (sc *scan) addZones(off, j int, mask uint16, w int64, k, v uint32) {
+	zb := zoneBits(mask)
+	code := j
+	if off != 0 {
+		code += sc.zother
+	}
+	for m := zb; m != 0; m &= m - 1 {
+		g := sc.zoneGroup(code, bits.TrailingZeros32(m))
+		sc.count[g] += w
+		sc.ckey[g] += k
+		if v == 0 {
+			sc.anon[g] += w
+			sc.akey[g] += k
+		}
+	}
+	if v == 0 {
+		return
+	}
+	za := sc.zones
+	if c := uint32(code) + 1; sc.stamp[v] != c {
+		if sc.stamp[v] != 0 {
+			sc.flushZone(v)
+		} else {
+			za.touched = append(za.touched, v)
+		}
+		sc.stamp[v] = c
+		za.mask[v] = 0
+	}
+	za.mask[v] |= zb
+}
+
+// flushZone turns visitor v's mask under its current code into pairs.
+func (sc *scan) flushZone(v uint32) {
+	code := int(sc.stamp[v] - 1)
+	for m := sc.zones.mask[v]; m != 0; m &= m - 1 {
+		g := sc.zoneGroup(code, bits.TrailingZeros32(m))
+		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(v))
+	}
+}
+
+// flushZones turns every touched visitor's mask into pairs and leaves the
+// stamps clean, as distinct needs them.
+func (sc *scan) flushZones() {
+	if sc.zones == nil {
+		return
+	}
+	for _, v := range sc.zones.touched {
+		sc.flushZone(v)
+		sc.stamp[v] = 0
+	}
+	sc.zones.touched = sc.zones.touched[:0]
+}
