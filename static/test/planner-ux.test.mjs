@@ -223,10 +223,11 @@ test('a printable A4 report and a PNG of the map', { timeout: 300000 }, async ()
   await page.waitForSelector('#panel .chart-matrix svg');
   await page.evaluate(() => window.flowtiles.snapshot());
   // The panel is rebuilt whenever an answer arrives (a later stats answer
-  // once closed the definitions the report had opened): rebuild it.
+  // once closed the definitions the report had opened): rebuild it, forced
+  // (unforced, an unchanged selection keeps the panel as it is).
   await page.evaluate(() => {
     document.querySelector('#panel details.definitions').dataset.before = '1';
-    window.flowtiles.showSelection();
+    window.flowtiles.showSelection(true);
   });
   await waitFor(page, () => {
     const d = document.querySelector('#panel details.definitions');
