@@ -38,7 +38,7 @@ type ServeCmd struct {
 	MaxConns          int      `help:"Open connections at most (0: 4096, fewer when the file descriptor limit is lower); more wait in the kernel's queue." default:"0"`
 	MaxConnsPerClient int      `help:"Open connections per client address at most (trusted proxies exempt); more are answered 503. Negative: no cap." default:"64"`
 
-	HeavySlots       int           `help:"Heavy requests (uncached tiles, stats) run at once at most; more wait in a queue served in turn across client addresses. 0: one fewer than GOMAXPROCS (at least 1)." default:"0"`
+	HeavySlots       int           `help:"Heavy requests (uncached tiles, stats) run at once at most; more wait in a queue served in turn across client addresses. 0: one fewer than the processors (GOMAXPROCS at start; the server runs one more for light requests), at least 1." default:"0"`
 	QueueWait        time.Duration `help:"How long a heavy request waits for a slot before it is answered 503 with Retry-After." default:"5s"`
 	TileTimeout      time.Duration `help:"How long the rendering of one uncached tile may take once it has a slot, before it is answered 503 with Retry-After." default:"10s"`
 	StatementTimeout time.Duration `help:"statement_timeout of the PostgreSQL pool's connections (negative: the server's setting)." default:"30s"`
@@ -85,6 +85,10 @@ func (c *ServeCmd) Run(env *Env) error {
 	if c.HeavySlots < 0 {
 		return fmt.Errorf("--heavy-slots %d: want 1 or more (0: the default)", c.HeavySlots)
 	}
+	heavySlots := c.HeavySlots
+	if procs := keepLightProcessor(); heavySlots == 0 {
+		heavySlots = max(1, procs-1) // admit.DefaultSlots before the light processor
+	}
 	if c.TileTimeout <= 0 {
 		return fmt.Errorf("--tile-timeout %v: want a positive duration such as 10s", c.TileTimeout)
 	}
@@ -120,7 +124,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		MetricsListen:     c.MetricsListen,
 		MaxConns:          c.MaxConns,
 		MaxConnsPerClient: c.MaxConnsPerClient,
-		HeavySlots:        c.HeavySlots,
+		HeavySlots:        heavySlots,
 		QueueWait:         c.QueueWait,
 		StatementTimeout:  c.StatementTimeout,
 		TileTimeout:       c.TileTimeout,

@@ -32,9 +32,10 @@ const (
 )
 
 // DefaultSlots is the default number of slots: one fewer than GOMAXPROCS
-// (at least one), so that a processor stays free for light work while
-// heavy work fills the others (renders and stats use several goroutines
-// each, so the slots still keep every processor busy).
+// (at least one). Renders and stats use several goroutines each, so the
+// slots alone keep every processor busy: `flowtiles serve` also bounds
+// the goroutines that scan at once (memstore.SetScanProcessors) and runs a
+// processor more than that, kept for light work.
 func DefaultSlots() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // Config sets up a Pool.

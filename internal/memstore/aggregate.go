@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -156,10 +155,11 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	for _, r := range sc.rolls {
 		entries += r.entryCount()
 	}
+	procs := scanProcs.Load()
 	var err error
-	if workers := min(max(runtime.GOMAXPROCS(0), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
-		err = sc.parallel(ctx, blocks, workers, rows, entries)
-	} else {
+	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
+		err = sc.parallel(ctx, procs, blocks, workers, rows, entries)
+	} else if err = procs.acquire(ctx); err == nil {
 		sc.rollups(sc.rolls)
 		for _, b := range blocks {
 			if err = ctx.Err(); err != nil {
@@ -168,6 +168,7 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 			sc.block(b)
 		}
 		sc.flushZones()
+		procs.release()
 	}
 	if err != nil {
 		return fmt.Errorf("memory store scan: %w", err)
@@ -184,12 +185,12 @@ var (
 )
 
 // parallel scans the rollups' hours and the blocks with workers
-// goroutines, each over a contiguous share of about entries/workers rollup
+// goroutines (each scanning once it holds one of procs), each over a contiguous share of about entries/workers rollup
 // entries and rows/workers records with its own counters, pair list,
 // stamps and clock, then merges them into sc. The result is exactly the
 // sequential one: counts add up, and distinct counts the visitors of the
 // merged (group, visitor) pairs, in which a pair may repeat.
-func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows, entries int) error {
+func (sc *scan) parallel(ctx context.Context, procs *procLimit, blocks []*block, workers, rows, entries int) error {
 	parts := make([]*scan, workers)
 	parts[0] = sc
 	for w := 1; w < workers; w++ {
@@ -227,6 +228,10 @@ func (sc *scan) parallel(ctx context.Context, blocks []*block, workers, rows, en
 	for w := range parts {
 		wg.Go(func() {
 			p := parts[w]
+			if procs.acquire(ctx) != nil {
+				return
+			}
+			defer procs.release()
 			defer p.flushZones()
 			p.rollups(hours[w])
 			for _, b := range shares[w] {

@@ -64,8 +64,9 @@ func TestConformanceParallel(t *testing.T) {
 // forceParallel makes every scan of the test parallel, with 3 workers
 // whatever the machine.
 func forceParallel(t *testing.T) {
-	defer func(r, w int) {
-		t.Cleanup(func() { parallelRows, maxWorkers = r, w })
-	}(parallelRows, maxWorkers)
+	defer func(r, w, p int) {
+		t.Cleanup(func() { parallelRows, maxWorkers = r, w; SetScanProcessors(p) })
+	}(parallelRows, maxWorkers, ScanProcessors())
 	parallelRows, maxWorkers = 0, 3
+	SetScanProcessors(3)
 }

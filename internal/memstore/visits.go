@@ -45,6 +45,27 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 	if sc.empty() {
 		return nil
 	}
+	// (the scan takes a processor; fn is called after it gave it back)
+	procs := scanProcs.Load()
+	if err := procs.acquire(ctx); err != nil {
+		return fmt.Errorf("memory store visits: %w", err)
+	}
+	visits, err := s.collectVisits(ctx, sc)
+	procs.release()
+	if err != nil {
+		return err
+	}
+	for i := range visits {
+		if err := fn(s.public(sc.sn, &visits[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collectVisits finds the visits of the scan sc.
+func (s *Store) collectVisits(ctx context.Context, sc *scan) ([]visit, error) {
+	sn := sc.sn
 	var visits []visit
 	// merge counts records of one visitor, day and attributes, the first
 	// at first and the last at last, to their visit vi
@@ -168,7 +189,7 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, scanBlock)
 	}
 	if err != nil {
-		return fmt.Errorf("memory store visits: %w", err)
+		return nil, fmt.Errorf("memory store visits: %w", err)
 	}
 	if len(pending) > 0 {
 		// as in the rollups' pass: a day's visits by visitor in slot
@@ -199,10 +220,5 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		}
 		putStamp(sp)
 	}
-	for i := range visits {
-		if err := fn(s.public(sn, &visits[i])); err != nil {
-			return err
-		}
-	}
-	return nil
+	return visits, nil
 }

@@ -1,0 +1,53 @@
+package memstore
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+)
+
+// Scans are CPU-bound. The goroutines that scan at once, in every store of
+// the process, are at most the scan processors (SetScanProcessors; by
+// default GOMAXPROCS when the package starts): a server that runs one
+// processor more than that keeps it for light work (cached tiles,
+// health checks, the network poller), which would otherwise wait for a
+// scan's time slice to end (up to 10 ms) before it could run.
+
+// procLimit is a counting semaphore of scan processors.
+type procLimit struct {
+	slots  chan struct{}
+	active atomic.Int32
+	peak   atomic.Int32 // most goroutines scanning at once (tests)
+}
+
+var scanProcs atomic.Pointer[procLimit]
+
+func init() { SetScanProcessors(runtime.GOMAXPROCS(0)) }
+
+// SetScanProcessors sets how many goroutines may scan at once in the
+// process (at least 1), and so how many a scan splits into.
+func SetScanProcessors(n int) {
+	scanProcs.Store(&procLimit{slots: make(chan struct{}, max(1, n))})
+}
+
+// ScanProcessors returns the number set by SetScanProcessors.
+func ScanProcessors() int { return cap(scanProcs.Load().slots) }
+
+// acquire takes a scan processor for the calling goroutine, or returns
+// ctx's error; release gives it back.
+func (l *procLimit) acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	n := l.active.Add(1)
+	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
+	}
+	return nil
+}
+
+func (l *procLimit) release() {
+	l.active.Add(-1)
+	<-l.slots
+}
