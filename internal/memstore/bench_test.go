@@ -97,6 +97,7 @@ func BenchmarkLoadDemo(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Rows), "heapB/record")
 		b.ReportMetric(float64(st.Bytes)/float64(st.Rows), "columnB/record")
 		b.ReportMetric(float64(st.RollupBytes)/float64(st.Rows), "rollupB/record")
+		b.ReportMetric(float64(st.VisitorBytes)/float64(st.Rows), "visitorB/record")
 		b.ReportMetric(float64(st.Visitors)/float64(st.Rows), "visitors/record")
 		b.ReportMetric(float64(st.Rows), "records")
 		runtime.KeepAlive(s)
