@@ -64,6 +64,74 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
+// BenchmarkLoadDemo loads Deruta's embedded demo data set as `flowtiles
+// serve --demo-records N` does (seed 1, eight months from 1 January 2025,
+// the town's zones, one batch), N from FLOWTILES_BENCH_RECORDS (default:
+// the demo's default size, about 2 M records), and reports the live heap
+// the store takes per record, without the catalog and the zone index,
+// which a server holds whatever the number of records (they are made
+// before the heap is first measured). Its time includes generating the
+// records.
+func BenchmarkLoadDemo(b *testing.B) {
+	n := 0 // demo.Config's default size
+	if s := os.Getenv("FLOWTILES_BENCH_RECORDS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dt, ok := demo.LookupTown(demo.Deruta, demo.TimeZone)
+	if !ok {
+		b.Fatal("no demo town deruta")
+	}
+	cat, zi := refdata.Italy(), tiles.NewZoneIndex(dt.Zones())
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := loadEmbedded(b, cat, zi, n)
+		runtime.GC()
+		debug.FreeOSMemory()
+		runtime.ReadMemStats(&after)
+		st := s.Stats()
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Rows), "heapB/record")
+		b.ReportMetric(float64(st.Bytes)/float64(st.Rows), "columnB/record")
+		b.ReportMetric(float64(st.RollupBytes)/float64(st.Rows), "rollupB/record")
+		b.ReportMetric(float64(st.VisitorBytes)/float64(st.Rows), "visitorB/record")
+		b.ReportMetric(float64(st.Visitors)/float64(st.Rows), "visitors/record")
+		b.ReportMetric(float64(st.Rows), "records")
+		runtime.KeepAlive(s)
+	}
+}
+
+// loadEmbedded loads Deruta's demo data set of about n records (0: the
+// default) into a fresh store the way the embedded backend does
+// (internal/app's loadDemo): one builder fed in chunks of 8,192 records,
+// committed once.
+func loadEmbedded(b *testing.B, cat *refdata.Catalog, zi *tiles.ZoneIndex, n int) *Store {
+	b.Helper()
+	s := New(cat)
+	bl := s.NewBuilder()
+	chunk := make([]presence.Record, 0, 8192)
+	err := demo.Generate(demo.Config{Town: demo.Deruta, Seed: 1, Records: n}, func(r presence.Record) error {
+		chunk = append(chunk, r)
+		if len(chunk) == cap(chunk) {
+			err := bl.AddRecords(chunk, zi)
+			chunk = chunk[:0]
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = bl.AddRecords(chunk, zi)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl.Commit()
+	return s
+}
+
 func BenchmarkDensityMonth(b *testing.B) {
 	s := benchStore(b, 1_000_000)
 	f := tiles.Filter{}

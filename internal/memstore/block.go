@@ -79,6 +79,9 @@ func (b *block) appendFrom(o *block, i int) {
 
 // seal sorts the block by time into exactly sized columns and computes its
 // bounds. It returns a new block; b is left for the garbage collector.
+// The columns of one element type share an allocation (four rather than
+// ten), which the allocator rounds up once: sealed blocks are large, and
+// an allocation over 32 KiB is rounded up to whole 8 KiB pages.
 func (b *block) seal() *block {
 	n := b.len()
 	perm := make([]int32, n)
@@ -90,10 +93,13 @@ func (b *block) seal() *block {
 			return int(int64(b.t[i]) - int64(b.t[j]))
 		})
 	}
+	w32, w16 := make([]uint32, 6*n), make([]uint16, 2*n)
+	col32 := func(i int) []uint32 { return w32[i*n : (i+1)*n : (i+1)*n] }
+	col16 := func(i int) []uint16 { return w16[i*n : (i+1)*n : (i+1)*n] }
 	s := &block{
 		key: b.key,
-		t:   make([]uint32, n), x: make([]uint32, n), y: make([]uint32, n), w: make([]uint32, n),
-		k: make([]uint32, n), v: make([]uint32, n), o: make([]uint16, n), n: make([]uint8, n), a: make([]tiles.Attrs, n), z: make([]uint16, n),
+		t:   col32(0), x: col32(1), y: col32(2), w: col32(3), k: col32(4), v: col32(5),
+		o: col16(0), z: col16(1), n: make([]uint8, n), a: make([]tiles.Attrs, n),
 		minX: ^uint32(0), minY: ^uint32(0), minT: ^uint32(0),
 	}
 	for i, p := range perm {

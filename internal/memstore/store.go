@@ -31,8 +31,10 @@ type Store struct {
 	// origin index (1-based) -> group keys; immutable
 	muniKey, provKey, regKey []int64
 
-	mu       sync.Mutex       // serialises writers
-	visitors map[int64]uint32 // visitor hash -> dense id (1-based); writer-owned
+	mu sync.Mutex // serialises writers
+	// visitors gives visitor hashes their dense ids; guarded by mu (its
+	// lo column is the snapshots' vkeys).
+	visitors visitorIndex
 	// spans[v] is the time span of the records version v added (the last
 	// maxSpans versions), for tiles.ChangeLog; guarded by mu.
 	spans map[uint64][2]uint32
@@ -52,8 +54,9 @@ type snapshot struct {
 	rows     int64
 	visitors uint32 // dense ids 1..visitors are in use
 	// vkeys[id] is the tiles.VisitorKey of dense visitor id (index 0
-	// unused). Writers append under Store.mu; a snapshot reads only its
-	// first visitors+1 entries, which never change.
+	// unused): Store.visitors.lo, to which writers append under Store.mu;
+	// a snapshot reads only its first visitors+1 entries, which never
+	// change.
 	vkeys []uint32
 	// vprofs[id] is the profile (profOf) of dense visitor id's first
 	// record, which rollup entries of that profile leave out; written
@@ -67,11 +70,12 @@ type snapshot struct {
 	// their memory.
 	rolls     []*hourRoll
 	rollBytes int64
+	visBytes  int64 // memory of Store.visitors when published
 }
 
 // New returns an empty store whose origin codes index cat.
 func New(cat *refdata.Catalog) *Store {
-	s := &Store{cat: cat, visitors: map[int64]uint32{}, spans: map[uint64][2]uint32{}, budget: rollupBudget}
+	s := &Store{cat: cat, spans: map[uint64][2]uint32{}, budget: rollupBudget}
 	n := len(cat.Municipalities) + 1
 	s.muniKey, s.provKey, s.regKey = make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, m := range cat.Municipalities {
@@ -79,7 +83,8 @@ func New(cat *refdata.Catalog) *Store {
 		s.provKey[i+1] = atoi(m.ProvinceCode)
 		s.regKey[i+1] = atoi(m.RegionCode)
 	}
-	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: []uint32{0}, vprofs: []uint32{0}})
+	s.visitors.lo, s.visitors.hi = []uint32{0}, []uint32{0}
+	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: s.visitors.lo, vprofs: []uint32{0}})
 	return s
 }
 
@@ -169,15 +174,18 @@ type Stats struct {
 	// budget per record, and 4 B per visitor); RollupRows the records
 	// they stand for.
 	RollupBytes, RollupRows int64
-	From, To                time.Time // time span of the records (zero when empty)
-	Version                 uint64
+	// VisitorBytes is the memory of the visitors' index: their hashes
+	// (the low words also the keys queries read) and its table.
+	VisitorBytes int64
+	From, To     time.Time // time span of the records (zero when empty)
+	Version      uint64
 }
 
 // Stats returns the current contents.
 func (s *Store) Stats() Stats {
 	sn := s.snap.Load()
 	st := Stats{Rows: sn.rows, Visitors: int64(sn.visitors), Blocks: len(sn.blocks), Bytes: sn.bytes, Version: sn.version,
-		RollupBytes: sn.rollBytes + int64(len(sn.vprofs))*4}
+		RollupBytes: sn.rollBytes + int64(len(sn.vprofs))*4, VisitorBytes: sn.visBytes}
 	for _, r := range sn.rolls {
 		st.RollupRows += r.rows
 	}
@@ -205,14 +213,16 @@ type Builder struct {
 	s      *Store
 	blocks map[blockKey]*block
 	n      int64
-	vis    map[int64]uint32 // visitor hashes first seen in this batch
-	next   uint32
-	vprof  []uint32 // [provisional id - 1]: the profile of its first row
+	// vis holds the visitor hashes the store did not know when the batch
+	// met them, in the order met; their ids are the rows' provisional
+	// ids.
+	vis   visitorIndex
+	vprof []uint32 // [provisional id - 1]: the profile of its first row
 }
 
 // NewBuilder starts a batch of rows for s.
 func (s *Store) NewBuilder() *Builder {
-	return &Builder{s: s, blocks: map[blockKey]*block{}, vis: map[int64]uint32{}}
+	return &Builder{s: s, blocks: map[blockKey]*block{}}
 }
 
 // Add appends a row to the batch.
@@ -226,7 +236,8 @@ func (b *Builder) Add(r Row) {
 	var v uint32
 	if r.Visitor != 0 {
 		v = b.visitor(r.Visitor)
-		if v&provisional != 0 && int(v&^provisional) > len(b.vprof) { // a new visitor's first row
+		if v == 0 { // a new visitor's first row
+			v = b.vis.add(r.Visitor) | provisional
 			b.vprof = append(b.vprof, profOf(r.Attrs, r.Nat, r.Origin))
 		}
 	}
@@ -234,21 +245,18 @@ func (b *Builder) Add(r Row) {
 	b.n++
 }
 
-// visitor assigns dense ids; ids of new visitors are provisional (counted
-// from the store's size at Commit).
+// visitor returns the dense id of visitor hash h: the store's, or a
+// provisional one (the batch's, made final at Commit) for a visitor the
+// store did not know when the batch first met it; 0 for a visitor new to
+// both.
 func (b *Builder) visitor(h int64) uint32 {
-	b.s.mu.Lock()
-	id, ok := b.s.visitors[h]
-	b.s.mu.Unlock()
-	if ok {
-		return id
-	}
-	if id, ok := b.vis[h]; ok {
+	if id := b.vis.find(h); id != 0 {
 		return id | provisional
 	}
-	b.next++
-	b.vis[h] = b.next
-	return b.next | provisional
+	b.s.mu.Lock()
+	id := b.s.visitors.find(h)
+	b.s.mu.Unlock()
+	return id
 }
 
 const provisional = 1 << 31
@@ -262,28 +270,27 @@ func (b *Builder) Commit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.snap.Load()
-	// Give new visitors their final ids. A hash may have been added by a
-	// concurrent Commit since it was looked up.
-	base := old.visitors
-	final := make([]uint32, b.next+1)
-	vkeys, vprofs := old.vkeys, old.vprofs
-	for h, p := range b.vis {
-		if id, ok := s.visitors[h]; ok {
+	// Give new visitors their final ids, in the order the batch met
+	// them (the same rows give the same ids). A hash may have been added
+	// by a concurrent Commit since it was looked up.
+	final := make([]uint32, b.vis.len()+1)
+	vprofs := old.vprofs
+	for p := 1; p < len(final); p++ {
+		h := b.vis.hash(uint32(p))
+		if id := s.visitors.find(h); id != 0 {
 			final[p] = id
 			continue
 		}
-		base++
-		s.visitors[h] = base
-		final[p] = base
-		vkeys = append(vkeys, tiles.VisitorKey(h))
+		final[p] = s.visitors.add(h)
 		vprofs = append(vprofs, b.vprof[p-1])
 	}
 	next := &snapshot{
 		tree:      old.tree.Copy(),
 		blocks:    maps.Clone(old.blocks),
 		rows:      old.rows + b.n,
-		visitors:  base,
-		vkeys:     vkeys,
+		visitors:  uint32(s.visitors.len()),
+		vkeys:     s.visitors.lo,
+		visBytes:  s.visitors.bytes(),
 		vprofs:    vprofs,
 		version:   old.version + 1,
 		minT:      old.minT,
@@ -358,7 +365,7 @@ func (b *Builder) Commit() {
 		delete(s.spans, next.version-maxSpans)
 	}
 	s.snap.Store(next)
-	b.blocks, b.vis, b.n, b.next, b.vprof = map[blockKey]*block{}, map[int64]uint32{}, 0, 0, nil
+	b.blocks, b.vis, b.n, b.vprof = map[blockKey]*block{}, visitorIndex{}, 0, nil
 }
 
 // maxSpans bounds the versions whose spans a store remembers.

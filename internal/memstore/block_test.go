@@ -1,0 +1,45 @@
+package memstore
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/flowtiles/flowtiles/internal/sourcetest"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// A sealed block holds its rows sorted by time in columns of exactly their
+// length, the columns of one element type in one allocation: six
+// allocations in all with the block and the sort's permutation.
+func TestSeal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 5))
+	b := &block{}
+	var rows []Row
+	for i := range 5000 {
+		r := Row{T: rng.Uint32N(1 << 20), X: rng.Uint32(), Y: rng.Uint32(), Weight: rng.Uint32(), Key: uint32(i),
+			Origin: uint16(rng.Uint32()), Nat: uint8(rng.Uint32()), Attrs: tiles.Attrs(rng.Uint32()), Zones: uint16(rng.Uint32())}
+		rows = append(rows, r)
+		b.append(&r, rng.Uint32())
+	}
+	s := b.seal()
+	n := len(rows)
+	for _, c := range []int{len(s.t), cap(s.t), cap(s.x), cap(s.y), cap(s.w), cap(s.k), cap(s.v), cap(s.o), cap(s.z), cap(s.n), cap(s.a), len(s.a)} {
+		if c != n {
+			t.Fatalf("a column of length or capacity %d, want %d", c, n)
+		}
+	}
+	if s.bytes() != int64(n)*30 {
+		t.Fatalf("bytes %d, want %d", s.bytes(), n*30)
+	}
+	slices.SortStableFunc(rows, func(p, q Row) int { return int(int64(p.T) - int64(q.T)) })
+	for i, r := range rows {
+		if s.t[i] != r.T || s.x[i] != r.X || s.y[i] != r.Y || s.w[i] != r.Weight || s.k[i] != r.Key || s.v[i] != b.v[r.Key] ||
+			s.o[i] != r.Origin || s.n[i] != r.Nat || s.a[i] != r.Attrs || s.z[i] != r.Zones {
+			t.Fatalf("row %d differs", i)
+		}
+	}
+	if allocs := testing.AllocsPerRun(10, func() { b.seal() }); allocs > 6 {
+		t.Fatalf("%v allocations to seal a block, want 6", allocs)
+	}
+}
