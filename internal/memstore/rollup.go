@@ -45,9 +45,10 @@ import (
 // so the rollups never add more than that to a record's memory.
 
 // rollupBudget is the default Store.budget: bytes of rollup per record.
-// With the record columns' 30 bytes and 4 bytes per visitor (vprofs, at
-// most 0.6 B per record when visitors stay a while), a record takes under
-// 40 bytes.
+// With the record columns' 30 bytes and about 15 bytes per visitor (the
+// visitor index and vprofs: 2.4 B per record in the demo data, whose
+// visitors leave 8 records each), a record takes about 40 bytes
+// (BenchmarkLoadDemo: 39.9 at 10 M records, 40.8 at 2 M).
 const rollupBudget = 8
 
 // hourSlack is memory an hour's rollup may take beyond the budget for
