@@ -184,7 +184,8 @@ func UniqueViolation(err error) bool {
 // statement: it is the one place that knows SQLSTATE classes. Outages are
 // failed connections (whatever the server said while connecting, such as
 // "the database system is starting up"), lost ones (network errors, an
-// unexpected end of the stream, a closed pool), and the classes 08
+// unexpected end of the stream, a closed pool, a statement not sent on a
+// closed connection), and the classes 08
 // (connection exception), 53 (insufficient resources), 57 (operator
 // intervention: shutdown, a statement timeout), 25006 (read-only) and
 // 55000 (object not in prerequisite state: a standby refusing LISTEN or
@@ -204,7 +205,14 @@ func Unavailable(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, puddle.ErrClosedPool) || pgconn.Timeout(err)
+		errors.Is(err, puddle.ErrClosedPool) || pgconn.Timeout(err) || unsent(err)
+}
+
+// unsent reports whether err is a statement that pgx never sent because
+// its connection was already closed (lost: a pooled connection that died
+// under a transaction's BEGIN), not because its context ended.
+func unsent(err error) bool {
+	return pgconn.SafeToRetry(err) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 // Wrap classifies a database error for the stores: nil stays nil; the

@@ -72,3 +72,25 @@ func TestPoolStatementTimeout(t *testing.T) {
 		t.Fatalf("a statement past statement_timeout: %v, want an outage", err)
 	}
 }
+
+// A statement on a connection already closed (a pooled connection lost
+// before a transaction's BEGIN) is an outage, like the loss itself.
+func TestClosedConnectionIsAnOutage(t *testing.T) {
+	_, url := testdb.Create(t)
+	ctx := context.Background()
+	pool, err := db.Open(ctx, url, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	conn, err := db.Connect(ctx, pool, "flowtiles test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Begin(ctx); err == nil || !db.Unavailable(err) {
+		t.Fatalf("BEGIN on a closed connection: %v, want an outage", err)
+	}
+}

@@ -21,7 +21,13 @@ import (
 //	FLOWTILES_BENCH_DATABASE_URL=postgres://…/flowtiles_bench \
 //	  go test ./internal/pgstore -run '^$' -bench StatsQueries -benchtime 3x
 //
-// The zone is FLOWTILES_BENCH_ZONE (default centro-storico).
+// The zone is FLOWTILES_BENCH_ZONE (default centro-storico). Issue 14's
+// six-month figure (3 M records over the 182 days to 2025-06-01, town 0):
+//
+//	flowtiles migrate; flowtiles areas import --kind zones testdata/deruta/zones.geojson
+//	flowtiles demo --records 3000000 --start 2024-12-01 --months 6 --out bench.csv
+//	flowtiles ingest bench.csv; psql -c 'VACUUM ANALYZE'
+//	… -bench 'StatsQueries/days=182/.*/rollup' -benchtime 1x
 func BenchmarkStatsQueries(b *testing.B) {
 	url := os.Getenv("FLOWTILES_BENCH_DATABASE_URL")
 	if url == "" {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowtiles/flowtiles/internal/db"
@@ -48,54 +49,50 @@ func (s *Store) Town() int16 { return s.town }
 // builder starts a statement on the store's town.
 func (s *Store) builder() *builder { return &builder{town: s.town} }
 
-// Aggregate implements tiles.Source.
-func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
-	if len(q.By) > 2 {
-		return fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
-	}
-	b := s.builder()
-	// The records of the window, as (k0, k1, weight, visitor, rkey, m):
-	// from the rollup where it answers exactly, from presence elsewhere.
-	var branches []string
-	span := s.plan(&q)
-	if span.ok {
-		sel, err := b.records(&q, s.cat, "presence_rollup", true, span.window(b))
-		if err != nil {
-			return err
-		}
-		branches = append(branches, sel)
-	}
-	if rest, whole := span.rest(&q.Filter); !whole {
-		sel, err := b.records(&q, s.cat, "presence", false, rest(b))
-		if err != nil {
-			return err
-		}
-		branches = append(branches, sel)
-	}
-	// Two levels: per group and visitor (all records without a visitor in
-	// one row per group), then per group. Distinct visitors are the rows
-	// with a visitor, and the sums of keys come out without DISTINCT
-	// aggregates: the people key adds each visitor's key once.
-	measures := func(c, k string) string {
-		return fmt.Sprintf("sum(t.%[1]s)::bigint, count(*) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
-			"coalesce(sum(t.%[1]s) FILTER (WHERE t.v IS NULL), 0)::bigint, "+
-			"(sum(t.%[2]s) %% 4294967296)::bigint, "+
-			"((coalesce(sum(t.v & 4294967295) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0) + "+
-			"coalesce(sum(t.%[2]s) FILTER (WHERE t.v IS NULL), 0)) %% 4294967296)::bigint", c, k)
-	}
-	sql := fmt.Sprintf("SELECT t.k0, t.k1, %s, %s FROM ("+
-		"SELECT s.k0, s.k1, s.visitor AS v, "+
-		"coalesce(sum(s.weight) FILTER (WHERE s.m), 0) AS cm, coalesce(sum(s.rkey) FILTER (WHERE s.m), 0) AS km, "+
-		"coalesce(sum(s.weight) FILTER (WHERE NOT s.m), 0) AS cr, coalesce(sum(s.rkey) FILTER (WHERE NOT s.m), 0) AS kr "+
-		"FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) t "+
-		"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
-		measures("cm", "km"), measures("cr", "kr"), strings.Join(branches, " UNION ALL "))
-	rows, err := s.pool.Query(ctx, sql, b.args...)
+// statementSettings are the settings of the store's statements on records,
+// local to their transaction (set_config's third argument):
+//   - no JIT: its compiling took a third of the time of a six-month visits
+//     statement, and more than it saved in each aggregate;
+//   - 16 MB of work_mem: the per-visitor groups of a long window (some
+//     hundred thousand) spilled to disk at the default 4 MB; 64 MB, where
+//     they fit in one hash table, was slower on 2 cores (six months at
+//     3 M records, issue 14).
+const statementSettings = "SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true)"
+
+// read runs sql with args in a read-only transaction with
+// statementSettings and calls each on every row, stopping at its first
+// error, which it returns as it is; what is being done names the
+// statement's errors. The transaction ends before read returns.
+func (s *Store) read(ctx context.Context, what, sql string, args []any, each func(pgx.Rows) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return db.Wrap(ctx, "aggregating presence", err)
+		return db.Wrap(ctx, what, err)
+	}
+	// read-only: a rollback ends it as well as a commit
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, statementSettings); err != nil {
+		return db.Wrap(ctx, what, err)
+	}
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return db.Wrap(ctx, what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return db.Wrap(ctx, what, rows.Err())
+}
+
+// Aggregate implements tiles.Source.
+func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
+	sql, args, err := s.aggregateSQL(&q)
+	if err != nil {
+		return err
+	}
+	return s.read(ctx, "aggregating presence", sql, args, func(rows pgx.Rows) error {
 		var (
 			g    tiles.Group
 			keys [4]int64
@@ -109,15 +106,125 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		if !q.WithRest {
 			g.Rest = tiles.Measures{}
 		}
-		if err := fn(g); err != nil {
-			return err
-		}
+		return fn(g)
+	})
+}
+
+// aggregateSQL returns the statement of q's groups and its arguments: rows
+// of (k0, k1, the measures of Group, the measures of Group.Rest).
+func (s *Store) aggregateSQL(q *tiles.Query) (string, []any, error) {
+	if len(q.By) > 2 {
+		return "", nil, fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
 	}
-	return db.Wrap(ctx, "aggregating presence", rows.Err())
+	b := s.builder()
+	// The records of the window, as (k0, k1, weight, visitor, rkey, m):
+	// from the rollup where it answers exactly, from presence elsewhere.
+	var branches []string
+	span := s.plan(q)
+	if span.ok {
+		sel, err := b.records(q, s.cat, "presence_rollup", true, span.window(b))
+		if err != nil {
+			return "", nil, err
+		}
+		branches = append(branches, sel)
+	}
+	if rest, whole := span.rest(&q.Filter); !whole {
+		sel, err := b.records(q, s.cat, "presence", false, rest(b))
+		if err != nil {
+			return "", nil, err
+		}
+		branches = append(branches, sel)
+	}
+	// Two levels: per group and visitor (all records without a visitor in
+	// one row per group), then per group. Distinct visitors are the rows
+	// with a visitor, and the sums of keys come out without DISTINCT
+	// aggregates: the people key adds each visitor's key once. The first
+	// level's sums are bigints (keys mod 2^32), so that the second adds
+	// integers, not numerics. Without the rest, every record passes the
+	// narrowing filters (they are in the WHERE): no rest sums.
+	first := "sum(s.weight)::bigint AS cm, (sum(s.rkey) % 4294967296)::bigint AS km"
+	rest := "0, 0, 0, 0, 0"
+	if q.WithRest {
+		first = "coalesce(sum(s.weight) FILTER (WHERE s.m), 0)::bigint AS cm, " +
+			"(coalesce(sum(s.rkey) FILTER (WHERE s.m), 0) % 4294967296)::bigint AS km, " +
+			"coalesce(sum(s.weight) FILTER (WHERE NOT s.m), 0)::bigint AS cr, " +
+			"(coalesce(sum(s.rkey) FILTER (WHERE NOT s.m), 0) % 4294967296)::bigint AS kr"
+		rest = measures("cr", "kr")
+	}
+	sql := fmt.Sprintf("SELECT t.k0, t.k1, %s, %s FROM ("+
+		"SELECT s.k0, s.k1, s.visitor AS v, %s FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) t "+
+		"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
+		measures("cm", "km"), rest, first, strings.Join(branches, " UNION ALL "))
+	return sql, b.args, nil
+}
+
+// measures is the text of the five measures of a group (Count, Visitors,
+// Anonymous, CountKey, PeopleKey) from the per-visitor sums c (weights)
+// and k (record keys) of the rows t (visitor v).
+func measures(c, k string) string {
+	return fmt.Sprintf("sum(t.%[1]s)::bigint, count(*) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
+		"coalesce(sum(t.%[1]s) FILTER (WHERE t.v IS NULL), 0)::bigint, "+
+		"(sum(t.%[2]s) %% 4294967296)::bigint, "+
+		"((coalesce(sum(t.v & 4294967295) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0) + "+
+		"coalesce(sum(t.%[2]s) FILTER (WHERE t.v IS NULL), 0)) %% 4294967296)::bigint", c, k)
 }
 
 // Visits implements tiles.VisitSource.
 func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) error) error {
+	sql, args := s.visitsSQL(q)
+	// the rows of one visit come together, its first row first: the visit
+	// is the first row's, with the last of all, and their presences
+	var (
+		v    tiles.Visit
+		open bool
+	)
+	err := s.read(ctx, "listing visits", sql, args, func(rows pgx.Rows) error {
+		var (
+			visitor, day, first, last, presences int64
+			origin, nat, a, g, sp                string
+		)
+		if err := rows.Scan(&visitor, &day, &first, &last, &presences, &origin, &nat, &a, &g, &sp); err != nil {
+			return db.Wrap(ctx, "reading visits", err)
+		}
+		if open && v.Visitor == uint64(visitor) && v.Day == day {
+			v.Last = max(v.Last, last)
+			v.Presences += presences
+			return nil
+		}
+		if open {
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		v = tiles.Visit{Visitor: uint64(visitor), Day: day, First: first, Last: last, Presences: presences,
+			Key: tiles.VisitorKey(visitor), Origin: origin}
+		open = true
+		var err error
+		if v.Nationality, err = tiles.ParseCountry(nat); err != nil {
+			return fmt.Errorf("visit nationality: %w", err)
+		}
+		if v.Age, err = tiles.ParseAgeBand(a); err != nil {
+			return fmt.Errorf("visit age band: %w", err)
+		}
+		if v.Gender, err = tiles.ParseGender(g); err != nil {
+			return fmt.Errorf("visit gender: %w", err)
+		}
+		if v.Spend, err = tiles.ParseSpend(sp); err != nil {
+			return fmt.Errorf("visit spend class: %w", err)
+		}
+		return nil
+	})
+	if err != nil || !open {
+		return err
+	}
+	return fn(v)
+}
+
+// visitsSQL returns the statement of q's visits and its arguments: rows of
+// (visitor, day, first, last, presences, origin, nationality, age band,
+// gender, spending class), several per visit when its records differ in
+// attributes, ordered by visitor, day, first and attributes.
+func (s *Store) visitsSQL(q tiles.Query) (string, []any) {
 	b := s.builder()
 	// a visit's day is local: the rollup answers like a query by date
 	q.By, q.Grid, q.WithRest = []tiles.Dim{tiles.DimDate}, tiles.Grid{}, false
@@ -139,48 +246,17 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 	if rest, whole := span.rest(&q.Filter); !whole {
 		branches = append(branches, branch("presence", false, "p.observed_at", "p.observed_at", rest(b)))
 	}
-	// rollup rows order by their first record: of the records in one
-	// second, the first by FirstRecordLess is in the least row
-	sql := fmt.Sprintf(`SELECT DISTINCT ON (s.visitor, s.day) s.visitor, s.day,
-    extract(epoch FROM min(s.first_at) OVER w)::bigint, extract(epoch FROM max(s.last_at) OVER w)::bigint,
-    (sum(s.weight) OVER w)::bigint, s.o, s.n, s.a, s.g, s.sp
-FROM (%s) s
-WINDOW w AS (PARTITION BY s.visitor, s.day)
-ORDER BY s.visitor, s.day, s.first_at, s.o, s.n, s.a, s.g,
-    CASE s.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, strings.Join(branches, " UNION ALL "))
-	rows, err := s.pool.Query(ctx, sql, b.args...)
-	if err != nil {
-		return db.Wrap(ctx, "listing visits", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			v                     tiles.Visit
-			visitor               int64
-			origin, nat, a, g, sp string
-		)
-		if err := rows.Scan(&visitor, &v.Day, &v.First, &v.Last, &v.Presences, &origin, &nat, &a, &g, &sp); err != nil {
-			return db.Wrap(ctx, "reading visits", err)
-		}
-		v.Visitor = uint64(visitor)
-		v.Key = tiles.VisitorKey(visitor)
-		v.Origin = origin
-		var err error
-		if v.Nationality, err = tiles.ParseCountry(nat); err != nil {
-			return fmt.Errorf("visit nationality: %w", err)
-		}
-		if v.Age, err = tiles.ParseAgeBand(a); err != nil {
-			return fmt.Errorf("visit age band: %w", err)
-		}
-		if v.Gender, err = tiles.ParseGender(g); err != nil {
-			return fmt.Errorf("visit gender: %w", err)
-		}
-		if v.Spend, err = tiles.ParseSpend(sp); err != nil {
-			return fmt.Errorf("visit spend class: %w", err)
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-	}
-	return db.Wrap(ctx, "listing visits", rows.Err())
+	// The rows of one visitor, day and attributes are summed (a hashed
+	// aggregate: the rows of a visit mostly share their attributes), and
+	// the sums ordered by visitor, day, first and attributes: each visit's
+	// rows come together, its first first (Visits merges them). Rollup rows
+	// order by their first record: of the records in one second, the first
+	// by FirstRecordLess is in the least row, and so in the least sum.
+	sql := fmt.Sprintf(`SELECT r.visitor, r.day, extract(epoch FROM min(r.first_at))::bigint,
+    extract(epoch FROM max(r.last_at))::bigint, sum(r.weight)::bigint, r.o, r.n, r.a, r.g, r.sp
+FROM (%s) r
+GROUP BY r.visitor, r.day, r.o, r.n, r.a, r.g, r.sp
+ORDER BY r.visitor, r.day, min(r.first_at), r.o, r.n, r.a, r.g,
+    CASE r.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, strings.Join(branches, " UNION ALL "))
+	return sql, b.args
 }
