@@ -384,9 +384,12 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 	if err := ensurePartitions(ctx, l.Pool, p.span.parts); err != nil {
 		return err
 	}
+	// (db.Wrap: when ctx ends, pgx breaks the connection, and the error
+	// that reaches here may be the broken connection's rather than the
+	// context's: the load says it was cancelled, whichever came first)
 	tx, err := l.Pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("loading %s: %w", path, err)
+		return db.Wrap(ctx, "loading "+path, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) // (error ignored) after Commit, a no-op
 	id, ok, err := claim(ctx, tx, b)
@@ -405,7 +408,7 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 	src := &fileSource{ctx: ctx, r: r, enc: newEncoder(id, zones), want: res.Checksum, opt: &opt}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"presence"}, columns, src)
 	if err != nil {
-		return fmt.Errorf("loading %s: %w", path, err)
+		return db.Wrap(ctx, "loading "+path, err)
 	}
 	if n != res.Loaded {
 		return fmt.Errorf("loading %s: %d rows copied, %d validated: did the file change?", path, n, res.Loaded)
@@ -414,7 +417,7 @@ func (l *Loader) copyFile(ctx context.Context, path string, opt Options, res *Re
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("loading %s: committing: %w", path, err)
+		return db.Wrap(ctx, "loading "+path+": committing", err)
 	}
 	res.Batch = id
 	return nil
