@@ -50,18 +50,27 @@ func benchStore(b *testing.B, n int) *Store {
 
 func BenchmarkLoad(b *testing.B) {
 	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		s := benchStore(b, 1_000_000)
-		runtime.GC()
-		debug.FreeOSMemory()
-		runtime.ReadMemStats(&after)
-		st := s.Stats()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Rows), "heapB/record")
-		b.ReportMetric(float64(st.Bytes)/float64(st.Rows), "columnB/record")
-		b.ReportMetric(float64(st.RollupBytes)/float64(st.Rows), "rollupB/record")
+		measureLoad(b, func() *Store { return benchStore(b, 1_000_000) })
 	}
+}
+
+// measureLoad loads a store with load and reports the live heap it takes
+// per record, and its columns' and rollups' bytes per record; it returns
+// the store's Stats.
+func measureLoad(b *testing.B, load func() *Store) Stats {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := load()
+	runtime.GC()
+	debug.FreeOSMemory()
+	runtime.ReadMemStats(&after)
+	st := s.Stats()
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Rows), "heapB/record")
+	b.ReportMetric(float64(st.Bytes)/float64(st.Rows), "columnB/record")
+	b.ReportMetric(float64(st.RollupBytes)/float64(st.Rows), "rollupB/record")
+	runtime.KeepAlive(s)
+	return st
 }
 
 // BenchmarkLoadDemo loads Deruta's embedded demo data set as `flowtiles
@@ -86,21 +95,10 @@ func BenchmarkLoadDemo(b *testing.B) {
 	}
 	cat, zi := refdata.Italy(), tiles.NewZoneIndex(dt.Zones())
 	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		s := loadEmbedded(b, cat, zi, n)
-		runtime.GC()
-		debug.FreeOSMemory()
-		runtime.ReadMemStats(&after)
-		st := s.Stats()
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Rows), "heapB/record")
-		b.ReportMetric(float64(st.Bytes)/float64(st.Rows), "columnB/record")
-		b.ReportMetric(float64(st.RollupBytes)/float64(st.Rows), "rollupB/record")
+		st := measureLoad(b, func() *Store { return loadEmbedded(b, cat, zi, n) })
 		b.ReportMetric(float64(st.VisitorBytes)/float64(st.Rows), "visitorB/record")
 		b.ReportMetric(float64(st.Visitors)/float64(st.Rows), "visitors/record")
 		b.ReportMetric(float64(st.Rows), "records")
-		runtime.KeepAlive(s)
 	}
 }
 

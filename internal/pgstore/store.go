@@ -59,21 +59,25 @@ func (s *Store) builder() *builder { return &builder{town: s.town} }
 //     3 M records, issue 14).
 const statementSettings = "SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true)"
 
-// read runs sql with args in a read-only transaction with
-// statementSettings and calls each on every row, stopping at its first
+// read runs statementSettings and then sql with args in one batch (one
+// round trip; the batch is one implicit transaction, which the local
+// settings last for) and calls each on every row, stopping at its first
 // error, which it returns as it is; what is being done names the
-// statement's errors. The transaction ends before read returns.
-func (s *Store) read(ctx context.Context, what, sql string, args []any, each func(pgx.Rows) error) error {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
-	if err != nil {
+// statement's errors.
+func (s *Store) read(ctx context.Context, what, sql string, args []any, each func(pgx.Rows) error) (err error) {
+	var batch pgx.Batch
+	batch.Queue(statementSettings)
+	batch.Queue(sql, args...)
+	br := s.pool.SendBatch(ctx, &batch)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = db.Wrap(ctx, what, cerr)
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
 		return db.Wrap(ctx, what, err)
 	}
-	// read-only: a rollback ends it as well as a commit
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	if _, err := tx.Exec(ctx, statementSettings); err != nil {
-		return db.Wrap(ctx, what, err)
-	}
-	rows, err := tx.Query(ctx, sql, args...)
+	rows, err := br.Query()
 	if err != nil {
 		return db.Wrap(ctx, what, err)
 	}
