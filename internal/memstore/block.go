@@ -3,6 +3,7 @@ package memstore
 import (
 	"slices"
 	"sort"
+	"sync/atomic"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -31,7 +32,7 @@ type blockKey struct {
 
 // block holds the records of one cell and month as columns, sorted by time.
 // A block is immutable once published in a snapshot: writers build a new one.
-// 30 bytes per record.
+// 30 bytes per record, 26 when every record weighs 1 (unitW).
 type block struct {
 	key              blockKey
 	minX, minY       uint32 // bounding box of its records (inclusive)
@@ -45,6 +46,7 @@ type block struct {
 	a                []tiles.Attrs
 	z                []uint16
 	hasZones, hasOrg bool
+	unitW            bool // every weight is 1: w is shared (onesOf)
 }
 
 func (b *block) len() int { return len(b.t) }
@@ -93,17 +95,30 @@ func (b *block) seal() *block {
 			return int(int64(b.t[i]) - int64(b.t[j]))
 		})
 	}
-	w32, w16 := make([]uint32, 6*n), make([]uint16, 2*n)
+	unit := !slices.ContainsFunc(b.w, func(w uint32) bool { return w != 1 })
+	cols := 6
+	if unit {
+		cols = 5
+	}
+	w32, w16 := make([]uint32, cols*n), make([]uint16, 2*n)
 	col32 := func(i int) []uint32 { return w32[i*n : (i+1)*n : (i+1)*n] }
 	col16 := func(i int) []uint16 { return w16[i*n : (i+1)*n : (i+1)*n] }
 	s := &block{
 		key: b.key,
-		t:   col32(0), x: col32(1), y: col32(2), w: col32(3), k: col32(4), v: col32(5),
+		t:   col32(0), x: col32(1), y: col32(2), k: col32(3), v: col32(4),
 		o: col16(0), z: col16(1), n: make([]uint8, n), a: make([]tiles.Attrs, n),
-		minX: ^uint32(0), minY: ^uint32(0), minT: ^uint32(0),
+		minX: ^uint32(0), minY: ^uint32(0), minT: ^uint32(0), unitW: unit,
+	}
+	if unit {
+		s.w = onesOf(n)
+	} else {
+		s.w = col32(5)
+		for i, p := range perm {
+			s.w[i] = b.w[p]
+		}
 	}
 	for i, p := range perm {
-		s.t[i], s.x[i], s.y[i], s.w[i], s.k[i] = b.t[p], b.x[p], b.y[p], b.w[p], b.k[p]
+		s.t[i], s.x[i], s.y[i], s.k[i] = b.t[p], b.x[p], b.y[p], b.k[p]
 		s.v[i], s.o[i], s.n[i], s.a[i], s.z[i] = b.v[p], b.o[p], b.n[p], b.a[p], b.z[p]
 		s.minX, s.maxX = min(s.minX, s.x[i]), max(s.maxX, s.x[i])
 		s.minY, s.maxY = min(s.minY, s.y[i]), max(s.maxY, s.y[i])
@@ -116,10 +131,40 @@ func (b *block) seal() *block {
 	return s
 }
 
-// bytes is the memory the block's columns hold.
+// bytes is the memory the block's columns hold (not the shared ones).
 func (b *block) bytes() int64 {
-	return int64(cap(b.t)+cap(b.x)+cap(b.y)+cap(b.w)+cap(b.k)+cap(b.v))*4 +
+	w := cap(b.w)
+	if b.unitW {
+		w = 0
+	}
+	return int64(cap(b.t)+cap(b.x)+cap(b.y)+w+cap(b.k)+cap(b.v))*4 +
 		int64(cap(b.o)+cap(b.z))*2 + int64(cap(b.n)+cap(b.a))
+}
+
+// ones holds the weight column of the sealed blocks whose records all
+// weigh 1, the data contract's default (one device each): they share it,
+// read-only, instead of holding 4 bytes per record of ones, and scans read
+// it as any weight column.
+var ones atomic.Pointer[[]uint32]
+
+// onesOf returns n ones, shared: no one may write to them. The shared
+// column grows to the longest such block (at least doubling: the blocks of
+// an older, shorter one keep it alive).
+func onesOf(n int) []uint32 {
+	p := ones.Load()
+	if p == nil || len(*p) < n {
+		c := 1024
+		if p != nil {
+			c = 2 * len(*p)
+		}
+		s := make([]uint32, max(n, c))
+		for i := range s {
+			s[i] = 1
+		}
+		p = &s
+		ones.Store(p)
+	}
+	return (*p)[:n:n]
 }
 
 // timeRange returns the indexes [i, j) of the records with from ≤ t < to.

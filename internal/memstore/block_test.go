@@ -43,3 +43,41 @@ func TestSeal(t *testing.T) {
 		t.Fatalf("%v allocations to seal a block, want 6", allocs)
 	}
 }
+
+// A block whose records all weigh 1 (the data contract's default) holds no
+// weight column of its own: it shares one of ones, and takes 26 bytes per
+// record.
+func TestSealUnitWeight(t *testing.T) {
+	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 6))
+	build := func(n int, weight func(i int) uint32) *block {
+		b := &block{}
+		for i := range n {
+			r := Row{T: rng.Uint32N(1 << 20), X: rng.Uint32(), Weight: weight(i), Key: uint32(i)}
+			b.append(&r, 0)
+		}
+		return b.seal()
+	}
+	one := func(int) uint32 { return 1 }
+	a, b := build(3000, one), build(5000, one)
+	if a.bytes() != 3000*26 || b.bytes() != 5000*26 {
+		t.Fatalf("bytes %d and %d, want %d and %d", a.bytes(), b.bytes(), 3000*26, 5000*26)
+	}
+	if len(a.w) != 3000 || cap(a.w) != 3000 || len(b.w) != 5000 || slices.ContainsFunc(b.w, func(w uint32) bool { return w != 1 }) {
+		t.Fatalf("weights of length %d (cap %d) and %d, want ones", len(a.w), cap(a.w), len(b.w))
+	}
+	if &b.w[0] != &onesOf(1)[0] {
+		t.Fatal("the weights of a block of ones are not the shared ones")
+	}
+	// one record of another weight, anywhere, keeps the block's own column
+	c := build(4000, func(i int) uint32 { return 1 + uint32(i/3999) })
+	if c.bytes() != 4000*30 || c.unitW || &c.w[0] == &onesOf(1)[0] {
+		t.Fatalf("bytes %d, want %d, in a column of its own", c.bytes(), 4000*30)
+	}
+	var sum uint32
+	for _, w := range c.w {
+		sum += w
+	}
+	if sum != 4001 {
+		t.Fatalf("weights sum to %d, want 4001", sum)
+	}
+}
