@@ -45,10 +45,10 @@ import (
 // so the rollups never add more than that to a record's memory.
 
 // rollupBudget is the default Store.budget: bytes of rollup per record.
-// With the record columns' 30 bytes and about 15 bytes per visitor (the
-// visitor index and vprofs: 2.4 B per record in the demo data, whose
-// visitors leave 8 records each), a record takes about 40 bytes
-// (BenchmarkLoadDemo: 39.9 at 10 M records, 40.8 at 2 M).
+// With the record columns' 26 bytes (30 where records weigh more than
+// 1) and about 15 bytes per visitor (the visitor index and vprofs: 1.8 B
+// per record in the demo data, whose visitors leave 8 records each), a
+// record takes about 36 bytes (BenchmarkLoadDemo: 36.5 at 10 M records).
 const rollupBudget = 8
 
 // hourSlack is memory an hour's rollup may take beyond the budget for
