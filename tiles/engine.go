@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -49,7 +49,8 @@ type Config struct {
 // budget however many towns it serves, and a busy town may use what quiet
 // ones leave. Safe for concurrent use.
 type Aggregates struct {
-	s *shared[aggKey, map[[2]int64]Group]
+	s     *shared[aggKey, map[[2]int64]Group]
+	flows *shared[flowKey, []flow] // flowList
 }
 
 // NewAggregates returns a budget of maxBytes (64 MiB when 0; negative:
@@ -58,7 +59,11 @@ func NewAggregates(maxBytes int) *Aggregates {
 	if maxBytes == 0 {
 		maxBytes = DefaultCacheBytes
 	}
-	return &Aggregates{s: newShared[aggKey](maxBytes, aggBytes)}
+	flowBytes := maxBytes / 16 // about 4 KiB a list: 1,000 lists by default
+	if maxBytes < 0 {
+		flowBytes = -1
+	}
+	return &Aggregates{s: newShared[aggKey](maxBytes, aggBytes), flows: newShared[flowKey](flowBytes, flowsBytes)}
 }
 
 // DefaultMetatile and DefaultCacheBytes are the defaults of Config.
@@ -77,6 +82,7 @@ type Engine struct {
 	town     orb.Point
 	maxFlows int
 	metatile uint32
+	flowRuns atomic.Int64 // flow lists computed (tests)
 
 	// aggs are the per-filter aggregates: whole-area groupings (origins,
 	// flows, zones, totals) and the density bins of metatiles, each
@@ -285,6 +291,13 @@ func (e *Engine) collect(ctx context.Context, q Query) (map[[2]int64]Group, erro
 // must be the engine's and q.WithRest q.Filter.Narrowed(). The returned
 // map is shared: it must not be modified.
 func (e *Engine) cached(ctx context.Context, q Query) (map[[2]int64]Group, error) {
+	return e.aggs.s.get(ctx, e.key(q), func(ctx context.Context) (map[[2]int64]Group, error) {
+		return e.collect(ctx, q)
+	})
+}
+
+// key returns the aggKey of q, over the source's current data version.
+func (e *Engine) key(q Query) aggKey {
 	k := aggKey{engine: e, filter: q.Filter.Values().Encode() + "&zones=" + strconv.FormatUint(uint64(q.Filter.Zones), 10), grid: q.Grid, area: q.Area}
 	copy(k.by[:], q.By)
 	if v, ok := e.src.(Versioned); ok {
@@ -292,9 +305,7 @@ func (e *Engine) cached(ctx context.Context, q Query) (map[[2]int64]Group, error
 	} else {
 		k.version = uint64(time.Now().Unix() / 60) // unversioned: a minute at most
 	}
-	return e.aggs.s.get(ctx, k, func(ctx context.Context) (map[[2]int64]Group, error) {
-		return e.collect(ctx, q)
-	})
+	return k
 }
 
 // ExtentZoom is the zoom whose tiles make up Extent (about 10 km across in
@@ -441,15 +452,6 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*p) / p
 }
 
-// flow is one origin-destination pair and its published figures.
-type flow struct {
-	origin          *Place
-	dest            string
-	destKey         int64     // the zone's key, -1 for the town outside zones
-	a, b            orb.Point // world coordinates
-	count, visitors int64
-}
-
 func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 	all, err := e.flowList(ctx, r.Filter, OriginLevel(r.Tile.Z))
 	if err != nil {
@@ -506,60 +508,6 @@ func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 // flowList returns the published flows of a filter from origins of a
 // level and from abroad, strongest first (then by origin code and
 // destination).
-func (e *Engine) flowList(ctx context.Context, f Filter, level Level) ([]flow, error) {
-	narrowed := f.Narrowed()
-	var all []flow
-	for _, ol := range []Level{level, LevelCountry} {
-		groups, err := e.Aggregate(ctx, f, DimOf(ol), DimZone)
-		if err != nil {
-			return nil, err
-		}
-		zone, zoned := f.ZoneIndex()
-		for k, gr := range groups {
-			if zoned && k[1] != int64(zone) {
-				continue
-			}
-			count, visitors := e.priv.Publish(gr, narrowed)
-			if visitors.Suppressed() {
-				continue
-			}
-			if ol == LevelCountry && k[0] == int64(CountryIndex(Italy)) {
-				continue
-			}
-			o, ok := e.places.Place(ol, k[0])
-			if !ok {
-				continue // unknown origin
-			}
-			dest, dp := "town", e.town
-			if k[1] >= 0 {
-				z, ok := e.places.Place(LevelZone, k[1])
-				if !ok {
-					continue
-				}
-				dest, dp = z.Name, z.Point
-			}
-			if dp == (orb.Point{}) {
-				continue
-			}
-			ax, ay := worldFloat(o.Point[0], o.Point[1])
-			bx, by := worldFloat(dp[0], dp[1])
-			c, _ := count.Int()
-			v, _ := visitors.Int()
-			all = append(all, flow{origin: o, dest: dest, destKey: k[1], a: orb.Point{ax, ay}, b: orb.Point{bx, by}, count: c, visitors: v})
-		}
-	}
-	slices.SortFunc(all, func(x, y flow) int {
-		if x.count != y.count {
-			return cmpI64(y.count, x.count)
-		}
-		if c := strings.Compare(x.origin.Code, y.origin.Code); c != 0 {
-			return c
-		}
-		return strings.Compare(x.dest, y.dest)
-	})
-	return all, nil
-}
-
 func cmpI64(a, b int64) int {
 	switch {
 	case a < b:

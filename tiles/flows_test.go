@@ -3,11 +3,17 @@ package tiles_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/paulmach/orb"
 
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flowtiles/flowtiles/internal/memstore"
 	"github.com/flowtiles/flowtiles/internal/presence"
+	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -86,4 +92,74 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// The flow list of a filter is computed once for all the flows tiles of a
+// view, at once or one after the other, and again when the filter or the
+// data change.
+func TestFlowListOncePerFilter(t *testing.T) {
+	people := func(code string, n int, at time.Duration) []presence.Record {
+		var recs []presence.Record
+		for v := range n {
+			recs = append(recs, presence.Record{
+				ObservedAt: sourcetest.Start.Add(at), Lon: sourcetest.Centre[0], Lat: sourcetest.Centre[1],
+				Weight: 1, Visitor: presence.VisitorHash(fmt.Sprintf("%s-%d-%v", code, v, at)), Origin: code, Nationality: tiles.Italy,
+			})
+		}
+		return recs
+	}
+	s := memstore.New(refdata.Italy())
+	if err := s.Add(append(people("054039", 40, time.Hour), people("058091", 30, time.Hour)...), tiles.NewZoneIndex(nil)); err != nil {
+		t.Fatal(err)
+	}
+	e := tiles.NewEngine(s, tiles.NewGazetteer(testPlaces()), tiles.Config{Privacy: tiles.UnperturbedForTests(15), Loc: sourcetest.Rome, Town: sourcetest.Centre, MaxFlows: 1})
+	const z = 9
+	c := tiles.TileAt(z, tiles.Project(sourcetest.Centre[0], sourcetest.Centre[1]))
+	view := func(f tiles.Filter) map[string]bool { // 6×4 tiles, six at a time
+		var mu sync.Mutex
+		origins := map[string]bool{}
+		var g errgroup.Group
+		g.SetLimit(6)
+		for dx := range uint32(6) {
+			for dy := range uint32(4) {
+				g.Go(func() error {
+					bt, err := e.Tile(context.Background(), tiles.Request{Layer: tiles.LayerFlows, Tile: tiles.TileID{Z: z, X: c.X - 3 + dx, Y: c.Y - 2 + dy}, Filter: f})
+					if err != nil {
+						return err
+					}
+					if l := decode(t, bt)[tiles.LayerFlows]; l != nil {
+						mu.Lock()
+						for _, f := range l.Features {
+							origins[f.Properties["origin"].(string)] = true
+						}
+						mu.Unlock()
+					}
+					return nil
+				})
+			}
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		return origins
+	}
+	check := func(step string, f tiles.Filter, runs int64, strongest string) {
+		t.Helper()
+		if o := view(f); len(o) != 1 || !o[strongest] {
+			t.Fatalf("%s: flows from %v, want %s alone", step, o, strongest)
+		}
+		if n := tiles.FlowListsComputed(e); n != runs {
+			t.Fatalf("%s: %d flow lists computed, want %d", step, n, runs)
+		}
+	}
+	all := tiles.Filter{}
+	check("first view", all, 1, "054039")
+	check("the same view again", all, 1, "054039")
+	late := tiles.Filter{From: sourcetest.Start.Add(30 * time.Minute)}
+	check("another filter", late, 2, "054039")
+	// new data: a stronger origin
+	if err := s.Add(people("001272", 60, 2*time.Hour), tiles.NewZoneIndex(nil)); err != nil {
+		t.Fatal(err)
+	}
+	check("after new data", all, 3, "001272")
 }
