@@ -276,6 +276,9 @@ func (e *Engine) bins(ctx context.Context, t TileID, f Filter, g Grid) (map[[2]i
 
 // collect runs q on the source and returns its groups by key.
 func (e *Engine) collect(ctx context.Context, q Query) (map[[2]int64]Group, error) {
+	if keptOnly(ctx) {
+		return nil, ErrNotKept
+	}
 	m := map[[2]int64]Group{}
 	if err := e.src.Aggregate(ctx, q, func(g Group) error {
 		m[g.Key] = g

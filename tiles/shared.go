@@ -41,7 +41,8 @@ func newShared[K comparable, V any](maxBytes int, size func(V) int) *shared[K, V
 // context: it goes on when that caller goes away (its deadline passes, its
 // client leaves) while others still wait, and is cancelled when every
 // caller has gone, so that a query nobody waits for stops. A caller whose
-// ctx ends returns ctx.Err(). Errors are not kept.
+// ctx ends returns ctx.Err(). Errors are not kept. Under KeptOnly, a value
+// neither kept nor being computed is ErrNotKept.
 func (s *shared[K, V]) get(ctx context.Context, k K, compute func(context.Context) (V, error)) (V, error) {
 	s.mu.Lock()
 	if s.cache != nil {
@@ -53,6 +54,10 @@ func (s *shared[K, V]) get(ctx context.Context, k K, compute func(context.Contex
 	c, ok := s.calls[k]
 	if ok {
 		c.refs++
+	} else if keptOnly(ctx) {
+		s.mu.Unlock()
+		var zero V
+		return zero, ErrNotKept
 	} else {
 		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		c = &call[V]{done: make(chan struct{}), refs: 1, cancel: cancel}

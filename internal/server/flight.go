@@ -57,18 +57,23 @@ func (s *Server) renderShared(ctx context.Context, st *Site, client, key string,
 	return f.tile, f.err
 }
 
-// render waits for a slot of the heavy pool, then asks the engine for a
-// tile within TileTimeout and prepares it for the cache: gzipped, with its
-// ETag.
+// render asks the engine for a tile within TileTimeout and prepares it for
+// the cache: gzipped, with its ETag. A tile cut from the aggregates the
+// engine keeps, or is computing for another request (tiles.KeptOnly), is
+// light work and needs no slot: after the few aggregates of a filter, every
+// tile of a view is such a cut, and used to queue for a slot behind other
+// filters' scans. A tile that needs a new aggregate waits for a slot of
+// the heavy pool first.
 func (s *Server) render(ctx context.Context, st *Site, client string, r tiles.Request, version uint64) (*cachedTile, error) {
-	release, err := s.cfg.Heavy.Acquire(ctx, client)
-	if err != nil {
-		return nil, err
+	b, err := s.renderTile(tiles.KeptOnly(ctx), st, r)
+	if errors.Is(err, tiles.ErrNotKept) {
+		release, aerr := s.cfg.Heavy.Acquire(ctx, client)
+		if aerr != nil {
+			return nil, aerr
+		}
+		defer release()
+		b, err = s.renderTile(ctx, st, r)
 	}
-	defer release()
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.TileTimeout)
-	defer cancel()
-	b, err := st.Engine.Tile(ctx, r)
 	if err != nil {
 		return nil, err
 	}
@@ -81,4 +86,11 @@ func (s *Server) render(ctx context.Context, st *Site, client string, r tiles.Re
 		etag: hex.EncodeToString(sum[:12]) + "-v" + strconv.FormatUint(version, 10),
 		size: len(b),
 	}, nil
+}
+
+// renderTile is the engine's tile within TileTimeout.
+func (s *Server) renderTile(ctx context.Context, st *Site, r tiles.Request) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.TileTimeout)
+	defer cancel()
+	return st.Engine.Tile(ctx, r)
 }
