@@ -77,6 +77,15 @@ var visitPool sync.Pool // *visitBuf
 // maxPooledVisits bounds what a pooled buffer keeps (2 M visits, 96 MB).
 const maxPooledVisits = 2 << 20
 
+// appendVisit is append that doubles a full slice (append grows a large
+// one by a quarter, copying it five times over on the way to its size).
+func appendVisit(visits []visit, v visit) []visit {
+	if len(visits) == cap(visits) {
+		visits = slices.Grow(visits, max(len(visits), 1024))
+	}
+	return append(visits, v)
+}
+
 func getVisits() *visitBuf {
 	if b, _ := visitPool.Get().(*visitBuf); b != nil {
 		return b
@@ -147,7 +156,7 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan, visits []visit) ([]
 					merge(&visits[j-1], first, last, e.weight(), e.attrs(), e.nat(), e.origin())
 					return
 				}
-				visits = append(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
+				visits = appendVisit(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
 				slot[e.v] = uint32(len(visits))
 			})
 		}
@@ -175,7 +184,7 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan, visits []visit) ([]
 			return
 		}
 		index[k] = int32(len(visits))
-		visits = append(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
+		visits = appendVisit(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
 	}
 	if !inOrder {
 		for _, r := range sc.rolls {
@@ -238,7 +247,7 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan, visits []visit) ([]
 					merge(&visits[j-1], p.first, p.last, p.count, p.a, p.n, p.o)
 					continue
 				}
-				visits = append(visits, *p)
+				visits = appendVisit(visits, *p)
 				slot[p.v] = uint32(len(visits))
 			}
 			for _, vi := range visits[d[0]:d[1]] {
