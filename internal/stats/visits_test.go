@@ -9,10 +9,11 @@ import (
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 )
 
-// TestSortByVisitor checks the radix sort against a comparison sort: the
-// same entries, each visitor's together in visitor order, for dense ids,
-// ids over all 64 bits, one visitor, and lists too short for the radix.
-func TestSortByVisitor(t *testing.T) {
+// TestByVisitor checks the radix sort of a group's chunks against a
+// comparison sort: the same entries, each visitor's together in visitor
+// order, for dense ids, ids over all 64 bits, one visitor, and groups too
+// small for the radix.
+func TestByVisitor(t *testing.T) {
 	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 3))
 	for _, c := range []struct {
 		name string
@@ -21,19 +22,22 @@ func TestSortByVisitor(t *testing.T) {
 	}{
 		{"dense", 50_000, func() uint64 { return uint64(rng.IntN(20_000) + 1) }},
 		{"wide", 20_000, func() uint64 { return rng.Uint64() >> uint(rng.IntN(64)) }},
+		{"one byte", 5_000, func() uint64 { return uint64(rng.IntN(200)) << 16 }},
 		{"one visitor", 1_000, func() uint64 { return 1 << 40 }},
 		{"short", 200, func() uint64 { return uint64(rng.IntN(50)) }},
 	} {
 		es := make([]visitEntry, c.n)
+		var g visitGroup
 		for i := range es {
 			es[i] = visitEntry{visitor: c.id(), key: rng.Uint32(), dwell: rng.Int32N(86400)}
+			g.push(es[i])
 		}
 		want := slices.Clone(es)
 		byAll := func(a, b visitEntry) int {
 			return cmp.Or(cmp.Compare(a.visitor, b.visitor), cmp.Compare(a.key, b.key), cmp.Compare(a.dwell, b.dwell))
 		}
 		slices.SortFunc(want, byAll)
-		got := sortByVisitor(es)
+		got := g.byVisitor()
 		if !slices.IsSortedFunc(got, func(a, b visitEntry) int { return cmp.Compare(a.visitor, b.visitor) }) {
 			t.Errorf("%s: not sorted by visitor", c.name)
 		}
