@@ -25,6 +25,8 @@ type dim struct {
 	eindex func(e *rentry, h *hourCtx) int
 	key    func(idx int) int64
 	zones  bool // DimZone: a record belongs to every zone of its mask
+	// hourly: eindex depends on the hour only (hour, weekday, date)
+	hourly bool
 }
 
 // scan is the state of one Aggregate call.
@@ -376,10 +378,10 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 		return dim{n: 256, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.n[i]) },
 			eindex: func(e *rentry, _ *hourCtx) int { return int(e.nat()) }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimHour:
-		return dim{n: 24, index: func(b *block, i int, c *tiles.Clock) int { return c.Hour(int64(b.t[i])) },
+		return dim{n: 24, hourly: true, index: func(b *block, i int, c *tiles.Clock) int { return c.Hour(int64(b.t[i])) },
 			eindex: func(_ *rentry, h *hourCtx) int { return h.hour }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimWeekday:
-		return dim{n: 7, index: func(b *block, i int, c *tiles.Clock) int { return int(c.Weekday(int64(b.t[i]))) },
+		return dim{n: 7, hourly: true, index: func(b *block, i int, c *tiles.Clock) int { return int(c.Weekday(int64(b.t[i]))) },
 			eindex: func(_ *rentry, h *hourCtx) int { return h.weekday }, key: func(i int) int64 { return int64(i) }}, nil
 	case tiles.DimDate:
 		lo, hi := max(sc.from, sc.sn.minT), min(sc.to-1, sc.sn.maxT)
@@ -390,6 +392,7 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 		d0, d1 := c.Day(int64(lo)), c.Day(int64(hi))
 		return dim{
 			n:      int(d1-d0) + 1,
+			hourly: true,
 			index:  func(b *block, i int, c *tiles.Clock) int { return int(c.Day(int64(b.t[i])) - d0) },
 			eindex: func(_ *rentry, h *hourCtx) int { return int(h.day - d0) },
 			key:    func(i int) int64 { return d0 + int64(i) },
