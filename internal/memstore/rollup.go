@@ -434,8 +434,13 @@ func (r *hourRoll) entryCount() int { return len(r.e) + len(r.u) }
 // rollups aggregates the hours rolls, of those that rollups answer for.
 func (sc *scan) rollups(rolls []*hourRoll) {
 	withRest := sc.q.WithRest
+	direct := !sc.narrow && (len(sc.dims) == 0 || len(sc.dims) == 1 && !sc.dims[0].zones)
 	for _, r := range rolls {
 		hc := sc.hourOf(r)
+		if direct {
+			sc.rollupDirect(r, &hc)
+			continue
+		}
 		skip := func(pass bool) bool { return sc.narrow && !pass && !withRest }
 		sc.eachEntry(r, hc, skip, func(p *rpart, e *rentry, pass bool) {
 			match := sc.match(e, pass)
@@ -467,6 +472,73 @@ func (sc *scan) rollups(rolls []*hourRoll) {
 				}
 			}
 		})
+	}
+}
+
+// rollupDirect is rollups for hour r of a scan without narrowing filters
+// and with at most one dimension, not zones (a stats report's total, rows,
+// origins and countries): a loop over the entries without eachEntry's
+// per-entry closures, and for no dimension or one of the hour's (hour,
+// weekday, date) one group for the whole hour, summed in registers.
+func (sc *scan) rollupDirect(r *hourRoll, hc *hourCtx) {
+	g, eindex := 0, (func(*rentry, *hourCtx) int)(nil)
+	if len(sc.dims) == 1 {
+		if d := &sc.dims[0]; d.hourly {
+			g = d.eindex(nil, hc)
+		} else {
+			eindex = d.eindex
+		}
+	}
+	vprofs := sc.sn.vprofs
+	var e rentry // (one for the call: a usual entry with its attributes)
+	for j := range r.parts {
+		if p := &r.parts[j]; sc.areaZones != 0 && p.mask&sc.areaZones == 0 {
+			continue
+		}
+		es, us := r.entries(j)
+		if eindex != nil {
+			for i := range us {
+				u := &us[i]
+				e = rentry{v: u.v, k: u.k, wfl: u.wfl, prof: vprofs[u.v]}
+				sc.addEntry(eindex(&e, hc), &e)
+			}
+			for i := range es {
+				sc.addEntry(eindex(&es[i], hc), &es[i])
+			}
+			continue
+		}
+		var w, anon int64
+		var k, akey uint32
+		stamp, pairs, token := sc.stamp, sc.pairs, uint32(g)+1
+		for i := range us {
+			u := &us[i] // a usual entry has a visitor
+			w += int64(u.wfl >> 24)
+			k += u.k
+			if stamp[u.v] != token {
+				stamp[u.v] = token
+				pairs = append(pairs, uint64(g)<<32|uint64(u.v))
+			}
+		}
+		for i := range es {
+			e := &es[i]
+			ew := int64(e.wfl >> 24)
+			w += ew
+			k += e.k
+			if e.v == 0 {
+				anon += ew
+				akey += e.k
+				continue
+			}
+			if stamp[e.v] != token {
+				stamp[e.v] = token
+				pairs = append(pairs, uint64(g)<<32|uint64(e.v))
+			}
+		}
+		sc.pairs = pairs
+		sc.count[g] += w
+		sc.ckey[g] += k
+		sc.anon[g] += anon
+		sc.akey[g] += akey
 	}
 }
 

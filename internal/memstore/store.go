@@ -30,6 +30,9 @@ type Store struct {
 
 	// origin index (1-based) -> group keys; immutable
 	muniKey, provKey, regKey []int64
+	// places are the grouping dimensions of those keys, made once:
+	// municipality, province, region
+	places [3]placeDim
 
 	mu sync.Mutex // serialises writers
 	// visitors gives visitor hashes their dense ids; guarded by mu (its
@@ -82,6 +85,9 @@ func New(cat *refdata.Catalog) *Store {
 		s.muniKey[i+1] = atoi(m.Code)
 		s.provKey[i+1] = atoi(m.ProvinceCode)
 		s.regKey[i+1] = atoi(m.RegionCode)
+	}
+	for i, keys := range [][]int64{s.muniKey, s.provKey, s.regKey} {
+		s.places[i] = newPlaceDim(keys)
 	}
 	s.visitors.lo, s.visitors.hi = []uint32{0}, []uint32{0}
 	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: s.visitors.lo, vprofs: []uint32{0}})

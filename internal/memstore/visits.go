@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -50,8 +51,10 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 	if err := procs.acquire(ctx); err != nil {
 		return fmt.Errorf("memory store visits: %w", err)
 	}
-	visits, err := s.collectVisits(ctx, sc)
+	buf := getVisits()
+	visits, err := s.collectVisits(ctx, sc, buf.v[:0])
 	procs.release()
+	defer putVisits(buf, visits)
 	if err != nil {
 		return err
 	}
@@ -63,10 +66,46 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 	return nil
 }
 
-// collectVisits finds the visits of the scan sc.
-func (s *Store) collectVisits(ctx context.Context, sc *scan) ([]visit, error) {
+// visitBuf is the visits buffer of a Visits call, pooled: a month of a
+// zone is hundreds of thousands of visits, and growing a fresh slice to
+// hold them (copying it at every growth, into memory the kernel must hand
+// over page by page) took most of the call's time.
+type visitBuf struct{ v []visit }
+
+var visitPool sync.Pool // *visitBuf
+
+// maxPooledVisits bounds what a pooled buffer keeps (2 M visits, 96 MB).
+const maxPooledVisits = 2 << 20
+
+// appendVisit is append that doubles a full slice (append grows a large
+// one by a quarter, copying it five times over on the way to its size).
+func appendVisit(visits []visit, v visit) []visit {
+	if len(visits) == cap(visits) {
+		visits = slices.Grow(visits, max(len(visits), 1024))
+	}
+	return append(visits, v)
+}
+
+func getVisits() *visitBuf {
+	if b, _ := visitPool.Get().(*visitBuf); b != nil {
+		return b
+	}
+	return &visitBuf{}
+}
+
+// putVisits keeps the capacity of visits, the buffer's slice as grown by
+// the call, for the next call, unless huge.
+func putVisits(b *visitBuf, visits []visit) {
+	if cap(visits) <= maxPooledVisits {
+		b.v = visits[:0]
+		visitPool.Put(b)
+	}
+}
+
+// collectVisits finds the visits of the scan sc, appended to visits (a
+// buffer to reuse, empty).
+func (s *Store) collectVisits(ctx context.Context, sc *scan, visits []visit) ([]visit, error) {
 	sn := sc.sn
-	var visits []visit
 	// merge counts records of one visitor, day and attributes, the first
 	// at first and the last at last, to their visit vi
 	merge := func(vi *visit, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16) {
@@ -117,7 +156,7 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan) ([]visit, error) {
 					merge(&visits[j-1], first, last, e.weight(), e.attrs(), e.nat(), e.origin())
 					return
 				}
-				visits = append(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
+				visits = appendVisit(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
 				slot[e.v] = uint32(len(visits))
 			})
 		}
@@ -145,7 +184,7 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan) ([]visit, error) {
 			return
 		}
 		index[k] = int32(len(visits))
-		visits = append(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
+		visits = appendVisit(visits, visit{v: v, day: day, first: first, last: last, count: w, a: a, n: nat, o: o})
 	}
 	if !inOrder {
 		for _, r := range sc.rolls {
@@ -189,7 +228,7 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan) ([]visit, error) {
 		sn.tree.Search([2]int64{sc.area.MinX, sc.area.MinY}, [2]int64{sc.area.MaxX - 1, sc.area.MaxY - 1}, scanBlock)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("memory store visits: %w", err)
+		return visits[:0], fmt.Errorf("memory store visits: %w", err)
 	}
 	if len(pending) > 0 {
 		// as in the rollups' pass: a day's visits by visitor in slot
@@ -208,7 +247,7 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan) ([]visit, error) {
 					merge(&visits[j-1], p.first, p.last, p.count, p.a, p.n, p.o)
 					continue
 				}
-				visits = append(visits, *p)
+				visits = appendVisit(visits, *p)
 				slot[p.v] = uint32(len(visits))
 			}
 			for _, vi := range visits[d[0]:d[1]] {

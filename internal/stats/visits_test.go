@@ -1,0 +1,81 @@
+package stats
+
+import (
+	"cmp"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/flowtiles/flowtiles/internal/sourcetest"
+)
+
+// TestByVisitor checks the radix sort of a group's chunks against a
+// comparison sort: the same entries, each visitor's together in visitor
+// order, for dense ids, ids over all 64 bits, one visitor, and groups too
+// small for the radix.
+func TestByVisitor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 3))
+	for _, c := range []struct {
+		name string
+		n    int
+		id   func() uint64
+	}{
+		{"dense", 50_000, func() uint64 { return uint64(rng.IntN(20_000) + 1) }},
+		{"wide", 20_000, func() uint64 { return rng.Uint64() >> uint(rng.IntN(64)) }},
+		{"one byte", 5_000, func() uint64 { return uint64(rng.IntN(200)) << 16 }},
+		{"one visitor", 1_000, func() uint64 { return 1 << 40 }},
+		{"short", 200, func() uint64 { return uint64(rng.IntN(50)) }},
+	} {
+		es := make([]visitEntry, c.n)
+		var g visitGroup
+		for i := range es {
+			es[i] = visitEntry{visitor: c.id(), key: rng.Uint32(), dwell: rng.Int32N(86400)}
+			g.push(es[i])
+		}
+		want := slices.Clone(es)
+		byAll := func(a, b visitEntry) int {
+			return cmp.Or(cmp.Compare(a.visitor, b.visitor), cmp.Compare(a.key, b.key), cmp.Compare(a.dwell, b.dwell))
+		}
+		slices.SortFunc(want, byAll)
+		got := g.byVisitor()
+		if !slices.IsSortedFunc(got, func(a, b visitEntry) int { return cmp.Compare(a.visitor, b.visitor) }) {
+			t.Errorf("%s: not sorted by visitor", c.name)
+		}
+		got = slices.Clone(got)
+		slices.SortFunc(got, byAll)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the entries changed", c.name)
+		}
+	}
+}
+
+// TestMedian checks the selection against the median of a sorted copy.
+func TestMedian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 4))
+	for _, n := range []int{0, 1, 2, 3, 16, 17, 18, 1000, 1001, 100_000} {
+		for _, spread := range []int64{1, 3, 1000, 86400} {
+			xs := make([]int64, n)
+			for i := range xs {
+				xs[i] = rng.Int64N(spread)
+			}
+			if spread == 1000 && n > 1 {
+				slices.Sort(xs) // sorted input: the worst case of a naive pivot
+				if n%2 == 0 {
+					slices.Reverse(xs)
+				}
+			}
+			s := slices.Clone(xs)
+			slices.Sort(s)
+			var want float64
+			if n > 0 {
+				want = float64(s[n/2])
+				if n%2 == 0 {
+					want = float64(s[n/2-1]+s[n/2]) / 2
+				}
+			}
+			if got := median(xs); got != want {
+				t.Errorf("n=%d, spread %d: median %v, want %v", n, spread, got, want)
+			}
+		}
+	}
+}
