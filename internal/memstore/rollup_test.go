@@ -31,10 +31,13 @@ func collapsing(seed uint64, n int) []presence.Record {
 		t0 := start.Add(time.Duration(rng.IntN(span)) * time.Second)
 		r := presence.Record{ObservedAt: t0, Weight: 1,
 			Lon: sourcetest.Centre[0] + rng.NormFloat64()*0.0015, Lat: sourcetest.Centre[1] + rng.NormFloat64()*0.001}
-		if rng.IntN(10) == 0 { // anonymous counts
+		if len(recs) == 0 || rng.IntN(10) == 0 { // anonymous counts
 			r.Weight = uint32(1 + rng.IntN(40))
 			if rng.IntN(40) == 0 {
 				r.Weight = uint32(200 + rng.IntN(200))
+			}
+			if len(recs) == 0 {
+				r.Weight = maxEntryWeight + 1 // the hour of the first keeps no rollup
 			}
 			r.Age = tiles.AgeBands[rng.IntN(len(tiles.AgeBands))]
 			recs = append(recs, r)
