@@ -6,12 +6,17 @@ import (
 	"sync/atomic"
 )
 
-// Scans are CPU-bound. The goroutines that scan at once, in every store of
+// Scans are CPU-bound. The goroutines that scan (and count a scan's
+// distinct visitors) at once, in every store of
 // the process, are at most the scan processors (SetScanProcessors; by
 // default GOMAXPROCS when the package starts): a server that runs one
 // processor more than that keeps it for light work (cached tiles,
 // health checks, the network poller), which would otherwise wait for a
 // scan's time slice to end (up to 10 ms) before it could run.
+
+// onDistinct is called as a scan starts counting distinct visitors, which
+// it does holding a scan processor (tests).
+var onDistinct = func() {}
 
 // procLimit is a counting semaphore of scan processors.
 type procLimit struct {

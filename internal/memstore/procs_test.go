@@ -93,3 +93,31 @@ func TestScanProcessorWait(t *testing.T) {
 		t.Errorf("aggregate once the processor is free: %v", err)
 	}
 }
+
+// A scan counts its distinct visitors while it holds a scan processor,
+// sequential or split: that CPU-bound work leaves the spare processor to
+// light requests too.
+func TestDistinctHoldsProcessor(t *testing.T) {
+	s := load(t, sourcetest.Records(sourcetest.Seed(t), 5000), sourcetest.Zones(), 2)
+	defer func(f func()) { onDistinct = f }(onDistinct)
+	var calls, outside int
+	onDistinct = func() {
+		calls++
+		if scanProcs.Load().active.Load() < 1 {
+			outside++
+		}
+	}
+	q := tiles.Query{By: []tiles.Dim{tiles.DimZone}, Loc: time.UTC}
+	for _, split := range []bool{false, true} {
+		if split {
+			forceParallel(t)
+		}
+		calls, outside = 0, 0
+		if err := s.Aggregate(context.Background(), q, func(tiles.Group) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 || outside != 0 {
+			t.Errorf("split %v: %d counts of distinct visitors, %d of them without a scan processor", split, calls, outside)
+		}
+	}
+}
