@@ -35,18 +35,33 @@ const minCompress = 1024
 // compression and still smaller.
 const brotliQuality = 6
 
-var gzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
-	return w
-}}
+// Gzip levels: a tile is compressed once and served from the cache many
+// times, so it gets the best compression; a response compressed for each
+// request (stats, documents) gets gzip's default, 2.4 times quicker for
+// 2% more bytes (a 517 kB report by origin: 13 ms against 31 ms, 82.5 kB
+// against 80.7 kB), which used to be most of the time of a cached report.
+var gzipWriters, gzipQuickWriters = gzipPool(gzip.BestCompression), gzipPool(gzip.DefaultCompression)
 
-func gzipBytes(b []byte) []byte {
+func gzipPool(level int) *sync.Pool {
+	return &sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, level)
+		return w
+	}}
+}
+
+// gzipBytes compresses a body that is kept (tiles) at the best level.
+func gzipBytes(b []byte) []byte { return gzipWith(gzipWriters, b) }
+
+// gzipQuick compresses a body for one response at the default level.
+func gzipQuick(b []byte) []byte { return gzipWith(gzipQuickWriters, b) }
+
+func gzipWith(pool *sync.Pool, b []byte) []byte {
 	var buf bytes.Buffer
-	zw := gzipWriters.Get().(*gzip.Writer)
+	zw := pool.Get().(*gzip.Writer)
 	zw.Reset(&buf)
 	zw.Write(b) // writes to a bytes.Buffer do not fail
 	zw.Close()
-	gzipWriters.Put(zw)
+	pool.Put(zw)
 	return buf.Bytes()
 }
 
@@ -262,7 +277,7 @@ func (w *bufferedWriter) finish(req *http.Request) error {
 		case encBrotli:
 			body = brotliBytes(body)
 		case encGzip:
-			body = gzipBytes(body)
+			body = gzipQuick(body)
 		}
 		if enc != encIdentity {
 			h.Set(echo.HeaderContentEncoding, enc)
