@@ -508,9 +508,6 @@ func (e *Engine) flows(ctx context.Context, r Request) (mvt.Layers, error) {
 	return mvt.Layers{layer}, nil
 }
 
-// flowList returns the published flows of a filter from origins of a
-// level and from abroad, strongest first (then by origin code and
-// destination).
 func cmpI64(a, b int64) int {
 	switch {
 	case a < b:

@@ -1,7 +1,6 @@
 package tiles
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -30,9 +29,10 @@ type flowKey struct {
 // belong to the gazetteer).
 func flowsBytes(fs []flow) int { return 64 + cap(fs)*int(unsafe.Sizeof(flow{})) }
 
-// flowList returns the strongest flows of a filter, at most maxFlows, by
-// published count: what every flows tile of the filter and zoom level draws
-// from. It is computed once per filter, level and data version, for all
+// flowList returns the published flows of a filter from origins of a
+// level and from abroad, strongest first (then by origin code and
+// destination), at most maxFlows: what every flows tile of the filter and
+// zoom level draws from. It is computed once per filter, level and data version, for all
 // the tiles of a view (each used to publish and sort every origin and zone
 // pair of the filter for itself).
 func (e *Engine) flowList(ctx context.Context, f Filter, level Level) ([]flow, error) {
@@ -89,7 +89,7 @@ func (e *Engine) strongestFlows(ctx context.Context, f Filter, level Level) ([]f
 	}
 	slices.SortFunc(all, func(x, y flow) int {
 		if x.count != y.count {
-			return cmp.Compare(y.count, x.count)
+			return cmpI64(y.count, x.count)
 		}
 		if c := strings.Compare(x.origin.Code, y.origin.Code); c != 0 {
 			return c

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flowtiles/flowtiles/internal/memstore"
 	"github.com/flowtiles/flowtiles/internal/presence"
@@ -107,6 +108,13 @@ func TestKeptOnlyJoinsComputation(t *testing.T) {
 		b, err := e.Tile(tiles.KeptOnly(ctx), req)
 		joined <- result{b, err}
 	}()
+	for tiles.AggregateCallers(e) < 2 { // until the second waits for it too
+		select {
+		case r := <-joined:
+			t.Fatalf("under KeptOnly, before the computation ended: %d bytes, %v", len(r.b), r.err)
+		case <-time.After(time.Millisecond):
+		}
+	}
 	close(src.gate)
 	a, b := <-first, <-joined
 	if a.err != nil || b.err != nil || !bytes.Equal(a.b, b.b) || len(a.b) == 0 {
