@@ -280,6 +280,22 @@ func BenchmarkStatsMonth(b *testing.B) {
 	}
 }
 
+// BenchmarkVisitsMonth is the visits of a stats report about the
+// centro-storico zone over the 30 days to 2025-06-01, on the demo data set.
+func BenchmarkVisitsMonth(b *testing.B) {
+	s := sharedDemo(b)
+	f := tiles.Filter{From: time.Date(2025, 5, 2, 0, 0, 0, 0, sourcetest.Rome), To: time.Date(2025, 6, 1, 0, 0, 0, 0, sourcetest.Rome)}
+	q := tiles.Query{Filter: f, AreaZones: tiles.ZoneBit(0), Loc: sourcetest.Rome}
+	visits := 0
+	for b.Loop() {
+		visits = 0
+		if err := s.Visits(context.Background(), q, func(tiles.Visit) error { visits++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(visits), "visits")
+}
+
 // BenchmarkTownMonthTile is an uncached density tile at z12 over the whole
 // town (the tile holding Deruta's centre) for a month of the demo data set.
 func BenchmarkTownMonthTile(b *testing.B) {
