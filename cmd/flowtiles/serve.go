@@ -22,7 +22,7 @@ type ServeCmd struct {
 	NoiseGrowth    float64       `name:"noise-growth" help:"Perturbation of published counts: the noise bound of a count n grows to GROWTH·√n (0-2)." default:"0.5"`
 	TimeZone       string        `name:"tz" help:"The town's time zone (hours, days and dates of filters)." default:"Europe/Rome"`
 	IngestToken    []string      `help:"Bearer token(s) accepted by POST /api/ingest (comma-separated); none: the endpoint is off. TOWN:SECRET is a token of one town (a town code before the first ':'; its batches may hold only that town's records, its Idempotency-Keys are the town's); SECRET without ':', or *:SECRET, a token of every town. Clients send the SECRET."`
-	CacheMB        int64         `name:"cache-mb" help:"Tile cache size (MiB); negative: no cache, of tiles nor of the per-filter aggregates." default:"256"`
+	CacheMB        int64         `name:"cache-mb" help:"Tile cache size (MiB); 0: no tile cache (the per-filter aggregates, whose budget every town shares, are kept); negative: no cache, of tiles nor of the per-filter aggregates." default:"256"`
 	CORS           []string      `name:"cors" help:"Origins allowed by CORS (comma-separated; * for any)." default:"*"`
 	BasemapURL     string        `help:"Optional external basemap style URL (any MapLibre style) drawn under the data on the map pages."`
 	Basemap        string        `help:"Optional local PMTiles or MBTiles archive of vector tiles, served as the basemap layer (/tiles/basemap/{z}/{x}/{y}.mvt) with a matching style, under the data on the map pages. None (and no --basemap-url): the reference context (municipal and regional boundaries with names)." type:"existingfile"`
@@ -110,6 +110,7 @@ func (c *ServeCmd) Run(env *Env) error {
 		TimeZone:       c.TimeZone,
 		IngestToken:    c.IngestToken,
 		CacheBytes:     c.CacheMB << 20,
+		NoTileCache:    c.CacheMB == 0,
 		CORSOrigins:    c.CORS,
 		BasemapURL:     c.BasemapURL,
 		Basemap:        c.Basemap,

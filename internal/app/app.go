@@ -48,7 +48,8 @@ type Config struct {
 	NoiseGrowth    float64       // growth of the noise bound with √n (tiles.DefaultNoiseGrowth when 0)
 	TimeZone       string        // the town's time zone
 	IngestToken    []string      // bearer tokens for POST /api/ingest (none: endpoint off)
-	CacheBytes     int64         // tile cache size
+	CacheBytes     int64         // tile cache size (0: the server's default); below zero: no cache of tiles nor of aggregates
+	NoTileCache    bool          // no tile cache, the aggregates kept (serve --cache-mb=0)
 	CORSOrigins    []string      // allowed origins ("*" for any)
 	BasemapURL     string        // optional external basemap style
 	Basemap        string        // optional local PMTiles or MBTiles archive served as the basemap layer
@@ -266,7 +267,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		WriteCORSOrigins:  cfg.IngestCORSOrigins,
 		TrustedProxies:    cfg.TrustedProxies,
 		MetricsOnMain:     cfg.MetricsListen == MetricsOnMain,
-		CacheBytes:        cfg.CacheBytes,
+		CacheBytes:        tileCacheBytes(cfg),
 		BasemapURL:        cfg.BasemapURL,
 		Basemap:           arch,
 		Log:               log,
@@ -507,4 +508,12 @@ func worldBound(r tiles.Rect) (orb.Bound, bool) {
 	lon0, lat0 := tiles.Unproject(float64(r.MinX), float64(r.MaxY))
 	lon1, lat1 := tiles.Unproject(float64(r.MaxX), float64(r.MinY))
 	return orb.Bound{Min: orb.Point{lon0, lat0}, Max: orb.Point{lon1, lat1}}, true
+}
+
+// tileCacheBytes is the server's tile cache size for cfg (below zero: none).
+func tileCacheBytes(cfg Config) int64 {
+	if cfg.NoTileCache {
+		return -1
+	}
+	return cfg.CacheBytes
 }
