@@ -12,11 +12,23 @@ set grid
 set key bottom right
 set title "Tile latency"
 set ylabel "ms (log scale)"
+if (exists("kept")) {
+plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50, no aggregates kept (under saturation: mostly the empty tiles)", \
+     csv using 1:5 skip 1 with linespoints lw 2 pt 5 title "p99, no aggregates kept", \
+     csv using 1:8 skip 1 with linespoints lw 2 pt 7 dt 2 title "p50, aggregates kept", \
+     csv using 1:9 skip 1 with linespoints lw 2 pt 5 dt 2 title "p99, aggregates kept"
+} else {
 plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50 (under saturation: mostly the empty tiles)", \
      csv using 1:5 skip 1 with linespoints lw 2 pt 5 title "p99"
+}
 set title "Uncached tile throughput"
 set ylabel "tiles/s (log scale)"
+if (exists("kept")) {
+plot csv using 1:6 skip 1 with linespoints lw 2 pt 7 title "tiles/s, no aggregates kept (wrk, 32 connections)", \
+     csv using 1:10 skip 1 with linespoints lw 2 pt 5 dt 2 title "tiles/s, aggregates kept"
+} else {
 plot csv using 1:6 skip 1 with linespoints lw 2 pt 7 title "tiles/s (wrk, 32 connections)"
+}
 set title "/api/stats latency (30 days by hour, p50)"
 set ylabel "ms (log scale)"
 plot csv using 1:7 skip 1 with linespoints lw 2 pt 7 title "stats p50"
