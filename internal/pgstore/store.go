@@ -292,9 +292,18 @@ func (s *Store) visitsSQL(q tiles.Query) (string, []any) {
 		}
 		return out
 	}
-	branches, ok := s.dayVisits(b, &q, records)
-	if !ok {
-		branches = records(&q, "true")
+	order := "CASE r.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END"
+	if branches, ok := s.dayVisits(b, &q, records); ok {
+		// The visitor-day rows are nearly one per visit and attributes
+		// already: they are ordered as they are, not summed first (the
+		// hashed aggregate of 450,000 rows was half the statement). Visits
+		// merges a visit's rows into its first: the row of the least first
+		// record and attributes, as the least sum below.
+		sql := fmt.Sprintf(`SELECT r.visitor, r.day, extract(epoch FROM r.first_at)::bigint,
+    extract(epoch FROM r.last_at)::bigint, r.weight::bigint, r.o, r.n, r.a, r.g, r.sp
+FROM (%s) r
+ORDER BY r.visitor, r.day, r.first_at, r.o, r.n, r.a, r.g, %s`, strings.Join(branches, " UNION ALL "), order)
+		return sql, b.args
 	}
 	// The rows of one visitor, day and attributes are summed (a hashed
 	// aggregate: the rows of a visit mostly share their attributes), and
@@ -306,7 +315,6 @@ func (s *Store) visitsSQL(q tiles.Query) (string, []any) {
     extract(epoch FROM max(r.last_at))::bigint, sum(r.weight)::bigint, r.o, r.n, r.a, r.g, r.sp
 FROM (%s) r
 GROUP BY r.visitor, r.day, r.o, r.n, r.a, r.g, r.sp
-ORDER BY r.visitor, r.day, min(r.first_at), r.o, r.n, r.a, r.g,
-    CASE r.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, strings.Join(branches, " UNION ALL "))
+ORDER BY r.visitor, r.day, min(r.first_at), r.o, r.n, r.a, r.g, %s`, strings.Join(records(&q, "true"), " UNION ALL "), order)
 	return sql, b.args
 }
