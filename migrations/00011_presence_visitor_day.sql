@@ -69,16 +69,21 @@ CREATE INDEX presence_zone_hour_key ON presence_zone_hour (town, zone, observed_
 -- +goose StatementBegin
 CREATE FUNCTION presence_visitor_day_of(rel text, cond text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
+    -- summed per zone mask first, then counted in each of its zones (the
+    -- masks of a visitor's day are few: this expands fewer rows)
     SELECT format($f$
-    SELECT p.town, z.z, (p.observed_at AT TIME ZONE t.time_zone)::date, p.visitor,
-           p.age_band, p.gender, p.nationality, p.origin_code, p.spend_class,
-           sum(p.weight), sum(p.rkey::bigint & 4294967295), min(p.observed_at), max(p.observed_at),
-           bit_or(1 << extract(hour FROM p.observed_at AT TIME ZONE t.time_zone)::int)
-    FROM %s p
-    JOIN town t ON t.id = p.town
+    SELECT g.town, z.z, g.day, g.visitor, g.age_band, g.gender, g.nationality, g.origin_code, g.spend_class,
+           sum(g.weight), sum(g.rkey), min(g.first_at), max(g.last_at), bit_or(g.hours)
+    FROM (SELECT p.town, (p.observed_at AT TIME ZONE t.time_zone)::date AS day, p.visitor,
+            p.age_band, p.gender, p.nationality, p.origin_code, p.spend_class, p.zones,
+            sum(p.weight) AS weight, sum(p.rkey::bigint & 4294967295) AS rkey, min(p.observed_at) AS first_at,
+            max(p.observed_at) AS last_at, bit_or(1 << extract(hour FROM p.observed_at AT TIME ZONE t.time_zone)::int) AS hours
+        FROM %s p
+        JOIN town t ON t.id = p.town
+        WHERE %s
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9) g
     CROSS JOIN LATERAL (SELECT -1 AS z UNION ALL
-        SELECT b FROM generate_series(0, 15) b WHERE p.zones & (1 << b) <> 0) z
-    WHERE %s
+        SELECT b FROM generate_series(0, 15) b WHERE g.zones & (1 << b) <> 0) z
     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
     ORDER BY 1, 2, 3$f$, rel, cond)
 $$;
@@ -88,12 +93,14 @@ $$;
 CREATE FUNCTION presence_zone_hour_of(rel text, cond text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT format($f$
-    SELECT p.town, z.z, date_trunc('hour', p.observed_at, 'UTC'), p.visitor IS NULL,
-           sum(p.weight), sum(p.rkey::bigint & 4294967295)
-    FROM %s p
+    SELECT g.town, z.z, g.hour, g.anonymous, sum(g.weight), sum(g.rkey)
+    FROM (SELECT p.town, date_trunc('hour', p.observed_at, 'UTC') AS hour, p.visitor IS NULL AS anonymous, p.zones,
+            sum(p.weight) AS weight, sum(p.rkey::bigint & 4294967295) AS rkey
+        FROM %s p
+        WHERE %s
+        GROUP BY 1, 2, 3, 4) g
     CROSS JOIN LATERAL (SELECT -1 AS z UNION ALL
-        SELECT b FROM generate_series(0, 15) b WHERE p.zones & (1 << b) <> 0) z
-    WHERE %s
+        SELECT b FROM generate_series(0, 15) b WHERE g.zones & (1 << b) <> 0) z
     GROUP BY 1, 2, 3, 4
     ORDER BY 1, 2, 3$f$, rel, cond)
 $$;
