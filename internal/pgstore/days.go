@@ -276,10 +276,21 @@ func (s *Store) dayVisits(b *builder, q *tiles.Query, branch func(q *tiles.Query
         coalesce(p.origin_code::text, '') COLLATE "C" AS o, coalesce(p.nationality::text, '') COLLATE "C" AS n,
         coalesce(p.age_band, '') COLLATE "C" AS a, coalesce(p.gender, '') COLLATE "C" AS g, coalesce(p.spend_class, '') AS sp
       FROM presence_visitor_day p WHERE ` + p.where(b) + " AND p.visitor IS NOT NULL AND " + tzOK}
-	for _, e := range p.edges(q) {
-		out = append(out, branch(e, tzOK)...)
+	// the rows of the rollup and records summed per visitor, day and
+	// attributes, as visitsSQL does (the whole window, when the town's days
+	// are in another zone, is as many rows as the rollup holds)
+	summed := func(branches []string) string {
+		return `SELECT r.visitor, r.day, min(r.first_at), max(r.last_at), sum(r.weight), r.o, r.n, r.a, r.g, r.sp
+      FROM (` + strings.Join(branches, " UNION ALL ") + `) r GROUP BY r.visitor, r.day, r.o, r.n, r.a, r.g, r.sp`
 	}
-	return append(out, branch(q, "NOT "+tzOK)...), true
+	var edges []string
+	for _, e := range p.edges(q) {
+		edges = append(edges, branch(e, tzOK)...)
+	}
+	if len(edges) > 0 {
+		out = append(out, summed(edges))
+	}
+	return append(out, summed(branch(q, "NOT "+tzOK))), true
 }
 
 // VerifyVisitorDays compares presence_visitor_day and presence_zone_hour
