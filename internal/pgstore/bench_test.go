@@ -16,7 +16,8 @@ import (
 // /api/stats request about a zone (the total, the rows, the top origins
 // and countries, the visits; one after the other), for a 30-day and a
 // six-month window ending at FLOWTILES_BENCH_TO (default 2025-06-01), on
-// the records alone and with the rollup:
+// the records alone, with the rollup, and with the rollup and the
+// visitor-day tables (the store's own choice):
 //
 //	FLOWTILES_BENCH_DATABASE_URL=postgres://…/flowtiles_bench \
 //	  go test ./internal/pgstore -run '^$' -bench StatsQueries -benchtime 3x
@@ -27,7 +28,7 @@ import (
 //	flowtiles migrate; flowtiles areas import --kind zones testdata/deruta/zones.geojson
 //	flowtiles demo --records 3000000 --start 2024-12-01 --months 6 --out bench.csv
 //	flowtiles ingest bench.csv; psql -c 'VACUUM ANALYZE'
-//	… -bench 'StatsQueries/days=182/.*/rollup' -benchtime 1x
+//	… -bench 'StatsQueries/days=182/.*/(rollup|visitordays)' -benchtime 1x
 func BenchmarkStatsQueries(b *testing.B) {
 	url := os.Getenv("FLOWTILES_BENCH_DATABASE_URL")
 	if url == "" {
@@ -59,12 +60,9 @@ func BenchmarkStatsQueries(b *testing.B) {
 	}
 	for _, days := range []int{30, 182} {
 		for _, by := range []tiles.Dim{tiles.DimHour, tiles.DimMunicipality} {
-			for _, rollup := range []bool{false, true} {
-				s := &Store{pool: pool, cat: refdata.Italy(), recordsOnly: !rollup}
-				name := fmt.Sprintf("days=%d/by=%s/records", days, map[tiles.Dim]string{tiles.DimHour: "hour", tiles.DimMunicipality: "origin"}[by])
-				if rollup {
-					name = name[:len(name)-len("records")] + "rollup"
-				}
+			for _, read := range []string{"records", "rollup", "visitordays"} {
+				s := &Store{pool: pool, cat: refdata.Italy(), recordsOnly: read == "records", noDays: read != "visitordays"}
+				name := fmt.Sprintf("days=%d/by=%s/%s", days, map[tiles.Dim]string{tiles.DimHour: "hour", tiles.DimMunicipality: "origin"}[by], read)
 				q := tiles.Query{Filter: tiles.Filter{From: to.AddDate(0, 0, -days), To: to}, AreaZones: tiles.ZoneBit(id), Loc: rome}
 				// as stats.Service.period: the rows are the origins when by origin
 				groupings := [][]tiles.Dim{nil, {by}, {tiles.DimNationality}}

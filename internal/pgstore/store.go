@@ -36,6 +36,9 @@ type Store struct {
 	// recordsOnly reads presence alone, never the rollup (tests compare
 	// the two).
 	recordsOnly bool
+	// noDays reads presence and the rollup, never the visitor-day tables
+	// (tests and benchmarks compare them).
+	noDays bool
 }
 
 // New returns a store of the records of town (tiles.Town.ID) in pool.
@@ -59,14 +62,21 @@ func (s *Store) builder() *builder { return &builder{town: s.town} }
 //     3 M records, issue 14).
 const statementSettings = "SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true)"
 
-// read runs statementSettings and then sql with args in one batch (one
+// dayStatementSettings are those of the statements that read the
+// visitor-day tables (days.go): 64 MB of work_mem, where the per-visitor
+// groups of six months for a zone (some 370,000 from 450,000 rows) fit in
+// one hash table; at 16 MB they spilled to disk and took twice as long.
+const dayStatementSettings = "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
+
+// read runs settings (statementSettings or dayStatementSettings) and then
+// sql with args in one batch (one
 // round trip; the batch is one implicit transaction, which the local
 // settings last for) and calls each on every row, stopping at its first
 // error, which it returns as it is; what is being done names the
 // statement's errors.
-func (s *Store) read(ctx context.Context, what, sql string, args []any, each func(pgx.Rows) error) (err error) {
+func (s *Store) read(ctx context.Context, what, settings, sql string, args []any, each func(pgx.Rows) error) (err error) {
 	var batch pgx.Batch
-	batch.Queue(statementSettings)
+	batch.Queue(settings)
 	batch.Queue(sql, args...)
 	br := s.pool.SendBatch(ctx, &batch)
 	defer func() {
@@ -96,7 +106,11 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	if err != nil {
 		return err
 	}
-	return s.read(ctx, "aggregating presence", sql, args, func(rows pgx.Rows) error {
+	settings := statementSettings
+	if s.planDays(&q).ok && (dayDims(q.By) || len(q.By) == 1 && q.By[0] == tiles.DimHour) {
+		settings = dayStatementSettings
+	}
+	return s.read(ctx, "aggregating presence", settings, sql, args, func(rows pgx.Rows) error {
 		var (
 			g    tiles.Group
 			keys [4]int64
@@ -120,39 +134,39 @@ func (s *Store) aggregateSQL(q *tiles.Query) (string, []any, error) {
 	if len(q.By) > 2 {
 		return "", nil, fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
 	}
+	if sql, args, ok, err := s.hourSQL(q); ok || err != nil {
+		return sql, args, err
+	}
 	b := s.builder()
 	// The records of the window, as (k0, k1, weight, visitor, rkey, m):
-	// from the rollup where it answers exactly, from presence elsewhere.
-	var branches []string
-	span := s.plan(q)
-	if span.ok {
-		sel, err := b.records(q, s.cat, "presence_rollup", true, span.window(b))
-		if err != nil {
-			return "", nil, err
-		}
-		branches = append(branches, sel)
+	// from the visitor-day table where it answers, from the rollup where
+	// it answers exactly, from presence elsewhere.
+	branches, ok, err := s.dayBranches(b, q)
+	if err != nil {
+		return "", nil, err
 	}
-	if rest, whole := span.rest(&q.Filter); !whole {
-		sel, err := b.records(q, s.cat, "presence", false, rest(b))
-		if err != nil {
+	if !ok {
+		if branches, err = s.recordBranches(b, q, "true"); err != nil {
 			return "", nil, err
 		}
-		branches = append(branches, sel)
 	}
 	// Two levels: per group and visitor (all records without a visitor in
 	// one row per group), then per group. Distinct visitors are the rows
 	// with a visitor, and the sums of keys come out without DISTINCT
 	// aggregates: the people key adds each visitor's key once. The first
 	// level's sums are bigints (keys mod 2^32), so that the second adds
-	// integers, not numerics. Without the rest, every record passes the
-	// narrowing filters (they are in the WHERE): no rest sums.
-	first := "sum(s.weight)::bigint AS cm, (sum(s.rkey) % 4294967296)::bigint AS km"
+	// integers, not numerics; they are made of sums of integers (weights
+	// in two parts, below and from 2^31, keys in two halves of 16 bits),
+	// whose running sums are bigints kept in the hash table, where a sum
+	// of bigints keeps a 128-bit state allocated for each group (a six
+	// months' 370,000 visitors took 119 MB and twice the time). Without the
+	// rest, every record passes the narrowing filters (they are in the
+	// WHERE): no rest sums.
+	first := sumWeight("") + " AS cm, " + sumKey("") + " AS km"
 	rest := "0, 0, 0, 0, 0"
 	if q.WithRest {
-		first = "coalesce(sum(s.weight) FILTER (WHERE s.m), 0)::bigint AS cm, " +
-			"(coalesce(sum(s.rkey) FILTER (WHERE s.m), 0) % 4294967296)::bigint AS km, " +
-			"coalesce(sum(s.weight) FILTER (WHERE NOT s.m), 0)::bigint AS cr, " +
-			"(coalesce(sum(s.rkey) FILTER (WHERE NOT s.m), 0) % 4294967296)::bigint AS kr"
+		first = "coalesce(" + sumWeight("s.m") + ", 0) AS cm, coalesce(" + sumKey("s.m") + ", 0) AS km, " +
+			"coalesce(" + sumWeight("NOT s.m") + ", 0) AS cr, coalesce(" + sumKey("NOT s.m") + ", 0) AS kr"
 		rest = measures("cr", "kr")
 	}
 	sql := fmt.Sprintf("SELECT t.k0, t.k1, %s, %s FROM ("+
@@ -160,6 +174,26 @@ func (s *Store) aggregateSQL(q *tiles.Query) (string, []any, error) {
 		"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
 		measures("cm", "km"), rest, first, strings.Join(branches, " UNION ALL "))
 	return sql, b.args, nil
+}
+
+// sumWeight is the sum of the weights of the rows s (where cond holds,
+// unless it is empty), a bigint, from sums of integers.
+func sumWeight(cond string) string {
+	f := ""
+	if cond != "" {
+		f = " FILTER (WHERE " + cond + ")"
+	}
+	return fmt.Sprintf("(sum((s.weight & 2147483647)::int)%[1]s + sum((s.weight >> 31)::int)%[1]s * 2147483648)", f)
+}
+
+// sumKey is the sum mod 2^32 of the keys (each below 2^32) of the rows s
+// (where cond holds, unless it is empty), a bigint, from sums of integers.
+func sumKey(cond string) string {
+	f := ""
+	if cond != "" {
+		f = " FILTER (WHERE " + cond + ")"
+	}
+	return fmt.Sprintf("((sum((s.rkey & 65535)::int)%[1]s + sum((s.rkey >> 16)::int)%[1]s * 65536) %% 4294967296)", f)
 }
 
 // measures is the text of the five measures of a group (Count, Visitors,
@@ -182,7 +216,11 @@ func (s *Store) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit) 
 		v    tiles.Visit
 		open bool
 	)
-	err := s.read(ctx, "listing visits", sql, args, func(rows pgx.Rows) error {
+	settings := statementSettings
+	if s.planDays(&q).ok {
+		settings = dayStatementSettings
+	}
+	err := s.read(ctx, "listing visits", settings, sql, args, func(rows pgx.Rows) error {
 		var (
 			visitor, day, first, last, presences int64
 			origin, nat, a, g, sp                string
@@ -233,22 +271,39 @@ func (s *Store) visitsSQL(q tiles.Query) (string, []any) {
 	// a visit's day is local: the rollup answers like a query by date
 	q.By, q.Grid, q.WithRest = []tiles.Dim{tiles.DimDate}, tiles.Grid{}, false
 	tz := b.tz(&q)
-	branch := func(table string, rollup bool, first, last, extra string) string {
+	branch := func(q *tiles.Query, table string, rollup bool, first, last, extra string) string {
 		b.rollup = rollup
-		base, narrow := b.where(&q)
+		base, narrow := b.where(q)
 		return fmt.Sprintf(`SELECT p.visitor, ((p.observed_at AT TIME ZONE %s)::date - date '1970-01-01')::bigint AS day,
         %s AS first_at, %s AS last_at, p.weight,
         coalesce(p.origin_code::text, '') COLLATE "C" AS o, coalesce(p.nationality::text, '') COLLATE "C" AS n,
         coalesce(p.age_band, '') COLLATE "C" AS a, coalesce(p.gender, '') COLLATE "C" AS g, coalesce(p.spend_class, '') AS sp
       FROM %s p WHERE %s AND %s AND %s AND p.visitor IS NOT NULL`, tz, first, last, table, base, narrow, extra)
 	}
-	var branches []string
-	span := s.plan(&q)
-	if span.ok {
-		branches = append(branches, branch("presence_rollup", true, "p.first_at", "p.last_at", span.window(b)))
+	// the rollup where it answers, records elsewhere, with cond
+	records := func(q *tiles.Query, cond string) []string {
+		var out []string
+		span := s.plan(q)
+		if span.ok {
+			out = append(out, branch(q, "presence_rollup", true, "p.first_at", "p.last_at", span.window(b)+" AND "+cond))
+		}
+		if rest, whole := span.rest(&q.Filter); !whole {
+			out = append(out, branch(q, "presence", false, "p.observed_at", "p.observed_at", rest(b)+" AND "+cond))
+		}
+		return out
 	}
-	if rest, whole := span.rest(&q.Filter); !whole {
-		branches = append(branches, branch("presence", false, "p.observed_at", "p.observed_at", rest(b)))
+	order := "CASE r.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END"
+	if branches, ok := s.dayVisits(b, &q, records); ok {
+		// The visitor-day rows are nearly one per visit and attributes
+		// already: they are ordered as they are, not summed first (the
+		// hashed aggregate of 450,000 rows was half the statement). Visits
+		// merges a visit's rows into its first: the row of the least first
+		// record and attributes, as the least sum below.
+		sql := fmt.Sprintf(`SELECT r.visitor, r.day, extract(epoch FROM r.first_at)::bigint,
+    extract(epoch FROM r.last_at)::bigint, r.weight::bigint, r.o, r.n, r.a, r.g, r.sp
+FROM (%s) r
+ORDER BY r.visitor, r.day, r.first_at, r.o, r.n, r.a, r.g, %s`, strings.Join(branches, " UNION ALL "), order)
+		return sql, b.args
 	}
 	// The rows of one visitor, day and attributes are summed (a hashed
 	// aggregate: the rows of a visit mostly share their attributes), and
@@ -260,7 +315,6 @@ func (s *Store) visitsSQL(q tiles.Query) (string, []any) {
     extract(epoch FROM max(r.last_at))::bigint, sum(r.weight)::bigint, r.o, r.n, r.a, r.g, r.sp
 FROM (%s) r
 GROUP BY r.visitor, r.day, r.o, r.n, r.a, r.g, r.sp
-ORDER BY r.visitor, r.day, min(r.first_at), r.o, r.n, r.a, r.g,
-    CASE r.sp WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 0 END`, strings.Join(branches, " UNION ALL "))
+ORDER BY r.visitor, r.day, min(r.first_at), r.o, r.n, r.a, r.g, %s`, strings.Join(records(&q, "true"), " UNION ALL "), order)
 	return sql, b.args
 }

@@ -35,7 +35,7 @@ func TestStatementSettings(t *testing.T) {
 	}
 	for range 2 {
 		var got [2]string
-		err := s.read(ctx, "reading settings", "SELECT current_setting('jit'), current_setting('work_mem')", nil, func(rows pgx.Rows) error {
+		err := s.read(ctx, "reading settings", statementSettings, "SELECT current_setting('jit'), current_setting('work_mem')", nil, func(rows pgx.Rows) error {
 			return rows.Scan(&got[0], &got[1])
 		})
 		if err != nil || got != [2]string{"off", "16MB"} {
