@@ -150,6 +150,8 @@ func putBufs(bufs *scanBufs, pairs []uint64) {
 	}
 }
 
+var _ tiles.MultiSource = (*Store)(nil)
+
 // Aggregate implements tiles.Source.
 func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
 	return s.aggregate(ctx, q, [][]tiles.Dim{q.By}, func(_ int, g tiles.Group) error { return fn(g) })
@@ -205,10 +207,11 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		m = append(m, sc)
 		needProf = needProf || sc.needProf
 	}
-	sc := m[0]
-	if sc.empty() {
+	if m[0].empty() {
 		return nil
 	}
+	pass, derived := m.plan()
+	sc := pass[0]
 	for _, x := range m {
 		x.needProf = needProf // (the entries' attributes are read for all when one needs them)
 		sp := getStamp(sn)
@@ -254,22 +257,24 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		}
 	}
 	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
-		if err = m.parallel(ctx, procs, blocks, workers, rows, entries); err == nil {
+		if err = pass.parallel(ctx, procs, blocks, workers, rows, entries); err == nil {
 			if err = procs.acquire(ctx); err == nil {
+				derive(derived)
 				count()
 				procs.release()
 			}
 		}
 	} else if err = procs.acquire(ctx); err == nil {
-		m.rollups(sc.rolls)
+		pass.rollups(sc.rolls)
 		for _, b := range blocks {
 			if err = ctx.Err(); err != nil {
 				break
 			}
-			m.block(b)
+			pass.block(b)
 		}
-		m.flushZones()
+		pass.flushZones()
 		if err == nil {
+			derive(derived)
 			count()
 		}
 		procs.release()
@@ -283,6 +288,92 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		}
 	}
 	return nil
+}
+
+// derivation is a grouping x that is grouping h with h's dimension k
+// summed out: a dimension that puts every record in one group (not zones,
+// which overlap), so that x's counts and key sums are sums of h's, and
+// the visitors of a group of x are those of h's pairs of its groups.
+type derivation struct {
+	x, h *scan
+	k    int
+}
+
+// plan splits m into the scans of the pass and those derived from them
+// (the total from the nationalities, the zones from the origins by zone:
+// a view's): a derived grouping's pairs are fewer than its entries and
+// records.
+func (m multi) plan() (multi, []derivation) {
+	var derived []derivation
+	isDerived := map[*scan]bool{}
+	for _, n := range []int{1, 0} { // (the 2-dimension groupings are never derived)
+		for _, x := range m {
+			if len(x.dims) != n {
+				continue
+			}
+		sources:
+			for _, h := range m {
+				if len(h.dims) != n+1 || isDerived[h] {
+					continue
+				}
+				for k, d := range h.dims {
+					if d.zones || !slices.Equal(slices.Delete(slices.Clone(h.q.By), k, k+1), x.q.By) {
+						continue
+					}
+					derived = append(derived, derivation{x: x, h: h, k: k})
+					isDerived[x] = true
+					break sources
+				}
+			}
+		}
+	}
+	if len(derived) == 0 {
+		return m, nil
+	}
+	pass := make(multi, 0, len(m)-len(derived))
+	for _, x := range m {
+		if !isDerived[x] {
+			pass = append(pass, x)
+		}
+	}
+	return pass, derived
+}
+
+// derive makes the groups and pairs of each derived grouping from its
+// source's, once the pass is over (its zones flushed).
+func derive(ds []derivation) {
+	for _, d := range ds {
+		x, h := d.x, d.h
+		n1 := 1
+		if len(h.dims) == 2 {
+			n1 = h.dims[1].n
+		}
+		proj := func(gh int) int {
+			off := 0
+			if gh >= h.groups {
+				off, gh = x.groups, gh-h.groups
+			}
+			switch {
+			case len(h.dims) == 1:
+				return off
+			case d.k == 0:
+				return off + gh%n1
+			default:
+				return off + gh/n1
+			}
+		}
+		for gh := range h.count {
+			gx := proj(gh)
+			x.count[gx] += h.count[gh]
+			x.anon[gx] += h.anon[gh]
+			x.ckey[gx] += h.ckey[gh]
+			x.akey[gx] += h.akey[gh]
+		}
+		x.pairs = slices.Grow(x.pairs[:0], len(h.pairs))
+		for _, p := range h.pairs {
+			x.pairs = append(x.pairs, uint64(proj(int(p>>32)))<<32|p&0xffffffff)
+		}
+	}
 }
 
 // flushZones is scan.flushZones for each scan.
