@@ -435,10 +435,11 @@ func viewGroupings(by []Dim) ([][]Dim, int) {
 // in one call of the source (a MultiSource), and kept with them.
 func (e *Engine) cachedMany(ctx context.Context, q Query, set [][]Dim, i int) (map[[2]int64]Group, error) {
 	keys := make([]aggKey, len(set))
+	k := e.key(q) // (one data version for all)
 	for j, by := range set {
-		qj := q
-		qj.By = by
-		keys[j] = e.key(qj)
+		keys[j] = k
+		keys[j].by = [2]Dim{}
+		copy(keys[j].by[:], by)
 	}
 	return e.aggs.s.getMany(ctx, keys, i, func(ctx context.Context, want []int) ([]map[[2]int64]Group, error) {
 		by := make([][]Dim, len(want))
