@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -393,8 +394,67 @@ func DimOf(l Level) Dim {
 // privacy needs, computed once for all concurrent callers and kept per
 // filter and data version: the origins, flows and zones of a view are the
 // same for all its tiles. The returned map must not be modified.
+//
+// Over a MultiSource, the first of a view's whole-area groupings of a
+// filter (viewGroupings) that is asked for computes them all, in one call
+// of the source, and keeps them: the view asks for the others next.
 func (e *Engine) Aggregate(ctx context.Context, f Filter, by ...Dim) (map[[2]int64]Group, error) {
-	return e.cached(ctx, Query{Filter: f, By: by, Loc: e.loc, WithRest: f.Narrowed()})
+	q := Query{Filter: f, By: by, Loc: e.loc, WithRest: f.Narrowed()}
+	if _, ok := e.src.(MultiSource); ok {
+		if set, i := viewGroupings(by); set != nil {
+			return e.cachedMany(ctx, q, set, i)
+		}
+	}
+	return e.cached(ctx, q)
+}
+
+// viewGroupings returns the whole-area groupings that a view of a filter
+// asks for at the origin level of by (municipalities unless by is about
+// provinces or regions), and the index of by among them; nil when by is
+// not one of them. The origins layer asks for the origins, the
+// nationalities and the total, the flows layer for the origins and the
+// nationalities by zone, the zones layer for the zones.
+func viewGroupings(by []Dim) ([][]Dim, int) {
+	level := DimMunicipality
+	for _, d := range by {
+		if d == DimProvince || d == DimRegion {
+			level = d
+		}
+	}
+	set := [][]Dim{{level}, {DimNationality}, nil, {level, DimZone}, {DimNationality, DimZone}, {DimZone}}
+	for i, s := range set {
+		if slices.Equal(s, by) {
+			return set, i
+		}
+	}
+	return nil, -1
+}
+
+// cachedMany is cached for q grouped by set[i], computed together with
+// q's other groupings of set that are neither kept nor being computed,
+// in one call of the source (a MultiSource), and kept with them.
+func (e *Engine) cachedMany(ctx context.Context, q Query, set [][]Dim, i int) (map[[2]int64]Group, error) {
+	keys := make([]aggKey, len(set))
+	k := e.key(q) // (one data version for all)
+	for j, by := range set {
+		keys[j] = k
+		keys[j].by = [2]Dim{}
+		copy(keys[j].by[:], by)
+	}
+	return e.aggs.s.getMany(ctx, keys, i, func(ctx context.Context, want []int) ([]map[[2]int64]Group, error) {
+		by := make([][]Dim, len(want))
+		out := make([]map[[2]int64]Group, len(want))
+		for n, j := range want {
+			by[n], out[n] = set[j], map[[2]int64]Group{}
+		}
+		if err := AggregateMany(ctx, e.src, q, by, func(n int, g Group) error {
+			out[n][g.Key] = g
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		return out, nil
+	})
 }
 
 func (e *Engine) origins(ctx context.Context, r Request) (mvt.Layers, error) {

@@ -3,6 +3,7 @@ package tiles
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 )
 
@@ -23,6 +24,15 @@ type call[V any] struct {
 	err    error
 	refs   int                // callers still waiting (under shared.mu)
 	cancel context.CancelFunc // ends the computation
+	batch  *batch             // the computation of several values it is one of (getMany); nil for get's
+}
+
+// batch is one computation of the values of several keys (getMany): it
+// goes on while a caller waits for any of them.
+type batch struct {
+	refs   int // callers waiting for any of its values (under shared.mu)
+	cancel context.CancelFunc
+	drop   func() // forgets its calls (under shared.mu)
 }
 
 // newShared returns a shared cache keeping at most maxBytes of values, as
@@ -53,7 +63,7 @@ func (s *shared[K, V]) get(ctx context.Context, k K, compute func(context.Contex
 	}
 	c, ok := s.calls[k]
 	if ok {
-		c.refs++
+		c.join()
 	} else if keptOnly(ctx) {
 		s.mu.Unlock()
 		var zero V
@@ -65,6 +75,22 @@ func (s *shared[K, V]) get(ctx context.Context, k K, compute func(context.Contex
 		go s.run(cctx, k, c, compute)
 	}
 	s.mu.Unlock()
+	return s.wait(ctx, k, c)
+}
+
+// join adds a caller waiting for c (under shared.mu).
+func (c *call[V]) join() {
+	c.refs++
+	if c.batch != nil {
+		c.batch.refs++
+	}
+}
+
+// wait returns the value of c, which the caller joined, or ctx.Err() if
+// ctx ends first: then the caller leaves, and a computation nobody waits
+// for any more stops, and is forgotten so that a later caller starts
+// afresh.
+func (s *shared[K, V]) wait(ctx context.Context, k K, c *call[V]) (V, error) {
 	select {
 	case <-c.done:
 		return c.v, c.err
@@ -72,8 +98,13 @@ func (s *shared[K, V]) get(ctx context.Context, k K, compute func(context.Contex
 	}
 	s.mu.Lock()
 	c.refs--
-	if c.refs == 0 {
-		// nobody waits any more: stop, and let a later caller start afresh
+	if b := c.batch; b != nil {
+		b.refs--
+		if b.refs == 0 {
+			b.cancel()
+			b.drop()
+		}
+	} else if c.refs == 0 {
 		c.cancel()
 		if s.calls[k] == c {
 			delete(s.calls, k)
@@ -82,6 +113,101 @@ func (s *shared[K, V]) get(ctx context.Context, k K, compute func(context.Contex
 	s.mu.Unlock()
 	var zero V
 	return zero, ctx.Err()
+}
+
+// getMany is get for keys[i], when one computation gives the values of
+// several keys for little more than one: compute(ctx, want) returns the
+// values of keys[want[0]], keys[want[1]]..., and is asked for keys[i]
+// (want[0]) and those of keys neither kept nor being computed. Every
+// value computed is kept, and callers asking for any of them meanwhile
+// wait for that computation, which stops when none waits any more.
+func (s *shared[K, V]) getMany(ctx context.Context, keys []K, i int, compute func(ctx context.Context, want []int) ([]V, error)) (V, error) {
+	k := keys[i]
+	s.mu.Lock()
+	if s.cache != nil {
+		if v, ok := s.cache.get(k); ok {
+			s.mu.Unlock()
+			return v, nil
+		}
+	}
+	c, ok := s.calls[k]
+	if ok {
+		c.join()
+	} else if keptOnly(ctx) {
+		s.mu.Unlock()
+		var zero V
+		return zero, ErrNotKept
+	} else {
+		want := []int{i}
+		for j, kj := range keys {
+			if _, busy := s.calls[kj]; j == i || busy || slices.Contains(keys[:j], kj) {
+				continue
+			}
+			if s.cache != nil {
+				if _, kept := s.cache.get(kj); kept {
+					continue
+				}
+			}
+			want = append(want, j)
+		}
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		b := &batch{refs: 1, cancel: cancel}
+		calls := make([]*call[V], len(want))
+		for n, j := range want {
+			calls[n] = &call[V]{done: make(chan struct{}), cancel: cancel, batch: b}
+			s.calls[keys[j]] = calls[n]
+		}
+		b.drop = func() {
+			for n, j := range want {
+				if s.calls[keys[j]] == calls[n] {
+					delete(s.calls, keys[j])
+				}
+			}
+		}
+		c = calls[0]
+		c.refs = 1
+		go s.runMany(cctx, keys, want, calls, compute)
+	}
+	s.mu.Unlock()
+	return s.wait(ctx, k, c)
+}
+
+// runMany computes the values of calls, of keys[want[n]], and publishes
+// them; a panic of compute becomes the error of their callers.
+func (s *shared[K, V]) runMany(ctx context.Context, keys []K, want []int, calls []*call[V], compute func(context.Context, []int) ([]V, error)) {
+	var (
+		vs  []V
+		err error
+	)
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("computing shared aggregates: panic: %v", p)
+		}
+		if err == nil && len(vs) != len(want) {
+			err = fmt.Errorf("computing shared aggregates: %d values for %d keys", len(vs), len(want))
+		}
+		calls[0].cancel()
+		s.mu.Lock()
+		for n, j := range want {
+			c := calls[n]
+			if err != nil {
+				c.err = err
+			} else {
+				c.v = vs[n]
+			}
+			if s.calls[keys[j]] == c {
+				delete(s.calls, keys[j])
+			}
+			if c.err == nil && s.cache != nil {
+				s.cache.put(keys[j], c.v)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range calls {
+			close(c.done)
+		}
+	}()
+	vs, err = compute(ctx, want)
 }
 
 // run computes the value of c and publishes it; a panic of compute

@@ -165,3 +165,110 @@ func TestSharedBoundedByBytes(t *testing.T) {
 		t.Errorf("a value larger than the budget was kept")
 	}
 }
+
+// getMany computes the values of several keys at once: callers asking for
+// any of them meanwhile wait for that one computation, every value is
+// kept, and a later batch leaves out the keys kept or being computed.
+func TestSharedManyComputesOnce(t *testing.T) {
+	s := newShared[string](1<<20, func(int) int { return 8 })
+	keys := []string{"a", "b", "c"}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var asked [][]int
+	compute := func(_ context.Context, want []int) ([]int, error) {
+		mu.Lock()
+		asked = append(asked, append([]int(nil), want...))
+		mu.Unlock()
+		<-release
+		vs := make([]int, len(want))
+		for n, j := range want {
+			vs[n] = 10 + j
+		}
+		return vs, nil
+	}
+	var wg sync.WaitGroup
+	got := make([]int, 3)
+	wg.Go(func() { got[1], _ = s.getMany(context.Background(), keys, 1, compute) })
+	waitFor(t, "the batch to start", func() bool { mu.Lock(); defer mu.Unlock(); return len(asked) == 1 })
+	// the others, asked for by themselves or as another batch, join it
+	wg.Go(func() {
+		got[0], _ = s.get(context.Background(), "a", func(context.Context) (int, error) { return -1, nil })
+	})
+	wg.Go(func() { got[2], _ = s.getMany(context.Background(), keys, 2, compute) })
+	waitFor(t, "the others to wait", func() bool { return s.waiting("a") == 1 && s.waiting("c") == 1 })
+	close(release)
+	wg.Wait()
+	if got[0] != 10 || got[1] != 11 || got[2] != 12 {
+		t.Errorf("got %v, want [10 11 12] from one computation", got)
+	}
+	if len(asked) != 1 || len(asked[0]) != 3 || asked[0][0] != 1 {
+		t.Fatalf("computations asked for %v, want one for [1 0 2] (the caller's key first)", asked)
+	}
+	// all kept: nothing is computed again; a new key alone is
+	keys = append(keys, "d")
+	for i, want := range []int{10, 11, 12, 13} {
+		if v, err := s.getMany(context.Background(), keys, i, compute); v != want || err != nil {
+			t.Errorf("key %d: %d, %v; want %d", i, v, err, want)
+		}
+	}
+	if len(asked) != 2 || len(asked[1]) != 1 || asked[1][0] != 3 {
+		t.Errorf("computations asked for %v, want a second one for [3] only", asked)
+	}
+	// under KeptOnly a kept value is given, one neither kept nor computed is not
+	if v, err := s.getMany(KeptOnly(context.Background()), keys, 0, compute); v != 10 || err != nil {
+		t.Errorf("kept only, a kept value: %d, %v", v, err)
+	}
+	if _, err := s.getMany(KeptOnly(context.Background()), []string{"e", "a"}, 0, compute); !errors.Is(err, ErrNotKept) {
+		t.Errorf("kept only, a value not kept: %v, want ErrNotKept", err)
+	}
+}
+
+// A batch goes on while anybody waits for any of its values, and stops
+// when nobody does; its keys are then computed afresh. A panic or an
+// error is every caller's, and nothing is kept.
+func TestSharedManyStopsWhenEveryCallerLeft(t *testing.T) {
+	s := newShared[string](1<<20, func(int) int { return 8 })
+	keys := []string{"a", "b"}
+	leader, cancelLeader := context.WithCancel(context.Background())
+	other, cancelOther := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	compute := func(cctx context.Context, want []int) ([]int, error) {
+		<-cctx.Done()
+		stopped <- cctx.Err()
+		return nil, cctx.Err()
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.getMany(leader, keys, 0, compute) })
+	waitFor(t, "the leader to wait", func() bool { return s.waiting("a") == 1 })
+	wg.Go(func() { s.get(other, "b", func(context.Context) (int, error) { return -1, nil }) })
+	waitFor(t, "the other to wait", func() bool { return s.waiting("b") == 1 })
+	cancelLeader()
+	waitFor(t, "the leader to leave", func() bool { return s.waiting("a") == 0 })
+	select {
+	case err := <-stopped:
+		t.Fatalf("the batch stopped (%v) while a caller waited for one of its values", err)
+	default:
+	}
+	cancelOther()
+	wg.Wait()
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("computation ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the batch went on with nobody waiting")
+	}
+	if v, err := s.get(context.Background(), "b", func(context.Context) (int, error) { return 5, nil }); v != 5 || err != nil {
+		t.Errorf("afterwards: %d, %v; want a new computation", v, err)
+	}
+	if _, err := s.getMany(context.Background(), []string{"p", "q"}, 1, func(context.Context, []int) ([]int, error) { panic("oops") }); err == nil || !strings.Contains(err.Error(), "oops") {
+		t.Errorf("got %v, want the panic as an error", err)
+	}
+	if _, err := s.getMany(context.Background(), []string{"p", "q"}, 1, func(context.Context, []int) ([]int, error) { return []int{1}, nil }); err == nil {
+		t.Error("too few values: no error")
+	}
+	if v, err := s.get(context.Background(), "p", func(context.Context) (int, error) { return 6, nil }); v != 6 || err != nil {
+		t.Errorf("after errors: %d, %v; want a new computation", v, err)
+	}
+}

@@ -103,6 +103,32 @@ type Source interface {
 	Aggregate(ctx context.Context, q Query, fn func(Group) error) error
 }
 
+// MultiSource is implemented by sources that answer one query under
+// several groupings for less than one Aggregate per grouping (the
+// in-memory store: one pass over the records for all of them).
+// AggregateMany runs q grouped by each of by (q.By is ignored) and calls
+// fn with the index in by of the grouping and each of its groups, which
+// are those Aggregate gives, in no particular order; it stops and returns
+// fn's error if fn fails.
+type MultiSource interface {
+	AggregateMany(ctx context.Context, q Query, by [][]Dim, fn func(i int, g Group) error) error
+}
+
+// AggregateMany runs q grouped by each of by on src: in one call when src
+// is a MultiSource, else one Aggregate per grouping.
+func AggregateMany(ctx context.Context, src Source, q Query, by [][]Dim, fn func(i int, g Group) error) error {
+	if m, ok := src.(MultiSource); ok {
+		return m.AggregateMany(ctx, q, by, fn)
+	}
+	for i, b := range by {
+		q.By = b
+		if err := src.Aggregate(ctx, q, func(g Group) error { return fn(i, g) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ChangeLog is implemented by sources that know the time span of the
 // records each data version added, so that clients showing another period
 // need not refetch. Changed returns the span of everything added after

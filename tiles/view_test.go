@@ -24,8 +24,29 @@ type countingSource struct {
 	*memstore.Store // Versioned, as a server's source is
 
 	mu      sync.Mutex
-	asked   map[string]int
-	release chan struct{} // closed: queries run; nil: they run at once
+	asked   map[string]int // per query: a grouping of AggregateMany is one
+	many    int            // AggregateMany calls
+	release chan struct{}  // closed: queries run; nil: they run at once
+}
+
+func (c *countingSource) AggregateMany(ctx context.Context, q tiles.Query, by [][]tiles.Dim, fn func(int, tiles.Group) error) error {
+	c.mu.Lock()
+	c.many++
+	for _, b := range by {
+		qb := q
+		qb.By = b
+		c.asked[queryName(qb)]++
+	}
+	release := c.release
+	c.mu.Unlock()
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return c.Store.AggregateMany(ctx, q, by, fn)
 }
 
 func (c *countingSource) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
@@ -101,8 +122,9 @@ func parseFilter(t testing.TB, q string) tiles.Filter {
 
 // A view (4 layers × 6×4 tiles) of a new filter, all its tiles asked at
 // once, asks the source each query once: the whole-area aggregates of
-// origins, flows and zones once for all their tiles, and the density bins
-// once per metatile, not once per tile.
+// origins, flows and zones once for all their tiles (all six in one
+// call: the source is a MultiSource), and the density bins once per
+// metatile, not once per tile.
 func TestViewAsksTheSourceOncePerQuery(t *testing.T) {
 	records := spread(sourcetest.Seed(t), 3000)
 	store := memstore.New(refdata.Italy())
@@ -117,7 +139,7 @@ func TestViewAsksTheSourceOncePerQuery(t *testing.T) {
 			f := parseFilter(t, q)
 			view := viewport(17, 6, 4, -3, -2)
 			src.mu.Lock()
-			src.asked, src.release = map[string]int{}, make(chan struct{})
+			src.asked, src.many, src.release = map[string]int{}, 0, make(chan struct{})
 			src.mu.Unlock()
 			var (
 				wg, started sync.WaitGroup
@@ -160,7 +182,58 @@ func TestViewAsksTheSourceOncePerQuery(t *testing.T) {
 			if total > 4+6 {
 				t.Errorf("the view asked the source %d queries, %d of them different", total, len(byQuery))
 			}
+			if src.many != 1 || total-density != 6 {
+				t.Errorf("the view's %d whole-area groupings took %d calls of AggregateMany, want 6 in one", total-density, src.many)
+			}
 		})
+	}
+}
+
+// plainSource hides every method of its source but Aggregate.
+type plainSource struct{ src tiles.Source }
+
+func (p plainSource) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
+	return p.src.Aggregate(ctx, q, fn)
+}
+
+// The tiles of a view whose whole-area aggregates come from one pass
+// (the memory store, a MultiSource) are those of an engine asking for
+// each by itself, byte for byte, at every origin level, whatever layer
+// asks first.
+func TestViewOnePassEqualsQueryPerGrouping(t *testing.T) {
+	seed := sourcetest.Seed(t)
+	records := spread(seed, 3000)
+	store := memstore.New(refdata.Italy())
+	if err := store.Add(records, tiles.NewZoneIndex(sourcetest.Zones())); err != nil {
+		t.Fatal(err)
+	}
+	places := tiles.NewGazetteer(testPlaces())
+	cfg := tiles.Config{Privacy: sourcetest.Privacy(t, 5), Loc: sourcetest.Rome, Town: sourcetest.Centre}
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, 15))
+	for _, q := range []string{"", "age=35-44", "days=sat,sun&hours=8-12", "nationality=DE,FR", "zone=piazza", "origin=054&gender=f"} {
+		f := parseFilter(t, q)
+		one, each := tiles.NewEngine(store, places, cfg), tiles.NewEngine(plainSource{store}, places, cfg)
+		for _, z := range []uint8{5, 7, 9, 14} {
+			layers := []string{tiles.LayerOrigins, tiles.LayerFlows, tiles.LayerZones}
+			rng.Shuffle(len(layers), func(i, j int) { layers[i], layers[j] = layers[j], layers[i] })
+			for _, layer := range layers {
+				for _, tid := range viewport(z, 3, 2, -1, -1) {
+					r := tiles.Request{Layer: layer, Tile: tid, Filter: f}
+					got, err := one.Tile(ctx, r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					want, err := each.Tile(ctx, r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, want) {
+						t.Errorf("%q %s %v: %d bytes from one pass, %d from a query per grouping", q, layer, tid, len(got), len(want))
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -27,7 +27,39 @@ type dim struct {
 	zones  bool // DimZone: a record belongs to every zone of its mask
 	// hourly: eindex depends on the hour only (hour, weekday, date)
 	hourly bool
+	// etab is eindex for the dimensions of an entry's attributes (place,
+	// nationality, age, gender, spend) as a table: etab[e.prof>>eshift&emask]
+	// (multi.rollups' loop, without a call per entry); nil for the others.
+	etab   []int32
+	eshift uint8
+	emask  uint32
 }
+
+// attrTable returns the table of an attribute's value (of Attrs) over the
+// attributes' 256 values.
+func attrTable(of func(tiles.Attrs) int) []int32 {
+	t := make([]int32, 256)
+	for i := range t {
+		t[i] = int32(of(tiles.Attrs(i)))
+	}
+	return t
+}
+
+// identity256 is the etab of nationalities.
+var identity256 = func() []int32 {
+	t := make([]int32, 256)
+	for i := range t {
+		t[i] = int32(i)
+	}
+	return t
+}()
+
+// Tables of the attributes' etab.
+var (
+	ageTable    = attrTable(func(a tiles.Attrs) int { return int(a.Age()) })
+	genderTable = attrTable(func(a tiles.Attrs) int { return int(a.Gender()) })
+	spendTable  = attrTable(func(a tiles.Attrs) int { return int(a.Spend()) })
+)
 
 // scan is the state of one Aggregate call.
 type scan struct {
@@ -70,6 +102,8 @@ type scan struct {
 	// zother is the size of the other dimension (1 when none).
 	zones  *zoneAcc
 	zother int
+
+	hidx [2]int // per dimension of the hour: its group index in the hour being added (rollup.go)
 }
 
 var stampPool sync.Pool // *[]uint32
@@ -116,28 +150,82 @@ func putBufs(bufs *scanBufs, pairs []uint64) {
 	}
 }
 
+var _ tiles.MultiSource = (*Store)(nil)
+
 // Aggregate implements tiles.Source.
 func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
-	sn := s.snap.Load()
-	sc := &scan{q: &q, sn: sn, clock: tiles.NewClock(q.Loc), from: 0, to: math.MaxUint32}
-	if err := sc.prepare(s); err != nil {
-		return err
+	return s.aggregate(ctx, q, [][]tiles.Dim{q.By}, func(_ int, g tiles.Group) error { return fn(g) })
+}
+
+// AggregateMany implements tiles.MultiSource: q grouped by each of by, in
+// one pass over the rollup entries and the records for all of them (the
+// filter tested once per entry and record, each grouping fed from it).
+// Groupings by bin are each a pass of their own.
+func (s *Store) AggregateMany(ctx context.Context, q tiles.Query, by [][]tiles.Dim, fn func(i int, g tiles.Group) error) error {
+	var one [][]tiles.Dim // groupings of the shared pass
+	var at []int          // their index in by
+	for i, b := range by {
+		if slices.Contains(b, tiles.DimBin) {
+			q.By = b
+			if err := s.Aggregate(ctx, q, func(g tiles.Group) error { return fn(i, g) }); err != nil {
+				return err
+			}
+			continue
+		}
+		one, at = append(one, b), append(at, i)
 	}
-	defer sc.putZones()
-	if sc.empty() {
+	if len(one) == 0 {
 		return nil
 	}
-	sp := getStamp(sn)
-	sc.stamp = *sp
-	bufs := getBufs()
-	sc.pairs, sc.bufs = bufs.pairs[:0], bufs
+	return s.aggregate(ctx, q, one, func(i int, g tiles.Group) error { return fn(at[i], g) })
+}
+
+// multi is the scans of one query under several groupings (none by bin,
+// unless it is one scan), made one pass: multi[0]'s window, area, filter
+// and rollup plan are every scan's, and each entry and record in the
+// selection is added to every scan's groups.
+type multi []*scan
+
+// aggregate runs q grouped by each of by (q.By is ignored) and calls fn
+// with the index of the grouping and each of its groups.
+func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, fn func(int, tiles.Group) error) error {
+	sn := s.snap.Load()
+	m := make(multi, 0, len(by))
 	defer func() {
-		for _, p := range sc.pairs { // leave the stamps clean for the next scan
-			sc.stamp[uint32(p)] = 0
+		for _, sc := range m {
+			sc.putZones()
 		}
-		putStamp(sp)
-		putBufs(bufs, sc.pairs)
 	}()
+	needProf := false
+	for _, b := range by {
+		qi := q
+		qi.By = b
+		sc := &scan{q: &qi, sn: sn, clock: tiles.NewClock(q.Loc), from: 0, to: math.MaxUint32}
+		if err := sc.prepare(s); err != nil {
+			return err
+		}
+		m = append(m, sc)
+		needProf = needProf || sc.needProf
+	}
+	if m[0].empty() {
+		return nil
+	}
+	pass, derived := m.plan()
+	sc := pass[0]
+	for _, x := range m {
+		x.needProf = needProf // (the entries' attributes are read for all when one needs them)
+		sp := getStamp(sn)
+		x.stamp = *sp
+		bufs := getBufs()
+		x.pairs, x.bufs = bufs.pairs[:0], bufs
+		defer func() {
+			for _, p := range x.pairs { // leave the stamps clean for the next scan
+				x.stamp[uint32(p)] = 0
+			}
+			putStamp(sp)
+			putBufs(bufs, x.pairs)
+		}()
+	}
 
 	var blocks []*block
 	rows := 0
@@ -162,35 +250,137 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 	// Counting the distinct visitors is scan work too (8% of the
 	// CPU of the noisy-neighbour benchmark): it holds a processor, as the
 	// scan does; fn, which emit calls, does not.
-	var (
-		visitors []int64
-		vkeys    []uint32
-	)
+	visitors, vkeys := make([][]int64, len(m)), make([][]uint32, len(m))
+	count := func() {
+		for i, x := range m {
+			visitors[i], vkeys[i] = x.distinct(len(x.count))
+		}
+	}
 	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
-		if err = sc.parallel(ctx, procs, blocks, workers, rows, entries); err == nil {
+		if err = pass.parallel(ctx, procs, blocks, workers, rows, entries); err == nil {
 			if err = procs.acquire(ctx); err == nil {
-				visitors, vkeys = sc.distinct(len(sc.count))
+				derive(derived)
+				count()
 				procs.release()
 			}
 		}
 	} else if err = procs.acquire(ctx); err == nil {
-		sc.rollups(sc.rolls)
+		pass.rollups(sc.rolls)
 		for _, b := range blocks {
 			if err = ctx.Err(); err != nil {
 				break
 			}
-			sc.block(b)
+			pass.block(b)
 		}
-		sc.flushZones()
+		pass.flushZones()
 		if err == nil {
-			visitors, vkeys = sc.distinct(len(sc.count))
+			derive(derived)
+			count()
 		}
 		procs.release()
 	}
 	if err != nil {
 		return fmt.Errorf("memory store scan: %w", err)
 	}
-	return sc.emit(fn, visitors, vkeys)
+	for i, x := range m {
+		if err := x.emit(func(g tiles.Group) error { return fn(i, g) }, visitors[i], vkeys[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// derivation is a grouping x that is grouping h with h's dimension k
+// summed out: a dimension that puts every record in one group (not zones,
+// which overlap), so that x's counts and key sums are sums of h's, and
+// the visitors of a group of x are those of h's pairs of its groups.
+type derivation struct {
+	x, h *scan
+	k    int
+}
+
+// plan splits m into the scans of the pass and those derived from them
+// (the total from the nationalities, the zones from the origins by zone:
+// a view's): a derived grouping's pairs are fewer than its entries and
+// records.
+func (m multi) plan() (multi, []derivation) {
+	var derived []derivation
+	isDerived := map[*scan]bool{}
+	for _, n := range []int{1, 0} { // (the 2-dimension groupings are never derived)
+		for _, x := range m {
+			if len(x.dims) != n {
+				continue
+			}
+		sources:
+			for _, h := range m {
+				if len(h.dims) != n+1 || isDerived[h] {
+					continue
+				}
+				for k, d := range h.dims {
+					if d.zones || !slices.Equal(slices.Delete(slices.Clone(h.q.By), k, k+1), x.q.By) {
+						continue
+					}
+					derived = append(derived, derivation{x: x, h: h, k: k})
+					isDerived[x] = true
+					break sources
+				}
+			}
+		}
+	}
+	if len(derived) == 0 {
+		return m, nil
+	}
+	pass := make(multi, 0, len(m)-len(derived))
+	for _, x := range m {
+		if !isDerived[x] {
+			pass = append(pass, x)
+		}
+	}
+	return pass, derived
+}
+
+// derive makes the groups and pairs of each derived grouping from its
+// source's, once the pass is over (its zones flushed).
+func derive(ds []derivation) {
+	for _, d := range ds {
+		x, h := d.x, d.h
+		n1 := 1
+		if len(h.dims) == 2 {
+			n1 = h.dims[1].n
+		}
+		proj := func(gh int) int {
+			off := 0
+			if gh >= h.groups {
+				off, gh = x.groups, gh-h.groups
+			}
+			switch {
+			case len(h.dims) == 1:
+				return off
+			case d.k == 0:
+				return off + gh%n1
+			default:
+				return off + gh/n1
+			}
+		}
+		for gh := range h.count {
+			gx := proj(gh)
+			x.count[gx] += h.count[gh]
+			x.anon[gx] += h.anon[gh]
+			x.ckey[gx] += h.ckey[gh]
+			x.akey[gx] += h.akey[gh]
+		}
+		x.pairs = slices.Grow(x.pairs[:0], len(h.pairs))
+		for _, p := range h.pairs {
+			x.pairs = append(x.pairs, uint64(proj(int(p>>32)))<<32|p&0xffffffff)
+		}
+	}
+}
+
+// flushZones is scan.flushZones for each scan.
+func (m multi) flushZones() {
+	for _, x := range m {
+		x.flushZones()
+	}
 }
 
 // A scan of at least parallelRows candidate records (a month over the whole
@@ -203,25 +393,18 @@ var (
 
 // parallel scans the rollups' hours and the blocks with workers
 // goroutines (each scanning once it holds one of procs), each over a contiguous share of about entries/workers rollup
-// entries and rows/workers records with its own counters, pair list,
-// stamps and clock, then merges them into sc. The result is exactly the
+// entries and rows/workers records with its own counters, pair lists,
+// stamps and clock, then merges them into m. The result is exactly the
 // sequential one: counts add up, and distinct counts the visitors of the
 // merged (group, visitor) pairs, in which a pair may repeat.
-func (sc *scan) parallel(ctx context.Context, procs *procLimit, blocks []*block, workers, rows, entries int) error {
-	parts := make([]*scan, workers)
-	parts[0] = sc
+func (m multi) parallel(ctx context.Context, procs *procLimit, blocks []*block, workers, rows, entries int) error {
+	parts := make([]multi, workers)
+	parts[0] = m
 	for w := 1; w < workers; w++ {
-		p := *sc
-		p.clock = tiles.NewClock(sc.q.Loc)
-		p.count, p.anon = make([]int64, len(sc.count)), make([]int64, len(sc.anon))
-		p.ckey, p.akey = make([]uint32, len(sc.ckey)), make([]uint32, len(sc.akey))
-		p.stamp = *getStamp(sc.sn)
-		bufs := getBufs()
-		p.pairs, p.bufs = bufs.pairs[:0], bufs
-		if sc.zones != nil {
-			p.zones = getZones(sc.sn)
+		parts[w] = make(multi, len(m))
+		for i, sc := range m {
+			parts[w][i] = sc.worker()
 		}
-		parts[w] = &p
 	}
 	shares := make([][]*block, workers)
 	w, n := 0, 0
@@ -234,7 +417,7 @@ func (sc *scan) parallel(ctx context.Context, procs *procLimit, blocks []*block,
 	}
 	hours := make([][]*hourRoll, workers)
 	w, n = 0, 0
-	for _, r := range sc.rolls {
+	for _, r := range m[0].rolls {
 		if n >= (w+1)*entries/workers && w < workers-1 {
 			w++
 		}
@@ -260,22 +443,46 @@ func (sc *scan) parallel(ctx context.Context, procs *procLimit, blocks []*block,
 		})
 	}
 	wg.Wait()
-	for _, p := range parts[1:] {
-		p.putZones()
-		for g := range sc.count {
-			sc.count[g] += p.count[g]
-			sc.anon[g] += p.anon[g]
-			sc.ckey[g] += p.ckey[g]
-			sc.akey[g] += p.akey[g]
+	for _, pm := range parts[1:] {
+		for i, p := range pm {
+			m[i].merge(p)
 		}
-		sc.pairs = append(sc.pairs, p.pairs...)
-		for _, pr := range p.pairs {
-			p.stamp[uint32(pr)] = 0
-		}
-		putStamp(&p.stamp)
-		putBufs(p.bufs, p.pairs)
 	}
 	return ctx.Err()
+}
+
+// worker returns a copy of sc for a worker of parallel: its own counters,
+// pairs, stamps, clock and zone masks.
+func (sc *scan) worker() *scan {
+	p := *sc
+	p.clock = tiles.NewClock(sc.q.Loc)
+	p.count, p.anon = make([]int64, len(sc.count)), make([]int64, len(sc.anon))
+	p.ckey, p.akey = make([]uint32, len(sc.ckey)), make([]uint32, len(sc.akey))
+	p.stamp = *getStamp(sc.sn)
+	bufs := getBufs()
+	p.pairs, p.bufs = bufs.pairs[:0], bufs
+	if sc.zones != nil {
+		p.zones = getZones(sc.sn)
+	}
+	return &p
+}
+
+// merge adds the groups and pairs of worker p to sc, and releases p's
+// buffers.
+func (sc *scan) merge(p *scan) {
+	p.putZones()
+	for g := range sc.count {
+		sc.count[g] += p.count[g]
+		sc.anon[g] += p.anon[g]
+		sc.ckey[g] += p.ckey[g]
+		sc.akey[g] += p.akey[g]
+	}
+	sc.pairs = append(sc.pairs, p.pairs...)
+	for _, pr := range p.pairs {
+		p.stamp[uint32(pr)] = 0
+	}
+	putStamp(&p.stamp)
+	putBufs(p.bufs, p.pairs)
 }
 
 func (sc *scan) empty() bool {
@@ -388,10 +595,12 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 			index:  func(b *block, i int, _ *tiles.Clock) int { return int(idx[b.o[i]]) },
 			eindex: func(e *rentry, _ *hourCtx) int { return int(idx[e.origin()]) },
 			key:    func(i int) int64 { return back[i] },
+			etab:   idx, emask: 0xffff,
 		}, nil
 	case tiles.DimNationality:
 		return dim{n: 256, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.n[i]) },
-			eindex: func(e *rentry, _ *hourCtx) int { return int(e.nat()) }, key: func(i int) int64 { return int64(i) }}, nil
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.nat()) }, key: func(i int) int64 { return int64(i) },
+			etab: identity256, eshift: 16, emask: 0xff}, nil
 	case tiles.DimHour:
 		return dim{n: 24, hourly: true, index: func(b *block, i int, c *tiles.Clock) int { return c.Hour(int64(b.t[i])) },
 			eindex: func(_ *rentry, h *hourCtx) int { return h.hour }, key: func(i int) int64 { return int64(i) }}, nil
@@ -414,13 +623,16 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 		}, nil
 	case tiles.DimAge:
 		return dim{n: 8, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Age()) },
-			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Age()) }, key: func(i int) int64 { return int64(i) }}, nil
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Age()) }, key: func(i int) int64 { return int64(i) },
+			etab: ageTable, eshift: 24, emask: 0xff}, nil
 	case tiles.DimGender:
 		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Gender()) },
-			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Gender()) }, key: func(i int) int64 { return int64(i) }}, nil
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Gender()) }, key: func(i int) int64 { return int64(i) },
+			etab: genderTable, eshift: 24, emask: 0xff}, nil
 	case tiles.DimSpend:
 		return dim{n: 4, index: func(b *block, i int, _ *tiles.Clock) int { return int(b.a[i].Spend()) },
-			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Spend()) }, key: func(i int) int64 { return int64(i) }}, nil
+			eindex: func(e *rentry, _ *hourCtx) int { return int(e.attrs().Spend()) }, key: func(i int) int64 { return int64(i) },
+			etab: spendTable, eshift: 24, emask: 0xff}, nil
 	}
 	return dim{}, fmt.Errorf("unknown grouping dimension %d", d)
 }
@@ -503,33 +715,64 @@ func (sc *scan) records(b *block, i0, i1 int, inside bool) {
 		if !base || !match && !withRest {
 			continue
 		}
-		off := 0
-		if !match {
-			off = sc.groups
-		}
-		if sc.bin != nil {
-			sc.add(off+sc.bin.index(b.x[i], b.y[i]), b, i)
-			continue
-		}
-		switch len(sc.dims) {
-		case 0:
-			sc.add(off, b, i)
-		case 1:
-			d := sc.dims[0]
-			if d.zones {
-				sc.addZones(off, 0, b.z[i], int64(b.w[i]), b.k[i], b.v[i])
-			} else {
-				sc.add(off+d.index(b, i, sc.clock), b, i)
+		sc.addRecord(!match, b, i)
+	}
+}
+
+// block aggregates the matching records of b, testing each once for all
+// the scans of m.
+func (m multi) block(b *block) {
+	sc := m[0]
+	if len(m) == 1 {
+		sc.block(b)
+		return
+	}
+	inside, ok := sc.span(b)
+	if !ok {
+		return
+	}
+	withRest := sc.q.WithRest
+	sc.eachRange(b, func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			base, match := sc.test(b, i, inside)
+			if !base || !match && !withRest {
+				continue
 			}
-		case 2:
-			d0, d1 := sc.dims[0], sc.dims[1]
-			if d0.zones {
-				sc.addZones(off, d1.index(b, i, sc.clock), b.z[i], int64(b.w[i]), b.k[i], b.v[i])
-			} else if d1.zones {
-				sc.addZones(off, d0.index(b, i, sc.clock), b.z[i], int64(b.w[i]), b.k[i], b.v[i])
-			} else {
-				sc.add(off+d0.index(b, i, sc.clock)*d1.n+d1.index(b, i, sc.clock), b, i)
+			for _, x := range m {
+				x.addRecord(!match, b, i)
 			}
+		}
+	})
+}
+
+// addRecord adds record i of b to its group, or to its rest group.
+func (sc *scan) addRecord(rest bool, b *block, i int) {
+	off := 0
+	if rest {
+		off = sc.groups
+	}
+	if sc.bin != nil {
+		sc.add(off+sc.bin.index(b.x[i], b.y[i]), b, i)
+		return
+	}
+	switch len(sc.dims) {
+	case 0:
+		sc.add(off, b, i)
+	case 1:
+		d := sc.dims[0]
+		if d.zones {
+			sc.addZones(off, 0, b.z[i], int64(b.w[i]), b.k[i], b.v[i])
+		} else {
+			sc.add(off+d.index(b, i, sc.clock), b, i)
+		}
+	case 2:
+		d0, d1 := sc.dims[0], sc.dims[1]
+		if d0.zones {
+			sc.addZones(off, d1.index(b, i, sc.clock), b.z[i], int64(b.w[i]), b.k[i], b.v[i])
+		} else if d1.zones {
+			sc.addZones(off, d0.index(b, i, sc.clock), b.z[i], int64(b.w[i]), b.k[i], b.v[i])
+		} else {
+			sc.add(off+d0.index(b, i, sc.clock)*d1.n+d1.index(b, i, sc.clock), b, i)
 		}
 	}
 }

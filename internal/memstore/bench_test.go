@@ -3,11 +3,13 @@ package memstore
 import (
 	"context"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -316,4 +318,77 @@ func BenchmarkTownMonthTile(b *testing.B) {
 			}
 		})
 	}
+}
+
+// coldViewFilters are bench/coldview's filters over April and May 2025.
+func coldViewFilters(b *testing.B) []tiles.Filter {
+	var fs []tiles.Filter
+	for _, s := range []string{"age=35-44", "gender=f", "days=sat,sun&hours=8-12", "nationality=DE", "age=18-24,25-34&gender=m"} {
+		v, err := url.ParseQuery(s + "&from=2025-04-01&to=2025-05-31")
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := tiles.ParseFilter(v, sourcetest.Rome, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	return fs
+}
+
+// coldViewGroupings are the whole-area groupings a view at zoom 9 and
+// beyond asks the source for, for each filter (tiles.Engine: origins,
+// flows, zones).
+var coldViewGroupings = [][]tiles.Dim{
+	{tiles.DimMunicipality}, {tiles.DimNationality}, nil,
+	{tiles.DimMunicipality, tiles.DimZone}, {tiles.DimNationality, tiles.DimZone}, {tiles.DimZone},
+}
+
+// BenchmarkColdView is the store's whole-area share of a cold view: the
+// six groupings of each of bench/coldview's filters (an op is all five
+// filters), on the demo data set, each grouping a scan of its own
+// (separate) and all six in one pass (AggregateMany).
+func BenchmarkColdView(b *testing.B) {
+	s := sharedDemo(b)
+	fs := coldViewFilters(b)
+	ctx := context.Background()
+	for _, many := range []bool{false, true} {
+		name := "separate"
+		if many {
+			name = "one-pass"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				for _, f := range fs {
+					q := tiles.Query{Filter: f, Loc: sourcetest.Rome, WithRest: true}
+					if many {
+						if err := s.AggregateMany(ctx, q, coldViewGroupings, func(int, tiles.Group) error { return nil }); err != nil {
+							b.Fatal(err)
+						}
+						continue
+					}
+					for _, by := range coldViewGroupings {
+						q.By = by
+						if err := s.Aggregate(ctx, q, func(tiles.Group) error { return nil }); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			reportMemory(b, s)
+		})
+	}
+}
+
+// cpuTime is the CPU time the process has taken (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

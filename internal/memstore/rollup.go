@@ -431,47 +431,115 @@ func (sc *scan) match(e *rentry, pass bool) bool {
 // entryCount is the number of entries of r.
 func (r *hourRoll) entryCount() int { return len(r.e) + len(r.u) }
 
-// rollups aggregates the hours rolls, of those that rollups answer for.
-func (sc *scan) rollups(rolls []*hourRoll) {
-	withRest := sc.q.WithRest
-	direct := !sc.narrow && (len(sc.dims) == 0 || len(sc.dims) == 1 && !sc.dims[0].zones)
+// rollups aggregates the hours rolls, of those that rollups answer for,
+// into every scan of m: one loop over the entries, each tested once
+// against the filter and added to each scan's groups (without a call
+// through a closure per entry: the dimensions' etab), or rollupDirect for
+// a single scan without narrowing filters and with at most one
+// dimension, not zones.
+func (m multi) rollups(rolls []*hourRoll) {
+	sc := m[0]
+	if len(m) == 1 && !sc.narrow && (len(sc.dims) == 0 || len(sc.dims) == 1 && !sc.dims[0].zones) {
+		for _, r := range rolls {
+			hc := sc.hourOf(r)
+			sc.rollupDirect(r, &hc)
+		}
+		return
+	}
+	withRest, narrow := sc.q.WithRest, sc.narrow
+	vprofs := sc.sn.vprofs
+	if !sc.needProf {
+		vprofs = nil // (a random read per entry saved)
+	}
 	for _, r := range rolls {
 		hc := sc.hourOf(r)
-		if direct {
-			sc.rollupDirect(r, &hc)
-			continue
+		for _, x := range m {
+			x.atHour(&hc)
 		}
-		skip := func(pass bool) bool { return sc.narrow && !pass && !withRest }
-		sc.eachEntry(r, hc, skip, func(p *rpart, e *rentry, pass bool) {
-			match := sc.match(e, pass)
-			if !match && !withRest {
-				return
+		when := (sc.hours == 0 || sc.hours&(1<<hc.hour) != 0) && (sc.days == 0 || sc.days&(1<<hc.weekday) != 0)
+		for j := range r.parts {
+			p := &r.parts[j]
+			if sc.areaZones != 0 && p.mask&sc.areaZones == 0 {
+				continue
 			}
-			off := 0
-			if !match {
-				off = sc.groups
+			pass := when && (sc.zoneBits == 0 || p.mask&sc.zoneBits != 0)
+			if narrow && !pass && !withRest {
+				continue
 			}
-			switch len(sc.dims) {
-			case 0:
-				sc.addEntry(off, e)
-			case 1:
-				d := sc.dims[0]
-				if d.zones {
-					sc.addZones(off, 0, p.mask, e.weight(), e.k, e.v)
-				} else {
-					sc.addEntry(off+d.eindex(e, &hc), e)
+			es, us := r.entries(j)
+			var e rentry
+			for i := range us {
+				u := &us[i]
+				e = rentry{v: u.v, k: u.k, wfl: u.wfl}
+				if vprofs != nil {
+					e.prof = vprofs[u.v]
 				}
-			case 2:
-				d0, d1 := sc.dims[0], sc.dims[1]
-				if d0.zones {
-					sc.addZones(off, d1.eindex(e, &hc), p.mask, e.weight(), e.k, e.v)
-				} else if d1.zones {
-					sc.addZones(off, d0.eindex(e, &hc), p.mask, e.weight(), e.k, e.v)
-				} else {
-					sc.addEntry(off+d0.eindex(e, &hc)*d1.n+d1.eindex(e, &hc), e)
+				match := sc.match(&e, pass)
+				if !match && !withRest {
+					continue
+				}
+				for _, x := range m {
+					x.addE(!match, p.mask, &e)
 				}
 			}
-		})
+			for i := range es {
+				e := &es[i]
+				match := sc.match(e, pass)
+				if !match && !withRest {
+					continue
+				}
+				for _, x := range m {
+					x.addE(!match, p.mask, e)
+				}
+			}
+		}
+	}
+}
+
+// atHour sets sc.hidx, the group index of each dimension of the hour
+// (hour, weekday, date), for the entries of hour hc.
+func (sc *scan) atHour(hc *hourCtx) {
+	for k := range sc.dims {
+		if d := &sc.dims[k]; d.hourly {
+			sc.hidx[k] = d.eindex(nil, hc)
+		}
+	}
+}
+
+// eidx is dimension k's group index of entry e (of the hour of sc.hidx).
+func (sc *scan) eidx(k int, e *rentry) int {
+	d := &sc.dims[k]
+	if d.etab == nil {
+		return sc.hidx[k]
+	}
+	return int(d.etab[e.prof>>d.eshift&d.emask])
+}
+
+// addE adds entry e, of a part of zone mask, to its group, or to its rest
+// group.
+func (sc *scan) addE(rest bool, mask uint16, e *rentry) {
+	off := 0
+	if rest {
+		off = sc.groups
+	}
+	switch len(sc.dims) {
+	case 0:
+		sc.addEntry(off, e)
+	case 1:
+		if sc.dims[0].zones {
+			sc.addZones(off, 0, mask, e.weight(), e.k, e.v)
+		} else {
+			sc.addEntry(off+sc.eidx(0, e), e)
+		}
+	case 2:
+		switch {
+		case sc.dims[0].zones:
+			sc.addZones(off, sc.eidx(1, e), mask, e.weight(), e.k, e.v)
+		case sc.dims[1].zones:
+			sc.addZones(off, sc.eidx(0, e), mask, e.weight(), e.k, e.v)
+		default:
+			sc.addEntry(off+sc.eidx(0, e)*sc.dims[1].n+sc.eidx(1, e), e)
+		}
 	}
 }
 

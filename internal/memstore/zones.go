@@ -56,20 +56,21 @@ func zoneBits(mask uint16) uint32 {
 	return uint32(mask) << 1
 }
 
-// zoneGroup is the group of zone index z (0 none, 1+zone) under code: the
-// other dimension's index, plus sc.zother for the rest groups.
-func (sc *scan) zoneGroup(code, z int) int {
+// zoneBase returns where the groups of the zone indexes (0 none, 1+zone)
+// under code (the other dimension's index, plus sc.zother for the rest
+// groups) are: zone index z's is base + z*stride.
+func (sc *scan) zoneBase(code int) (base, stride int) {
 	off := 0
 	if code >= sc.zother {
 		off, code = sc.groups, code-sc.zother
 	}
 	switch {
 	case len(sc.dims) == 1:
-		return off + z
+		return off, 1
 	case sc.dims[0].zones:
-		return off + z*sc.dims[1].n + code
+		return off + code, sc.dims[1].n
 	default:
-		return off + code*sc.dims[1].n + z
+		return off + code*sc.dims[1].n, 1
 	}
 }
 
@@ -83,8 +84,9 @@ func (sc *scan) addZones(off, j int, mask uint16, w int64, k, v uint32) {
 	if off != 0 {
 		code += sc.zother
 	}
+	base, stride := sc.zoneBase(code)
 	for m := zb; m != 0; m &= m - 1 {
-		g := sc.zoneGroup(code, bits.TrailingZeros32(m))
+		g := base + bits.TrailingZeros32(m)*stride
 		sc.count[g] += w
 		sc.ckey[g] += k
 		if v == 0 {
@@ -110,9 +112,9 @@ func (sc *scan) addZones(off, j int, mask uint16, w int64, k, v uint32) {
 
 // flushZone turns visitor v's mask under its current code into pairs.
 func (sc *scan) flushZone(v uint32) {
-	code := int(sc.stamp[v] - 1)
+	base, stride := sc.zoneBase(int(sc.stamp[v] - 1))
 	for m := sc.zones.mask[v]; m != 0; m &= m - 1 {
-		g := sc.zoneGroup(code, bits.TrailingZeros32(m))
+		g := base + bits.TrailingZeros32(m)*stride
 		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(v))
 	}
 }

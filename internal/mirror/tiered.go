@@ -16,6 +16,7 @@ import (
 var (
 	_ tiles.Source      = (*Tiered)(nil)
 	_ tiles.VisitSource = (*Tiered)(nil)
+	_ tiles.MultiSource = (*Tiered)(nil)
 	_ tiles.Versioned   = (*Tiered)(nil)
 	_ tiles.ChangeLog   = (*Tiered)(nil)
 )
@@ -60,6 +61,15 @@ func (t *Tiered) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Gro
 		return t.Mem.Aggregate(ctx, q, fn)
 	}
 	return t.DB.Aggregate(ctx, q, fn)
+}
+
+// AggregateMany implements tiles.MultiSource: in one pass in memory,
+// one query per grouping in PostGIS.
+func (t *Tiered) AggregateMany(ctx context.Context, q tiles.Query, by [][]tiles.Dim, fn func(int, tiles.Group) error) error {
+	if t.inMemory(q.Filter) {
+		return t.Mem.AggregateMany(ctx, q, by, fn)
+	}
+	return tiles.AggregateMany(ctx, t.DB, q, by, fn)
 }
 
 // Visits implements tiles.VisitSource.

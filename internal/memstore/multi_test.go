@@ -1,0 +1,89 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/flowtiles/flowtiles/internal/refdata"
+	"github.com/flowtiles/flowtiles/internal/sourcetest"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// One pass for several groupings (AggregateMany) answers each exactly as
+// the reference does, and as a scan of its own: random queries over
+// records that collapse into rollups (most hours) and records (the
+// others), each under one to six random groupings (a view's six among
+// them), sequential and split between workers.
+func TestAggregateManyRandom(t *testing.T) {
+	t.Run("sequential", testAggregateManyRandom)
+	t.Run("parallel", func(t *testing.T) {
+		forceParallel(t)
+		testAggregateManyRandom(t)
+	})
+}
+
+func testAggregateManyRandom(t *testing.T) {
+	seed := sourcetest.Seed(t)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	records := collapsing(seed, 12000)
+	zones := sourcetest.Zones()
+	s := New(refdata.Italy())
+	s.budget = rollupBudget * 4 // most hours keep a rollup, a few do not
+	if err := s.Add(records, tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
+	}
+	view := [][]tiles.Dim{
+		{tiles.DimMunicipality}, {tiles.DimNationality}, nil,
+		{tiles.DimMunicipality, tiles.DimZone}, {tiles.DimNationality, tiles.DimZone}, {tiles.DimZone},
+	}
+	ctx := context.Background()
+	for i := range 60 {
+		q := randomQuery(rng, records)
+		q.WithRest = q.WithRest || rng.IntN(2) == 0
+		var by [][]tiles.Dim
+		if i%3 == 0 {
+			by = view
+		} else {
+			for range 1 + rng.IntN(6) {
+				by = append(by, randomQuery(rng, records).By)
+			}
+		}
+		if q.Area == (tiles.Rect{}) {
+			by = slices.DeleteFunc(by, func(b []tiles.Dim) bool { return slices.Contains(b, tiles.DimBin) })
+		}
+		for _, b := range by {
+			if slices.Contains(b, tiles.DimBin) {
+				q.Grid = tiles.NewGrid(tiles.Hexagon, 13)
+			}
+		}
+		got := make([][]tiles.Group, len(by))
+		if err := s.AggregateMany(ctx, q, by, func(j int, g tiles.Group) error {
+			got[j] = append(got[j], g)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for j, b := range by {
+			qj := q
+			qj.By = b
+			name := fmt.Sprintf("%s (grouping %d of %d)", sourcetest.Name(i, qj), j+1, len(by))
+			sourcetest.Sort(got[j])
+			want := sourcetest.Reference(records, zones, qj)
+			if !slices.Equal(got[j], want) {
+				t.Errorf("%s: %d groups, want %d", name, len(got[j]), len(want))
+				sourcetest.LogFirstDiff(t, got[j], want)
+			}
+			alone, err := sourcetest.Collect(ctx, s, qj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got[j], alone) {
+				t.Errorf("%s: %d groups, %d from a scan of its own", name, len(got[j]), len(alone))
+				sourcetest.LogFirstDiff(t, got[j], alone)
+			}
+		}
+	}
+}
