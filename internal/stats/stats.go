@@ -241,33 +241,58 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 	}
 	narrowed := f.Narrowed()
 	q := tiles.Query{Filter: f, Area: sel.rect, AreaZones: a.zones, Loc: s.loc, WithRest: narrowed}
-	collect := func(by ...tiles.Dim) (map[int64]tiles.Group, error) {
-		q := q
-		q.By = by
-		m := map[int64]tiles.Group{}
-		err := s.src.Aggregate(ctx, q, func(g tiles.Group) error {
-			m[g.Key[0]] = g
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("stats: aggregating: %w", err)
-		}
-		return m, nil
-	}
-	// The scans are independent: run them side by side.
+	// The groupings: the total, the rows, the origins and the countries
+	// (the rows when they are origins or countries).
 	var (
 		total, rows, origins, countries map[int64]tiles.Group
 		va                              *visitTally
 	)
-	jobs := []func() error{func() (err error) { total, err = collect(); return err }}
+	by, into := [][]tiles.Dim{nil}, []*map[int64]tiles.Group{&total}
 	if dim != nil {
-		jobs = append(jobs, func() (err error) { rows, err = collect(dim.dim); return err })
+		by, into = append(by, []tiles.Dim{dim.dim}), append(into, &rows)
 	}
 	if dim == nil || dim.dim != tiles.DimMunicipality {
-		jobs = append(jobs, func() (err error) { origins, err = collect(tiles.DimMunicipality); return err })
+		by, into = append(by, []tiles.Dim{tiles.DimMunicipality}), append(into, &origins)
 	}
 	if dim == nil || dim.dim != tiles.DimNationality {
-		jobs = append(jobs, func() (err error) { countries, err = collect(tiles.DimNationality); return err })
+		by, into = append(by, []tiles.Dim{tiles.DimNationality}), append(into, &countries)
+	}
+	for _, m := range into {
+		*m = map[int64]tiles.Group{}
+	}
+	// With narrowing filters, a source that takes several groupings at
+	// once (the memory store) answers all of them in one pass, each record
+	// and rollup entry matched once (a month of a zone, weekends only, at
+	// 2 M records: 46-89 ms against 60-99 for the four scans, on a busy
+	// machine). Otherwise each grouping is a query of its own, run side by
+	// side with the others: without narrowing filters the memory store's
+	// scans of one grouping loop over rollup entries directly, and one
+	// pass for the four was no quicker (62-131 ms against 61-109). The
+	// visits run beside them.
+	var jobs []func() error
+	if _, ok := s.src.(tiles.MultiSource); ok && narrowed {
+		jobs = append(jobs, func() error {
+			err := tiles.AggregateMany(ctx, s.src, q, by, func(i int, g tiles.Group) error {
+				(*into[i])[g.Key[0]] = g
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("stats: aggregating: %w", err)
+			}
+			return nil
+		})
+	} else {
+		for i := range by {
+			jobs = append(jobs, func() error {
+				q := q
+				q.By = by[i]
+				m := *into[i]
+				if err := s.src.Aggregate(ctx, q, func(g tiles.Group) error { m[g.Key[0]] = g; return nil }); err != nil {
+					return fmt.Errorf("stats: aggregating: %w", err)
+				}
+				return nil
+			})
+		}
 	}
 	if s.visits != nil {
 		jobs = append(jobs, func() (err error) { va, err = s.tallyVisits(ctx, q, dim); return err })
