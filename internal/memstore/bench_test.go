@@ -288,7 +288,7 @@ func BenchmarkVisitsMonth(b *testing.B) {
 	s := sharedDemo(b)
 	f := tiles.Filter{From: time.Date(2025, 5, 2, 0, 0, 0, 0, sourcetest.Rome), To: time.Date(2025, 6, 1, 0, 0, 0, 0, sourcetest.Rome)}
 	q := tiles.Query{Filter: f, AreaZones: tiles.ZoneBit(0), Loc: sourcetest.Rome}
-	visits, splits := 0, visitSplits.Load()
+	visits := 0
 	for b.Loop() {
 		visits = 0
 		if err := s.Visits(context.Background(), q, func(tiles.Visit) error { visits++; return nil }); err != nil {
@@ -296,7 +296,6 @@ func BenchmarkVisitsMonth(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(visits), "visits")
-	b.ReportMetric(float64(visitSplits.Load()-splits)/float64(b.N), "halves/op")
 }
 
 // BenchmarkTownMonthTile is an uncached density tile at z12 over the whole

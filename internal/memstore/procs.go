@@ -52,19 +52,6 @@ func (l *procLimit) acquire(ctx context.Context) error {
 	return nil
 }
 
-// tryAcquire takes a scan processor if one is free at once.
-func (l *procLimit) tryAcquire() bool {
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		return false
-	}
-	n := l.active.Add(1)
-	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
-	}
-	return true
-}
-
 func (l *procLimit) release() {
 	l.active.Add(-1)
 	<-l.slots

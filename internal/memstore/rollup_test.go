@@ -262,15 +262,10 @@ func TestRollupRandomQueries(t *testing.T) {
 // can (sourcetest's windows start and end on the hour).
 func TestRollupConformance(t *testing.T) {
 	t.Run("sequential", testRollupConformance)
-	// the hours are split between the workers, as the blocks are, and
-	// the visits of rollups collected in two halves
+	// the hours are split between the workers, as the blocks are
 	t.Run("parallel", func(t *testing.T) {
 		forceParallel(t)
-		splits := visitSplits.Load()
 		testRollupConformance(t)
-		if visitSplits.Load() == splits {
-			t.Error("no visits were collected in two halves")
-		}
 	})
 }
 

@@ -62,12 +62,11 @@ func TestConformanceParallel(t *testing.T) {
 }
 
 // forceParallel makes every scan of the test parallel, with 3 workers
-// whatever the machine, and the visits of rollups collected in two halves
-// where a processor is free.
+// whatever the machine.
 func forceParallel(t *testing.T) {
-	defer func(r, w, p, v int) {
-		t.Cleanup(func() { parallelRows, maxWorkers, visitSplit = r, w, v; SetScanProcessors(p) })
-	}(parallelRows, maxWorkers, ScanProcessors(), visitSplit)
-	parallelRows, maxWorkers, visitSplit = 0, 3, 0
+	defer func(r, w, p int) {
+		t.Cleanup(func() { parallelRows, maxWorkers = r, w; SetScanProcessors(p) })
+	}(parallelRows, maxWorkers, ScanProcessors())
+	parallelRows, maxWorkers = 0, 3
 	SetScanProcessors(3)
 }

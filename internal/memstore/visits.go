@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -121,8 +120,10 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan, visits []visit) ([]
 		vi.last = max(vi.last, last)
 		vi.count += w
 	}
+	// The rollups' hours come in time order, so day after day: the visits
+	// of the current day are found by visitor in slot (index+1), cleared
+	// when the day ends.
 	// days[d] are the visits of day d from rollups: visits[d[0]:d[1]]
-	// (rollupVisits)
 	var days map[int64][2]int32
 	// (local days follow each other in time but where a clock goes back
 	// across midnight: then rollups take the records' way below)
@@ -131,7 +132,41 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan, visits []visit) ([]
 		inOrder = inOrder && sc.hourOf(sc.rolls[i]).day >= sc.hourOf(sc.rolls[i-1]).day
 	}
 	if len(sc.rolls) > 0 && inOrder {
-		visits, days = rollupVisits(sc, visits, merge)
+		days = map[int64][2]int32{}
+		sp := getStamp(sn)
+		slot := *sp
+		day, start := int64(math.MinInt64), 0
+		for _, r := range sc.rolls {
+			hc, hs := sc.hourOf(r), int64(r.h)*3600
+			if hc.day != day {
+				for _, vi := range visits[start:] {
+					slot[vi.v] = 0
+				}
+				if start < len(visits) {
+					days[day] = [2]int32{int32(start), int32(len(visits))}
+				}
+				day, start = hc.day, len(visits)
+			}
+			sc.eachEntry(r, hc, func(pass bool) bool { return !pass }, func(_ *rpart, e *rentry, pass bool) {
+				if e.v == 0 || !sc.match(e, pass) {
+					return
+				}
+				first, last := hs+int64(e.first()), hs+int64(e.last())
+				if j := slot[e.v]; j != 0 {
+					merge(&visits[j-1], first, last, e.weight(), e.attrs(), e.nat(), e.origin())
+					return
+				}
+				visits = appendVisit(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
+				slot[e.v] = uint32(len(visits))
+			})
+		}
+		for _, vi := range visits[start:] {
+			slot[vi.v] = 0
+		}
+		if start < len(visits) {
+			days[day] = [2]int32{int32(start), int32(len(visits))}
+		}
+		putStamp(sp)
 	}
 	// Records come in any order: their visits are found in index. (When
 	// rollups gave the visits, the few records left are collected in
@@ -225,109 +260,4 @@ func (s *Store) collectVisits(ctx context.Context, sc *scan, visits []visit) ([]
 		putStamp(sp)
 	}
 	return visits, nil
-}
-
-// visitSplit is the least number of rollup entries for which the visits
-// of rollups are collected in two halves at once, when a scan processor
-// is free (a variable for tests).
-var visitSplit = 50_000
-
-// visitSplits counts the collections made in two halves (tests).
-var visitSplits atomic.Int64
-
-// rollupVisits collects the visits of the rollups of sc (whose hours are in
-// time order, so day after day), appended to visits, with days[d] the
-// visits of day d: visits[d[0]:d[1]]. The visits of a day are found by
-// visitor in a slot array (index+1), cleared when the day ends. With many
-// entries and a scan processor free, the days of the second half of the
-// hours are collected at once by another goroutine: a stats report's
-// visits are its longest part, and the other scans of a report leave a
-// processor free for a while.
-func rollupVisits(sc *scan, visits []visit, merge mergeFunc) ([]visit, map[int64][2]int32) {
-	days := map[int64][2]int32{}
-	rolls := sc.rolls
-	entries := 0
-	for _, r := range rolls {
-		entries += r.entryCount()
-	}
-	half := -1 // the first hour of the second half, at a day's start
-	if entries >= visitSplit {
-		n := 0
-		for i, r := range rolls {
-			if n >= entries/2 && i > 0 && sc.hourOf(r).day != sc.hourOf(rolls[i-1]).day {
-				half = i
-				break
-			}
-			n += r.entryCount()
-		}
-	}
-	procs := scanProcs.Load()
-	if half < 0 || !procs.tryAcquire() {
-		return dayVisits(sc, rolls, visits, days, merge), days
-	}
-	visitSplits.Add(1)
-	other := *sc
-	other.clock = tiles.NewClock(sc.q.Loc)
-	buf, later := getVisits(), map[int64][2]int32{}
-	var vs []visit
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer procs.release()
-		vs = dayVisits(&other, rolls[half:], buf.v[:0], later, merge)
-	}()
-	visits = dayVisits(sc, rolls[:half], visits, days, merge)
-	<-done
-	off := int32(len(visits))
-	visits = slices.Grow(visits, len(vs))
-	visits = append(visits, vs...)
-	for d, r := range later {
-		days[d] = [2]int32{r[0] + off, r[1] + off}
-	}
-	putVisits(buf, vs)
-	return visits, days
-}
-
-// mergeFunc counts records of one visitor, day and attributes, the first
-// at first and the last at last, to their visit vi.
-type mergeFunc = func(vi *visit, first, last int64, w int64, a tiles.Attrs, nat uint8, o uint16)
-
-// dayVisits appends the visits of the hours rolls (in time order) to
-// visits, and their days to days (see rollupVisits).
-func dayVisits(sc *scan, rolls []*hourRoll, visits []visit, days map[int64][2]int32, merge mergeFunc) []visit {
-	sp := getStamp(sc.sn)
-	slot := *sp
-	day, start := int64(math.MinInt64), len(visits)
-	for _, r := range rolls {
-		hc, hs := sc.hourOf(r), int64(r.h)*3600
-		if hc.day != day {
-			for _, vi := range visits[start:] {
-				slot[vi.v] = 0
-			}
-			if start < len(visits) {
-				days[day] = [2]int32{int32(start), int32(len(visits))}
-			}
-			day, start = hc.day, len(visits)
-		}
-		sc.eachEntry(r, hc, func(pass bool) bool { return !pass }, func(_ *rpart, e *rentry, pass bool) {
-			if e.v == 0 || !sc.match(e, pass) {
-				return
-			}
-			first, last := hs+int64(e.first()), hs+int64(e.last())
-			if j := slot[e.v]; j != 0 {
-				merge(&visits[j-1], first, last, e.weight(), e.attrs(), e.nat(), e.origin())
-				return
-			}
-			visits = appendVisit(visits, visit{v: e.v, day: day, first: first, last: last, count: e.weight(), a: e.attrs(), n: e.nat(), o: e.origin()})
-			slot[e.v] = uint32(len(visits))
-		})
-	}
-	for _, vi := range visits[start:] {
-		slot[vi.v] = 0
-	}
-	if start < len(visits) {
-		days[day] = [2]int32{int32(start), int32(len(visits))}
-	}
-	putStamp(sp)
-	return visits
 }
