@@ -2,14 +2,12 @@ package stats
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"strconv"
 	"testing"
 
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
-	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // benchRecords is the size of the synthetic data set of the benchmarks
@@ -44,33 +42,6 @@ func BenchmarkReport(b *testing.B) {
 				if _, err := svc.Report(context.Background(), req); err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
-	}
-}
-
-// BenchmarkVisitTally tallies a month of a zone's visits as the memory
-// store lists them (262,552 visits of visitors numbered up to 688,621 at
-// 10 M records, day after day), as a report's total does (dense) and by
-// sorting them by visitor (sorted, the rows' way).
-func BenchmarkVisitTally(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	visits := make([]tiles.Visit, 262_552)
-	for i := range visits {
-		day := int64(i * 30 / len(visits))
-		visits[i] = tiles.Visit{Visitor: uint64(rng.IntN(688_622)), Day: day, Key: rng.Uint32(), First: day * 86400, Last: day*86400 + rng.Int64N(4*3600)}
-	}
-	for _, dense := range []bool{true, false} {
-		b.Run(map[bool]string{true: "dense", false: "sorted"}[dense], func(b *testing.B) {
-			for b.Loop() {
-				var g visitGroup
-				if dense {
-					g.dense = getDense()
-				}
-				for i := range visits {
-					g.add(&visits[i])
-				}
-				g.tally()
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -20,10 +19,6 @@ import (
 type visitGroup struct {
 	chunks [][]visitEntry // each full but the last
 	n      int            // entries in all
-	// dense, when set, tallies the visits as they come, by visitor number
-	// (see denseTally); it is dropped, and the chunks sorted instead, when
-	// a visitor's number is too large for it
-	dense *denseTally
 }
 
 // maxChunk is the largest chunk of a visitGroup, in entries (64 kB).
@@ -72,12 +67,7 @@ func band(seconds int64) int {
 }
 
 func (g *visitGroup) add(v *tiles.Visit) {
-	e := visitEntry{v.Visitor, tiles.VisitKey(v.Key, v.Day), int32(min(v.Last-v.First, math.MaxInt32))}
-	g.push(e)
-	if g.dense != nil && !g.dense.add(e) {
-		putDense(g.dense)
-		g.dense = nil
-	}
+	g.push(visitEntry{v.Visitor, tiles.VisitKey(v.Key, v.Day), int32(min(v.Last-v.First, math.MaxInt32))})
 }
 
 func (g *visitGroup) push(e visitEntry) {
@@ -100,20 +90,6 @@ func (g *visitGroup) push(e visitEntry) {
 func (g *visitGroup) tally() tiles.VisitTally {
 	var s tiles.VisitTally
 	if g == nil || g.n == 0 {
-		return s
-	}
-	if d := g.dense; d != nil {
-		s = d.s
-		putDense(d)
-		g.dense = nil
-		dwell := make([]int64, 0, g.n)
-		for _, c := range g.chunks {
-			for i := range c {
-				dwell = append(dwell, int64(c[i].dwell))
-			}
-		}
-		s.Visits = int64(g.n)
-		s.MedianDwell = median(dwell)
 		return s
 	}
 	es := g.byVisitor()
@@ -145,82 +121,6 @@ func (g *visitGroup) tally() tiles.VisitTally {
 	s.Visits = int64(len(es))
 	s.MedianDwell = median(dwell)
 	return s
-}
-
-// denseTally is tally computed as the visits come, in any order, for
-// visitors numbered densely from 0 (as the memory store numbers them): a
-// visitor's state is two slots of arrays indexed by its number, so a
-// month's visits are tallied in one pass, without the sort by visitor
-// that took a third of the time of a report's visits.
-type denseTally struct {
-	s tiles.VisitTally // all but Visits and MedianDwell
-	// first[v] is the key of visitor v's first visit; state[v] its bands
-	// (bit b: a visit in dwell band b) and how many visits it had
-	// (stateOne, stateMany), 0 for none
-	first []uint32
-	state []uint8
-	top   int // state[top:] are all 0
-}
-
-const (
-	stateOne  = 1 << 6
-	stateMany = 1 << 7
-	// maxDense bounds the visitor numbers of a denseTally (5 bytes each:
-	// 80 MB at most; the memory store's 10 M records hold 1.5 M visitors).
-	maxDense = 1 << 24
-)
-
-var densePool sync.Pool // *denseTally
-
-func getDense() *denseTally {
-	if d, _ := densePool.Get().(*denseTally); d != nil {
-		return d
-	}
-	return &denseTally{}
-}
-
-// putDense clears d for its next tally and pools it.
-func putDense(d *denseTally) {
-	clear(d.state[:d.top])
-	d.s, d.top = tiles.VisitTally{}, 0
-	densePool.Put(d)
-}
-
-// add tallies the visit e, or reports false when its visitor's number is
-// maxDense or more (d is then of no more use).
-func (d *denseTally) add(e visitEntry) bool {
-	if e.visitor >= uint64(len(d.state)) {
-		if e.visitor >= maxDense {
-			return false
-		}
-		n := min(max(2*len(d.state), int(e.visitor)+1, 1<<16), maxDense)
-		d.state = append(d.state, make([]uint8, n-len(d.state))...)
-		d.first = append(d.first, make([]uint32, n-len(d.first))...)
-	}
-	v, b, s := int(e.visitor), band(int64(e.dwell)), &d.s
-	s.BandVisits[b]++
-	s.BandKeys[b] += e.key
-	s.VisitsKey += e.key
-	st := d.state[v]
-	switch {
-	case st == 0:
-		s.Visitors++
-		d.first[v] = e.key
-		st = stateOne
-		d.top = max(d.top, v+1)
-	case st&stateMany == 0:
-		s.Repeat++
-		s.RepeatKey += d.first[v] + e.key
-		st = st&^stateOne | stateMany
-	default:
-		s.RepeatKey += e.key
-	}
-	if st&(1<<b) == 0 {
-		s.BandVisitors[b]++
-		st |= 1 << b
-	}
-	d.state[v] = st
-	return true
 }
 
 // byVisitor returns the group's entries in one new slice, those of each
@@ -291,9 +191,7 @@ func (g *visitGroup) byVisitor() []visitEntry {
 // tallyVisits lists the visits of q once and tallies them in total and,
 // when dim has visit figures, by row.
 func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension) (*visitTally, error) {
-	// The total's visits are tallied as they come (denseTally); the rows',
-	// spread over many groups, are sorted by visitor when all are in.
-	t := &visitTally{all: visitGroup{dense: getDense()}, rows: map[int64]*visitGroup{}}
+	t := &visitTally{rows: map[int64]*visitGroup{}}
 	byRow := dim != nil && dim.visits
 	err := s.visits.Visits(ctx, q, func(v tiles.Visit) error {
 		t.all.add(&v)

@@ -4,11 +4,9 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
-	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // TestByVisitor checks the radix sort of a group's chunks against a
@@ -78,51 +76,6 @@ func TestMedian(t *testing.T) {
 			if got := median(xs); got != want {
 				t.Errorf("n=%d, spread %d: median %v, want %v", n, spread, got, want)
 			}
-		}
-	}
-}
-
-// TestDenseTally checks the tally made as the visits come (denseTally)
-// against the tally of the same visits sorted by visitor: for dense
-// numbers, numbers past the dense range (from the first visit, or after
-// some: the tally falls back to the sort), and with the pooled state of an
-// earlier tally reused.
-func TestDenseTally(t *testing.T) {
-	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 5))
-	for _, c := range []struct {
-		name string
-		n    int
-		id   func(i int) uint64
-	}{
-		{"dense", 50_000, func(int) uint64 { return uint64(rng.IntN(20_000)) }},
-		{"dense again", 30_000, func(int) uint64 { return uint64(rng.IntN(300_000)) }},
-		{"few visitors", 5_000, func(int) uint64 { return uint64(rng.IntN(10)) }},
-		{"wide", 2_000, func(int) uint64 { return rng.Uint64() }},
-		{"wide later", 20_000, func(i int) uint64 {
-			if i == 15_000 {
-				return maxDense
-			}
-			return uint64(rng.IntN(5_000))
-		}},
-		{"one", 1, func(int) uint64 { return 7 }},
-	} {
-		dense, sorted := visitGroup{dense: getDense()}, visitGroup{}
-		for i := range c.n {
-			// dwell times on each side of the bands' bounds
-			dwell := []int64{0, band30 - 1, band30, band120 - 1, band120, rng.Int64N(86400)}[rng.IntN(6)]
-			v := tiles.Visit{Visitor: c.id(i), Key: rng.Uint32(), Day: rng.Int64N(30), First: 1000, Last: 1000 + dwell}
-			dense.add(&v)
-			sorted.add(&v)
-		}
-		wide := strings.HasPrefix(c.name, "wide")
-		if (dense.dense == nil) != wide {
-			t.Errorf("%s: tallied densely: %v", c.name, dense.dense != nil)
-		}
-		if got, want := dense.tally(), sorted.tally(); got != want {
-			t.Errorf("%s: tally %+v, want %+v", c.name, got, want)
-		}
-		if dense.dense != nil {
-			t.Errorf("%s: the dense state was kept after the tally", c.name)
 		}
 	}
 }
