@@ -9,11 +9,12 @@ set xrange [700000:45000000]
 set xlabel "presence records (log scale)"
 set format x "%.0s%c"
 set grid
-set key bottom right
+set key bottom right noreverse Right
 set title "Tile latency"
 set ylabel "ms (log scale)"
 if (exists("kept")) {
-plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50, no aggregates kept (under saturation: mostly the empty tiles)", \
+set key top left Left reverse
+plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50, no aggregates kept (saturated: mostly empty tiles)", \
      csv using 1:5 skip 1 with linespoints lw 2 pt 5 title "p99, no aggregates kept", \
      csv using 1:8 skip 1 with linespoints lw 2 pt 7 dt 2 title "p50, aggregates kept", \
      csv using 1:9 skip 1 with linespoints lw 2 pt 5 dt 2 title "p99, aggregates kept"
@@ -24,11 +25,13 @@ plot csv using 1:4 skip 1 with linespoints lw 2 pt 7 title "p50 (under saturatio
 set title "Uncached tile throughput"
 set ylabel "tiles/s (log scale)"
 if (exists("kept")) {
+set key bottom left Left reverse
 plot csv using 1:6 skip 1 with linespoints lw 2 pt 7 title "tiles/s, no aggregates kept (wrk, 32 connections)", \
      csv using 1:10 skip 1 with linespoints lw 2 pt 5 dt 2 title "tiles/s, aggregates kept"
 } else {
 plot csv using 1:6 skip 1 with linespoints lw 2 pt 7 title "tiles/s (wrk, 32 connections)"
 }
+set key bottom right noreverse Right
 set title "/api/stats latency (30 days by hour, p50)"
 set ylabel "ms (log scale)"
 plot csv using 1:7 skip 1 with linespoints lw 2 pt 7 title "stats p50"
