@@ -268,8 +268,14 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 	// side with the others: without narrowing filters the memory store's
 	// scans of one grouping loop over rollup entries directly, and one
 	// pass for the four was no quicker (62-131 ms against 61-109). The
-	// visits run beside them.
+	// visits run beside them, started first: they take longest (listing
+	// and tallying every visit; from PostGIS, six months of a zone took
+	// 0.85 s against 0.4-0.5 s for each grouping), and started last, after
+	// the groupings of the first slots, they ended the report alone.
 	var jobs []func() error
+	if s.visits != nil {
+		jobs = append(jobs, func() (err error) { va, err = s.tallyVisits(ctx, q, dim); return err })
+	}
 	if _, ok := s.src.(tiles.MultiSource); ok && narrowed {
 		jobs = append(jobs, func() error {
 			err := tiles.AggregateMany(ctx, s.src, q, by, func(i int, g tiles.Group) error {
@@ -294,10 +300,7 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 			})
 		}
 	}
-	if s.visits != nil {
-		jobs = append(jobs, func() (err error) { va, err = s.tallyVisits(ctx, q, dim); return err })
-	}
-	if err := parallel(ctx, jobs); err != nil {
+	if err := parallel(ctx, runtime.GOMAXPROCS(0), jobs); err != nil {
 		return nil, err
 	}
 	if origins == nil {
@@ -344,22 +347,25 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 	return p, nil
 }
 
-// parallel runs jobs concurrently, at most GOMAXPROCS at a time, and
-// returns their errors joined. Jobs not started when ctx ends are skipped.
-func parallel(ctx context.Context, jobs []func() error) error {
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+// parallel runs jobs concurrently, at most limit at a time, starting them
+// in their order, and returns their errors joined. Jobs not started when
+// ctx ends are skipped.
+func parallel(ctx context.Context, limit int, jobs []func() error) error {
+	sem := make(chan struct{}, limit)
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	for i, job := range jobs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
 			defer func() { <-sem }()
 			errs[i] = job()
 		}()
