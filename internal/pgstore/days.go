@@ -205,7 +205,12 @@ func (s *Store) dayBranches(b *builder, q *tiles.Query) (branches []string, ok b
 // local days; the rows of the partial days, or of the whole window when the
 // town's days are in another time zone, from the rollup and records). ok is
 // false when they do not answer it.
-func (s *Store) hourSQL(q *tiles.Query) (sql string, args []any, ok bool, err error) {
+//
+// With withTotal the statement also answers q without grouping (the
+// group of all its records, from the same hours and visitors: each record
+// is in one hour, each visitor's hours are one mask), and each row ends
+// with a column that is 1 for the total's row and 0 for the hours'.
+func (s *Store) hourSQL(q *tiles.Query, withTotal bool) (sql string, args []any, ok bool, err error) {
 	p := s.planDays(q)
 	if !p.ok || len(q.By) != 1 || q.By[0] != tiles.DimHour {
 		return "", nil, false, nil
@@ -251,15 +256,27 @@ func (s *Store) hourSQL(q *tiles.Query) (sql string, args []any, ok bool, err er
 	}
 	// each visitor's hours (a mask), then the visitors of each mask (a few
 	// thousand masks), then of each hour
-	sql = fmt.Sprintf(`SELECT c.k, 0::bigint, c.w, coalesce(v.n, 0)::bigint, c.aw, c.rk, ((coalesce(v.vk, 0) + c.ak) %% 4294967296)::bigint, 0, 0, 0, 0, 0
-FROM (SELECT x.k, sum(x.w)::bigint AS w, coalesce(sum(x.w) FILTER (WHERE x.anon), 0)::bigint AS aw,
+	hours := ""
+	if withTotal {
+		hours = ", 0"
+	}
+	sql = fmt.Sprintf(`WITH c AS MATERIALIZED (SELECT x.k, sum(x.w)::bigint AS w, coalesce(sum(x.w) FILTER (WHERE x.anon), 0)::bigint AS aw,
         (sum(x.rk) %% 4294967296)::bigint AS rk, (coalesce(sum(x.rk) FILTER (WHERE x.anon), 0) %% 4294967296)::bigint AS ak
-    FROM (%s) x(k, w, rk, anon) GROUP BY x.k) c
-LEFT JOIN (SELECT h::bigint AS k, sum(u.n) AS n, sum(u.vk) AS vk
-    FROM (SELECT y.m, count(*) AS n, sum(y.v & 4294967295) AS vk
-        FROM (SELECT z.v, bit_or(z.m) AS m FROM (%s) z(v, m) GROUP BY z.v) y GROUP BY y.m) u
-    CROSS JOIN generate_series(0, 23) h WHERE u.m & (1 << h) <> 0 GROUP BY h) v ON v.k = c.k
-WHERE c.w > 0`, strings.Join(counts, " UNION ALL "), strings.Join(vis, " UNION ALL "))
+    FROM (%s) x(k, w, rk, anon) GROUP BY x.k),
+u AS MATERIALIZED (SELECT y.m, count(*) AS n, sum(y.v & 4294967295) AS vk
+    FROM (SELECT z.v, bit_or(z.m) AS m FROM (%s) z(v, m) GROUP BY z.v) y GROUP BY y.m)
+SELECT c.k, 0::bigint, c.w, coalesce(v.n, 0)::bigint, c.aw, c.rk, ((coalesce(v.vk, 0) + c.ak) %% 4294967296)::bigint, 0, 0, 0, 0, 0%s
+FROM c LEFT JOIN (SELECT h::bigint AS k, sum(u.n) AS n, sum(u.vk) AS vk
+    FROM u CROSS JOIN generate_series(0, 23) h WHERE u.m & (1 << h) <> 0 GROUP BY h) v ON v.k = c.k
+WHERE c.w > 0`, strings.Join(counts, " UNION ALL "), strings.Join(vis, " UNION ALL "), hours)
+	if withTotal {
+		// the visitors are those with a mask, their keys added once each
+		sql += `
+UNION ALL
+SELECT 0, 0, sum(c.w)::bigint, (SELECT coalesce(sum(u.n), 0) FROM u)::bigint, sum(c.aw)::bigint, (sum(c.rk) % 4294967296)::bigint,
+    (((SELECT coalesce(sum(u.vk), 0) FROM u) + sum(c.ak)) % 4294967296)::bigint, 0, 0, 0, 0, 0, 1
+FROM c HAVING sum(c.w) > 0`
+	}
 	return sql, b.args, true, nil
 }
 

@@ -112,21 +112,31 @@ func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Grou
 		settings = dayStatementSettings
 	}
 	return s.read(ctx, "aggregating presence", settings, sql, args, func(rows pgx.Rows) error {
-		var (
-			g    tiles.Group
-			keys [4]int64
-		)
-		if err := rows.Scan(&g.Key[0], &g.Key[1], &g.Count, &g.Visitors, &g.Anonymous, &keys[0], &keys[1],
-			&g.Rest.Count, &g.Rest.Visitors, &g.Rest.Anonymous, &keys[2], &keys[3]); err != nil {
-			return db.Wrap(ctx, "reading aggregates", err)
-		}
-		g.CountKey, g.PeopleKey = uint32(keys[0]), uint32(keys[1])
-		g.Rest.CountKey, g.Rest.PeopleKey = uint32(keys[2]), uint32(keys[3])
-		if !q.WithRest {
-			g.Rest = tiles.Measures{}
+		g, err := scanGroup(ctx, rows, &q)
+		if err != nil {
+			return err
 		}
 		return fn(g)
 	})
+}
+
+// scanGroup reads a group of q from a row of (k0, k1, the measures of
+// Group, the measures of Group.Rest) and then extra, if any.
+func scanGroup(ctx context.Context, rows pgx.Rows, q *tiles.Query, extra ...any) (tiles.Group, error) {
+	var (
+		g    tiles.Group
+		keys [4]int64
+	)
+	if err := rows.Scan(append([]any{&g.Key[0], &g.Key[1], &g.Count, &g.Visitors, &g.Anonymous, &keys[0], &keys[1],
+		&g.Rest.Count, &g.Rest.Visitors, &g.Rest.Anonymous, &keys[2], &keys[3]}, extra...)...); err != nil {
+		return g, db.Wrap(ctx, "reading aggregates", err)
+	}
+	g.CountKey, g.PeopleKey = uint32(keys[0]), uint32(keys[1])
+	g.Rest.CountKey, g.Rest.PeopleKey = uint32(keys[2]), uint32(keys[3])
+	if !q.WithRest {
+		g.Rest = tiles.Measures{}
+	}
+	return g, nil
 }
 
 // aggregateSQL returns the statement of q's groups and its arguments: rows
@@ -135,7 +145,7 @@ func (s *Store) aggregateSQL(q *tiles.Query) (string, []any, error) {
 	if len(q.By) > 2 {
 		return "", nil, fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
 	}
-	if sql, args, ok, err := s.hourSQL(q); ok || err != nil {
+	if sql, args, ok, err := s.hourSQL(q, false); ok || err != nil {
 		return sql, args, err
 	}
 	b := s.builder()
