@@ -63,13 +63,13 @@ func (t *Tiered) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Gro
 	return t.DB.Aggregate(ctx, q, fn)
 }
 
-// AggregateMany implements tiles.MultiSource: in one pass in memory,
-// one query per grouping in PostGIS.
+// AggregateMany implements tiles.MultiSource: in one pass in memory, as
+// the PostGIS store's AggregateMany there.
 func (t *Tiered) AggregateMany(ctx context.Context, q tiles.Query, by [][]tiles.Dim, fn func(int, tiles.Group) error) error {
 	if t.inMemory(q.Filter) {
 		return t.Mem.AggregateMany(ctx, q, by, fn)
 	}
-	return tiles.AggregateMany(ctx, t.DB, q, by, fn)
+	return t.DB.AggregateMany(ctx, q, by, fn)
 }
 
 // Visits implements tiles.VisitSource.

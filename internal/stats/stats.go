@@ -260,23 +260,22 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 	for _, m := range into {
 		*m = map[int64]tiles.Group{}
 	}
-	// With narrowing filters, a source that takes several groupings at
-	// once (the memory store) answers all of them in one pass, each record
-	// and rollup entry matched once (a month of a zone, weekends only, at
-	// 2 M records: 46-89 ms against 60-99 for the four scans, on a busy
-	// machine). Otherwise each grouping is a query of its own, run side by
-	// side with the others: without narrowing filters the memory store's
-	// scans of one grouping loop over rollup entries directly, and one
-	// pass for the four was no quicker (62-131 ms against 61-109). The
-	// visits run beside them, started first: they take longest (listing
-	// and tallying every visit; from PostGIS, six months of a zone took
-	// 0.85 s against 0.4-0.5 s for each grouping), and started last, after
-	// the groupings of the first slots, they ended the report alone.
+	// A source that takes several groupings at once answers them in one
+	// call: the memory store in one pass, each record and rollup entry
+	// matched once (a month of a zone, weekends only, at 2 M records: 46-89
+	// ms against 60-99 for the four scans, on a busy machine; without
+	// narrowing filters, 68-91 ms by hour against 68-75, no change); the
+	// PostGIS store with the total and the hours in one statement. Other
+	// sources get a query per grouping, run side by side. The visits run
+	// beside them, started first: they take longest (listing and tallying
+	// every visit; from PostGIS, six months of a zone took 0.85 s against
+	// 0.4-0.5 s for each grouping), and started last, after the groupings
+	// of the first slots, they ended the report alone.
 	var jobs []func() error
 	if s.visits != nil {
 		jobs = append(jobs, func() (err error) { va, err = s.tallyVisits(ctx, q, dim); return err })
 	}
-	if _, ok := s.src.(tiles.MultiSource); ok && narrowed {
+	if _, ok := s.src.(tiles.MultiSource); ok {
 		jobs = append(jobs, func() error {
 			err := tiles.AggregateMany(ctx, s.src, q, by, func(i int, g tiles.Group) error {
 				(*into[i])[g.Key[0]] = g
