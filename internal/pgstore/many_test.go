@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
@@ -14,9 +15,10 @@ import (
 
 // AggregateMany gives each grouping the groups Aggregate gives it, the rollup
 // and records alone, for the groupings of stats reports (the total, the
-// hours, the origins and countries, in any order), and the total and the
-// hours of a report are one statement when the visitor-day tables answer
-// them.
+// hours, the origins and countries, in any order; narrowed reports with
+// the rest), and the total and the
+// hours of a report, or else its total and another grouping, are one
+// statement.
 func TestAggregateManyAnswersAsAggregate(t *testing.T) {
 	seed := sourcetest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 13))
@@ -28,13 +30,16 @@ func TestAggregateManyAnswersAsAggregate(t *testing.T) {
 	fused := 0
 	for i := range 120 {
 		q := randomDayQuery(rng)
+		if rng.IntN(3) == 0 { // narrowed, as a report sends it: with the rest
+			q.Filter.Days, q.Filter.Hours, q.WithRest = uint8(1+rng.IntN(126)), uint32(1+rng.IntN(1<<24-2)), true
+		}
 		by := [][]tiles.Dim{nil, {tiles.DimHour}, {tiles.DimMunicipality}, {tiles.DimNationality}}
 		if q.By != nil {
 			by = append(by, q.By)
 		}
 		rng.Shuffle(len(by), func(a, b int) { by[a], by[b] = by[b], by[a] })
 		by = by[:1+rng.IntN(len(by))]
-		if total, _ := days.hourAndTotal(&q, by); total >= 0 {
+		if total, _ := days.totalWith(&q, by); total >= 0 {
 			fused++
 		}
 		got := make([][]tiles.Group, len(by))
@@ -65,33 +70,41 @@ func TestAggregateManyAnswersAsAggregate(t *testing.T) {
 		}
 	}
 	if fused < 20 {
-		t.Errorf("the total and hours were one statement in %d of 120 queries: the test checks too little", fused)
+		t.Errorf("the total came with another grouping in %d of 120 queries: the test checks too little", fused)
 	}
 }
 
-// A stats report's total and hours are one statement when the visitor-day
-// tables answer its hours, and not otherwise.
-func TestHourAndTotal(t *testing.T) {
+// A stats report's total comes with its hours when the visitor-day tables
+// answer them, else with its first grouping of one or two dimensions
+// without zones.
+func TestTotalWith(t *testing.T) {
 	s := &Store{}
 	q := tiles.Query{Filter: tiles.Filter{From: sourcetest.Start, To: sourcetest.Start.AddDate(0, 0, 30)}, Loc: sourcetest.Rome}
-	hour, origin := []tiles.Dim{tiles.DimHour}, []tiles.Dim{tiles.DimMunicipality}
+	narrowed, short := q, q
+	narrowed.Filter.Days = 1
+	short.Filter.To = q.Filter.From.Add(3 * time.Hour)
+	hour, origin, zone := []tiles.Dim{tiles.DimHour}, []tiles.Dim{tiles.DimMunicipality}, []tiles.Dim{tiles.DimZone}
+	three := []tiles.Dim{tiles.DimAge, tiles.DimGender, tiles.DimSpend}
 	cases := []struct {
 		name        string
 		q           tiles.Query
 		by          [][]tiles.Dim
-		total, hour int
+		total, with int
 	}{
-		{"a report by hour", q, [][]tiles.Dim{nil, hour, origin}, 0, 1},
-		{"in another order", q, [][]tiles.Dim{origin, hour, nil}, 2, 1},
+		{"a report by hour", q, [][]tiles.Dim{nil, origin, hour}, 0, 2},
+		{"in another order", q, [][]tiles.Dim{hour, origin, nil}, 2, 0},
+		{"by origin", q, [][]tiles.Dim{nil, origin}, 0, 1},
+		{"narrowed: hours from records", narrowed, [][]tiles.Dim{nil, origin, hour}, 0, 1},
+		{"less than a day", short, [][]tiles.Dim{hour, nil}, 1, 0},
 		{"no total", q, [][]tiles.Dim{hour, origin}, -1, -1},
-		{"no hours", q, [][]tiles.Dim{nil, origin}, -1, -1},
-		{"narrowed", func() tiles.Query { q := q; q.Filter.Days = 1; return q }(), [][]tiles.Dim{nil, hour}, -1, -1},
-		{"less than a day", func() tiles.Query { q := q; q.Filter.To = q.Filter.From.Add(3 * 3600e9); return q }(), [][]tiles.Dim{nil, hour}, -1, -1},
+		{"nothing else", q, [][]tiles.Dim{nil}, -1, -1},
+		{"zones and three dimensions", q, [][]tiles.Dim{zone, three, nil, origin}, 2, 3},
+		{"zones alone", q, [][]tiles.Dim{zone, nil}, -1, -1},
 	}
 	for _, c := range cases {
-		total, hour := s.hourAndTotal(&c.q, c.by)
-		if total != c.total || hour != c.hour {
-			t.Errorf("%s: total %d, hour %d; want %d, %d", c.name, total, hour, c.total, c.hour)
+		total, with := s.totalWith(&c.q, c.by)
+		if total != c.total || with != c.with {
+			t.Errorf("%s: total %d, with %d; want %d, %d", c.name, total, with, c.total, c.with)
 		}
 	}
 }

@@ -103,21 +103,25 @@ func (s *Store) read(ctx context.Context, what, settings, sql string, args []any
 
 // Aggregate implements tiles.Source.
 func (s *Store) Aggregate(ctx context.Context, q tiles.Query, fn func(tiles.Group) error) error {
-	sql, args, err := s.aggregateSQL(&q)
+	sql, args, err := s.aggregateSQL(&q, false)
 	if err != nil {
 		return err
 	}
-	settings := statementSettings
-	if s.planDays(&q).ok && (dayDims(q.By) || len(q.By) == 1 && q.By[0] == tiles.DimHour) {
-		settings = dayStatementSettings
-	}
-	return s.read(ctx, "aggregating presence", settings, sql, args, func(rows pgx.Rows) error {
+	return s.read(ctx, "aggregating presence", s.settings(&q), sql, args, func(rows pgx.Rows) error {
 		g, err := scanGroup(ctx, rows, &q)
 		if err != nil {
 			return err
 		}
 		return fn(g)
 	})
+}
+
+// settings are those of the statement of q's groups (aggregateSQL).
+func (s *Store) settings(q *tiles.Query) string {
+	if s.planDays(q).ok && (dayDims(q.By) || len(q.By) == 1 && q.By[0] == tiles.DimHour) {
+		return dayStatementSettings
+	}
+	return statementSettings
 }
 
 // scanGroup reads a group of q from a row of (k0, k1, the measures of
@@ -140,12 +144,15 @@ func scanGroup(ctx context.Context, rows pgx.Rows, q *tiles.Query, extra ...any)
 }
 
 // aggregateSQL returns the statement of q's groups and its arguments: rows
-// of (k0, k1, the measures of Group, the measures of Group.Rest).
-func (s *Store) aggregateSQL(q *tiles.Query) (string, []any, error) {
+// of (k0, k1, the measures of Group, the measures of Group.Rest). With
+// withTotal it also answers q without grouping (q.By must not hold
+// DimZone, which repeats a record per zone), and each row ends with a
+// column that is 1 for the total's row and 0 for the groups'.
+func (s *Store) aggregateSQL(q *tiles.Query, withTotal bool) (string, []any, error) {
 	if len(q.By) > 2 {
 		return "", nil, fmt.Errorf("at most two grouping dimensions, got %d", len(q.By))
 	}
-	if sql, args, ok, err := s.hourSQL(q, false); ok || err != nil {
+	if sql, args, ok, err := s.hourSQL(q, withTotal); ok || err != nil {
 		return sql, args, err
 	}
 	b := s.builder()
@@ -180,10 +187,24 @@ func (s *Store) aggregateSQL(q *tiles.Query) (string, []any, error) {
 			"coalesce(" + sumWeight("NOT s.m") + ", 0) AS cr, coalesce(" + sumKey("NOT s.m") + ", 0) AS kr"
 		rest = measures("cr", "kr")
 	}
-	sql := fmt.Sprintf("SELECT t.k0, t.k1, %s, %s FROM ("+
-		"SELECT s.k0, s.k1, s.visitor AS v, %s FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) t "+
-		"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
-		measures("cm", "km"), rest, first, strings.Join(branches, " UNION ALL "))
+	if !withTotal {
+		sql := fmt.Sprintf("SELECT t.k0, t.k1, %s, %s FROM ("+
+			"SELECT s.k0, s.k1, s.visitor AS v, %s FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) t "+
+			"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
+			measures("cm", "km"), rest, first, strings.Join(branches, " UNION ALL "))
+		return sql, b.args, nil
+	}
+	// The total from the same rows: the sums add up over groups, and a
+	// visitor in several groups counts once (DISTINCT: a sort of the
+	// first level's visitors, not a hash of every row by visitor).
+	restTotal := "0, 0, 0, 0, 0"
+	if q.WithRest {
+		restTotal = totalMeasures("cr", "kr")
+	}
+	sql := fmt.Sprintf("WITH t AS MATERIALIZED (SELECT s.k0, s.k1, s.visitor AS v, %s FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) "+
+		"SELECT t.k0, t.k1, %s, %s, 0 FROM t GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0 "+
+		"UNION ALL SELECT 0, 0, %s, %s, 1 FROM t HAVING sum(t.cm) > 0",
+		first, strings.Join(branches, " UNION ALL "), measures("cm", "km"), rest, totalMeasures("cm", "km"), restTotal)
 	return sql, b.args, nil
 }
 
@@ -210,6 +231,16 @@ func sumKey(cond string) string {
 // measures is the text of the five measures of a group (Count, Visitors,
 // Anonymous, CountKey, PeopleKey) from the per-visitor sums c (weights)
 // and k (record keys) of the rows t (visitor v).
+// totalMeasures is measures for the total of all the rows t, whose
+// visitors may be in several groups.
+func totalMeasures(c, k string) string {
+	return fmt.Sprintf("sum(t.%[1]s)::bigint, count(DISTINCT t.v) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
+		"coalesce(sum(t.%[1]s) FILTER (WHERE t.v IS NULL), 0)::bigint, "+
+		"(sum(t.%[2]s) %% 4294967296)::bigint, "+
+		"((coalesce(sum(DISTINCT t.v) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0) %% 4294967296 + 4294967296 + "+
+		"coalesce(sum(t.%[2]s) FILTER (WHERE t.v IS NULL), 0)) %% 4294967296)::bigint", c, k)
+}
+
 func measures(c, k string) string {
 	return fmt.Sprintf("sum(t.%[1]s)::bigint, count(*) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
 		"coalesce(sum(t.%[1]s) FILTER (WHERE t.v IS NULL), 0)::bigint, "+
