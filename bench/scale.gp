@@ -5,7 +5,7 @@ set terminal pngcairo size 1400,900 font "DejaVu Sans,12"
 set output out
 set multiplot layout 2,2 title "flowtiles: cost against data size (density tiles, one month, zooms 12-17; uncached)" font ",15"
 set logscale xy 10
-set xrange [700000:45000000]
+set xrange [700000:150000000]
 set xlabel "presence records (log scale)"
 set format x "%.0s%c"
 set grid
