@@ -185,13 +185,13 @@ func (s *Store) aggregateSQL(q *tiles.Query, withTotal bool) (string, []any, err
 	if q.WithRest {
 		first = "coalesce(" + sumWeight("s.m") + ", 0) AS cm, coalesce(" + sumKey("s.m") + ", 0) AS km, " +
 			"coalesce(" + sumWeight("NOT s.m") + ", 0) AS cr, coalesce(" + sumKey("NOT s.m") + ", 0) AS kr"
-		rest = measures("cr", "kr")
+		rest = measures("cr", "kr", false)
 	}
 	if !withTotal {
 		sql := fmt.Sprintf("SELECT t.k0, t.k1, %s, %s FROM ("+
 			"SELECT s.k0, s.k1, s.visitor AS v, %s FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) t "+
 			"GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0",
-			measures("cm", "km"), rest, first, strings.Join(branches, " UNION ALL "))
+			measures("cm", "km", false), rest, first, strings.Join(branches, " UNION ALL "))
 		return sql, b.args, nil
 	}
 	// The total from the same rows: the sums add up over groups, and a
@@ -199,12 +199,12 @@ func (s *Store) aggregateSQL(q *tiles.Query, withTotal bool) (string, []any, err
 	// first level's visitors, not a hash of every row by visitor).
 	restTotal := "0, 0, 0, 0, 0"
 	if q.WithRest {
-		restTotal = totalMeasures("cr", "kr")
+		restTotal = measures("cr", "kr", true)
 	}
 	sql := fmt.Sprintf("WITH t AS MATERIALIZED (SELECT s.k0, s.k1, s.visitor AS v, %s FROM (%s) s GROUP BY s.k0, s.k1, s.visitor) "+
 		"SELECT t.k0, t.k1, %s, %s, 0 FROM t GROUP BY t.k0, t.k1 HAVING sum(t.cm) > 0 "+
 		"UNION ALL SELECT 0, 0, %s, %s, 1 FROM t HAVING sum(t.cm) > 0",
-		first, strings.Join(branches, " UNION ALL "), measures("cm", "km"), rest, totalMeasures("cm", "km"), restTotal)
+		first, strings.Join(branches, " UNION ALL "), measures("cm", "km", false), rest, measures("cm", "km", true), restTotal)
 	return sql, b.args, nil
 }
 
@@ -230,23 +230,22 @@ func sumKey(cond string) string {
 
 // measures is the text of the five measures of a group (Count, Visitors,
 // Anonymous, CountKey, PeopleKey) from the per-visitor sums c (weights)
-// and k (record keys) of the rows t (visitor v).
-// totalMeasures is measures for the total of all the rows t, whose
-// visitors may be in several groups.
-func totalMeasures(c, k string) string {
-	return fmt.Sprintf("sum(t.%[1]s)::bigint, count(DISTINCT t.v) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
+// and k (record keys) of the rows t (visitor v). With distinct, a visitor
+// may be in several rows (the total of a grouping's rows, aggregateSQL):
+// it is counted, and its key added, once; the keys' sum mod 2^32 is the
+// sum of the visitors' ids mod 2^32 (a DISTINCT on the keys would drop
+// visitors whose ids share their lower 32 bits).
+func measures(c, k string, distinct bool) string {
+	visitors := "count(*)"
+	keys := "coalesce(sum(t.v & 4294967295) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0)"
+	if distinct {
+		visitors = "count(DISTINCT t.v)"
+		keys = "(coalesce(sum(DISTINCT t.v) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0) %% 4294967296 + 4294967296)"
+	}
+	return fmt.Sprintf("sum(t.%[1]s)::bigint, "+visitors+" FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
 		"coalesce(sum(t.%[1]s) FILTER (WHERE t.v IS NULL), 0)::bigint, "+
 		"(sum(t.%[2]s) %% 4294967296)::bigint, "+
-		"((coalesce(sum(DISTINCT t.v) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0) %% 4294967296 + 4294967296 + "+
-		"coalesce(sum(t.%[2]s) FILTER (WHERE t.v IS NULL), 0)) %% 4294967296)::bigint", c, k)
-}
-
-func measures(c, k string) string {
-	return fmt.Sprintf("sum(t.%[1]s)::bigint, count(*) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), "+
-		"coalesce(sum(t.%[1]s) FILTER (WHERE t.v IS NULL), 0)::bigint, "+
-		"(sum(t.%[2]s) %% 4294967296)::bigint, "+
-		"((coalesce(sum(t.v & 4294967295) FILTER (WHERE t.v IS NOT NULL AND t.%[1]s > 0), 0) + "+
-		"coalesce(sum(t.%[2]s) FILTER (WHERE t.v IS NULL), 0)) %% 4294967296)::bigint", c, k)
+		"(("+keys+" + coalesce(sum(t.%[2]s) FILTER (WHERE t.v IS NULL), 0)) %% 4294967296)::bigint", c, k)
 }
 
 // Visits implements tiles.VisitSource.
