@@ -497,6 +497,30 @@ type tileJSONDoc struct {
 	Filter       map[string]string   `json:"filter"`
 }
 
+// A layer's TileJSON centre lies within its bounds, even when the town's
+// centre does not (here 0.01° north of the zones and of the data; some
+// random data sets put the middle of the data outside the zones).
+func TestTileJSONCenterWithinBounds(t *testing.T) {
+	north := orb.Point{sourcetest.Centre[0], sourcetest.Centre[1] + 0.01}
+	env := newTileEnv(t, func(c *Config) { c.Center = north })
+	for _, spec := range tiles.Layers {
+		_, body := env.get(t, "/tiles/"+spec.Name+".json")
+		var doc tileJSONDoc
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("%s: %v", spec.Name, err)
+		}
+		if len(doc.Bounds) != 4 || len(doc.Center) != 3 {
+			t.Fatalf("%s: %s", spec.Name, body)
+		}
+		if doc.Center[0] < doc.Bounds[0] || doc.Center[0] > doc.Bounds[2] || doc.Center[1] < doc.Bounds[1] || doc.Center[1] > doc.Bounds[3] {
+			t.Errorf("%s: centre %v outside the bounds %v", spec.Name, doc.Center, doc.Bounds)
+		}
+		if spec.Name == tiles.LayerZones && doc.Center[1] == north[1] {
+			t.Errorf("zones: centre %v is the town's, north of the zones %v", doc.Center, doc.Bounds)
+		}
+	}
+}
+
 func TestTileJSON(t *testing.T) {
 	env := newTileEnv(t, nil)
 	for _, spec := range tiles.Layers {

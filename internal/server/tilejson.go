@@ -120,8 +120,11 @@ func (s *Server) tileJSONDoc(c echo.Context, name string) (*TileJSON, error) {
 		doc.Bounds = [4]float64{lb.Min[0], lb.Min[1], lb.Max[0], lb.Max[1]}
 	}
 	if b, ok := st.bounds(); ok {
+		// within the layer's bounds, as TileJSON wants: the town's centre
+		// (configured, or the middle of the data) can lie outside its
+		// zones or its published origins
 		ctr := st.center(b)
-		doc.Center = [3]float64{ctr[0], ctr[1], zoom}
+		doc.Center = [3]float64{min(max(ctr[0], doc.Bounds[0]), doc.Bounds[2]), min(max(ctr[1], doc.Bounds[1]), doc.Bounds[3]), zoom}
 	} else {
 		doc.Center = [3]float64{0, 0, float64(spec.MinZoom)}
 	}
