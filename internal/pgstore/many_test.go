@@ -13,12 +13,11 @@ import (
 	"github.com/flowtiles/flowtiles/tiles"
 )
 
-// AggregateMany gives each grouping the groups Aggregate gives it, the rollup
-// and records alone, for the groupings of stats reports (the total, the
-// hours, the origins and countries, in any order; narrowed reports with
-// the rest), and the total and the
-// hours of a report, or else its total and another grouping, are one
-// statement.
+// AggregateMany gives each grouping the groups Aggregate gives it, the
+// rollup and records alone, for the groupings of stats reports (the total,
+// the hours, the origins and countries, in any order; narrowed reports
+// with the rest), where the total comes with the hours' statement or
+// another grouping's.
 func TestAggregateManyAnswersAsAggregate(t *testing.T) {
 	seed := sourcetest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 13))

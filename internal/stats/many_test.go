@@ -34,9 +34,9 @@ func (c countingMulti) AggregateMany(ctx context.Context, q tiles.Query, by [][]
 }
 
 // A report asks a source that takes several groupings at once for all of
-// them in one call (the memory store: one pass; PostGIS: the total and the
-// hours in one statement), with narrowing filters or without, and any
-// other source for each grouping apart; the figures are the same.
+// them in one call (the memory store: one pass; PostGIS: the total in the
+// statement of another grouping), with narrowing filters or without, and
+// any other source for each grouping apart; the figures are the same.
 func TestReportGroupingsInOneCall(t *testing.T) {
 	e := newEnv(t, 3, sourcetest.Records(5, 20_000))
 	for _, c := range []struct {
