@@ -151,6 +151,11 @@ func (d dimension) visitKey(v *tiles.Visit, origins map[string]originKeys) int64
 	return 0
 }
 
+// fromOrigin tells whether d's key of a visit is its origin's.
+func (d dimension) fromOrigin() bool {
+	return d.dim == tiles.DimMunicipality || d.dim == tiles.DimProvince || d.dim == tiles.DimRegion
+}
+
 // originKeys are the group keys of an origin municipality at each level.
 type originKeys struct{ municipality, province, region int64 }
 

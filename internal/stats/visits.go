@@ -193,16 +193,33 @@ func (g *visitGroup) byVisitor() []visitEntry {
 func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension) (*visitTally, error) {
 	t := &visitTally{rows: map[int64]*visitGroup{}}
 	byRow := dim != nil && dim.visits
+	group := func(v *tiles.Visit) *visitGroup {
+		k := dim.visitKey(v, s.origins)
+		g := t.rows[k]
+		if g == nil {
+			g = &visitGroup{}
+			t.rows[k] = g
+		}
+		return g
+	}
+	// Rows of origins (municipalities, provinces, regions) find their
+	// group by the origin's code in one lookup, not two.
+	var byOrigin map[string]*visitGroup
+	if byRow && dim.fromOrigin() {
+		byOrigin = map[string]*visitGroup{}
+	}
 	err := s.visits.Visits(ctx, q, func(v tiles.Visit) error {
 		t.all.add(&v)
-		if byRow {
-			k := dim.visitKey(&v, s.origins)
-			g := t.rows[k]
+		switch {
+		case byOrigin != nil:
+			g := byOrigin[v.Origin]
 			if g == nil {
-				g = &visitGroup{}
-				t.rows[k] = g
+				g = group(&v)
+				byOrigin[v.Origin] = g
 			}
 			g.add(&v)
+		case byRow:
+			group(&v).add(&v)
 		}
 		return nil
 	})
