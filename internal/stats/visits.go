@@ -17,7 +17,7 @@ import (
 // memory of its visits (Go grows a large slice by a quarter) and, copying
 // it into fresh memory, a fifth of a report's time.
 type visitGroup struct {
-	chunks [][]visitEntry // each full but the last
+	chunks [][]visitEntry // each full but the last (but for a total made of its rows' chunks)
 	n      int            // entries in all
 }
 
@@ -209,8 +209,9 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 		byOrigin = map[string]*visitGroup{}
 	}
 	err := s.visits.Visits(ctx, q, func(v tiles.Visit) error {
-		t.all.add(&v)
 		switch {
+		case !byRow:
+			t.all.add(&v)
 		case byOrigin != nil:
 			g := byOrigin[v.Origin]
 			if g == nil {
@@ -225,6 +226,14 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stats: listing visits: %w", err)
+	}
+	if byRow {
+		// Every visit is in one row: the total's visits are the rows'
+		// chunks (only read from here on), not a second copy of each.
+		for _, g := range t.rows {
+			t.all.chunks = append(t.all.chunks, g.chunks...)
+			t.all.n += g.n
+		}
 	}
 	return t, nil
 }
