@@ -34,13 +34,19 @@ type visitEntry struct {
 type visitTally struct {
 	all  visitGroup
 	rows map[int64]*visitGroup
+	// allTally is all's tally when tallyVisits made it (nil: not yet)
+	allTally *tiles.VisitTally
 }
 
-func (t *visitTally) total() *visitGroup {
+// totalTally returns the tally of every visit.
+func (t *visitTally) totalTally() tiles.VisitTally {
 	if t == nil {
-		return nil
+		return tiles.VisitTally{}
 	}
-	return &t.all
+	if t.allTally != nil {
+		return *t.allTally
+	}
+	return t.all.tally()
 }
 
 func (t *visitTally) row(k int64) *visitGroup {
@@ -234,7 +240,13 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 			t.all.chunks = append(t.all.chunks, g.chunks...)
 			t.all.n += g.n
 		}
+		return t, nil
 	}
+	// Without rows of visits the total's tally is the rest of the
+	// report's work on visits: it is made here, beside the groupings if
+	// they are not done yet, rather than after them.
+	all := t.all.tally()
+	t.allTally = &all
 	return t, nil
 }
 
