@@ -22,9 +22,10 @@ import (
 const serverGCPercent = 50
 
 // tightenGC sets the collector's percent to serverGCPercent unless the
-// environment sets GOGC, and returns the percent in force.
+// environment sets GOGC (an empty GOGC is Go's default: not set), and
+// returns the percent in force.
 func tightenGC() int {
-	if _, ok := os.LookupEnv("GOGC"); ok {
+	if os.Getenv("GOGC") != "" {
 		p := debug.SetGCPercent(100)
 		debug.SetGCPercent(p)
 		return p

@@ -25,6 +25,12 @@ func TestTightenGC(t *testing.T) {
 		t.Errorf("GC percent %d, want %d", got, serverGCPercent)
 	}
 
+	t.Setenv("GOGC", "") // Go's default, as if unset
+	debug.SetGCPercent(100)
+	if got := tightenGC(); got != serverGCPercent {
+		t.Errorf("with GOGC empty: tightenGC() = %d, want %d", got, serverGCPercent)
+	}
+
 	t.Setenv("GOGC", "80") // as if the process had started with it
 	debug.SetGCPercent(80)
 	if got := tightenGC(); got != 80 {
