@@ -166,6 +166,30 @@ type VisitSource interface {
 	Visits(ctx context.Context, q Query, fn func(Visit) error) error
 }
 
+// VisitEntry is a visit as a tally of visits needs it (Privacy.Visits):
+// who, the visit's key, and how long.
+type VisitEntry struct {
+	Visitor uint64 // Visit.Visitor
+	Key     uint32 // VisitKey(Visit.Key, Visit.Day)
+	Dwell   int32  // Visit.Last - Visit.First, in seconds (at most MaxInt32)
+}
+
+// ErrNotGrouped is returned by a VisitGrouper that cannot group the visits
+// of a query itself (before calling fn): the caller lists them instead.
+var ErrNotGrouped = errors.New("tiles: these visits are not grouped by the source")
+
+// VisitGrouper is implemented by visit sources that group the visits of a
+// query by a dimension themselves, more cheaply than listing them: the
+// same visits as Visits gives, each as a VisitEntry in the group of its
+// first record's attributes (or of its day), keyed as Aggregate keys that
+// record in the dimension. by is nil (every visit in the group of key 0)
+// or one of DimDate, DimWeekday, DimAge, DimGender, DimSpend,
+// DimNationality, DimMunicipality, DimProvince and DimRegion. fn may be
+// called more than once for a group, never concurrently, and may keep vs.
+type VisitGrouper interface {
+	VisitGroups(ctx context.Context, q Query, by []Dim, fn func(key int64, vs []VisitEntry) error) error
+}
+
 // FirstRecordLess orders the attributes of two records observed in the same
 // second, so that every source picks the same one as a visit's first:
 // by origin code, nationality, age band, gender, then spending class.

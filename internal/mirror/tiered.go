@@ -14,11 +14,12 @@ import (
 )
 
 var (
-	_ tiles.Source      = (*Tiered)(nil)
-	_ tiles.VisitSource = (*Tiered)(nil)
-	_ tiles.MultiSource = (*Tiered)(nil)
-	_ tiles.Versioned   = (*Tiered)(nil)
-	_ tiles.ChangeLog   = (*Tiered)(nil)
+	_ tiles.Source       = (*Tiered)(nil)
+	_ tiles.VisitSource  = (*Tiered)(nil)
+	_ tiles.VisitGrouper = (*Tiered)(nil)
+	_ tiles.MultiSource  = (*Tiered)(nil)
+	_ tiles.Versioned    = (*Tiered)(nil)
+	_ tiles.ChangeLog    = (*Tiered)(nil)
 )
 
 // Tiered answers for one town from memory the queries whose time window
@@ -78,6 +79,15 @@ func (t *Tiered) Visits(ctx context.Context, q tiles.Query, fn func(tiles.Visit)
 		return t.Mem.Visits(ctx, q, fn)
 	}
 	return t.DB.Visits(ctx, q, fn)
+}
+
+// VisitGroups implements tiles.VisitGrouper: in memory as the memory
+// store groups them; what PostGIS answers is listed (tiles.ErrNotGrouped).
+func (t *Tiered) VisitGroups(ctx context.Context, q tiles.Query, by []tiles.Dim, fn func(int64, []tiles.VisitEntry) error) error {
+	if t.inMemory(q.Filter) {
+		return t.Mem.VisitGroups(ctx, q, by, fn)
+	}
+	return tiles.ErrNotGrouped
 }
 
 // Version implements tiles.Versioned.

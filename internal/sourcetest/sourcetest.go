@@ -542,7 +542,8 @@ func SplitTowns(records []presence.Record) (all []presence.Record, byTown map[in
 	return all, byTown
 }
 
-// CheckTowns runs Check, and CheckVisits where the source lists visits, on
+// CheckTowns runs Check, and CheckVisits where the source lists visits
+// (CheckVisitGroups where it groups them too), on
 // each town's source of srcs: each must answer with exactly its town's
 // records of byTown, a sub-test per town.
 func CheckTowns(t *testing.T, srcs map[int16]tiles.Source, byTown map[int16][]presence.Record, zones []tiles.Place) {
@@ -561,6 +562,9 @@ func CheckTowns(t *testing.T, srcs map[int16]tiles.Source, byTown map[int16][]pr
 			Check(t, src, records, zones)
 			if vs, ok := src.(tiles.VisitSource); ok {
 				CheckVisits(t, vs, records, zones)
+			}
+			if vg, ok := src.(VisitGrouping); ok {
+				t.Run("visit groups", func(t *testing.T) { CheckVisitGroups(t, vg, records) })
 			}
 		})
 	}

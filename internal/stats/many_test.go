@@ -70,3 +70,48 @@ func TestReportGroupingsInOneCall(t *testing.T) {
 		}
 	}
 }
+
+// A report from a source that groups the visits itself
+// (tiles.VisitGrouper: the memory store) is the report from its visits
+// listed one by one, by every grouping and with narrowing filters; a
+// grouper that declines (tiles.ErrNotGrouped, as the tiered store for what
+// PostGIS answers) has its visits listed.
+func TestReportVisitGroupsAsListed(t *testing.T) {
+	e := newEnv(t, 3, sourcetest.Records(sourcetest.Seed(t), 20_000))
+	compared := 0
+	for _, by := range append([]string{""}, ByNames...) {
+		for _, filter := range []string{"", "&age=35-44", "&days=sat,sun&hours=8-12"} {
+			query := "zone=centro&from=2025-03-01&to=2025-03-31&by=" + by + filter
+			var reports [3]string
+			for i, src := range []tiles.Source{countingMulti{&countingSource{src: e}}, e.store, decliningGrouper{countingMulti{&countingSource{src: e}}}} {
+				svc := New(Config{Source: src, Places: e.places, Privacy: tiles.UnperturbedForTests(3), Loc: sourcetest.Rome})
+				rep, err := (&env{store: e.store, svc: svc, places: e.places, res: e.res, zones: e.zones}).try(query)
+				if err != nil {
+					t.Fatalf("%s: %v", query, err)
+				}
+				if i == 0 && !rep.Period.Total.Suppressed && rep.Period.Total.Visits.IsZero() {
+					t.Fatalf("%s: no visit figures: nothing to compare", query)
+				}
+				b, _ := json.Marshal(rep)
+				reports[i] = string(b)
+			}
+			if reports[1] != reports[0] {
+				t.Errorf("%s: grouped by the source:\n%s\nlisted:\n%s", query, reports[1], reports[0])
+			}
+			if reports[2] != reports[0] {
+				t.Errorf("%s: a grouper that declines:\n%s\nlisted:\n%s", query, reports[2], reports[0])
+			}
+			compared++
+		}
+	}
+	if compared == 0 {
+		t.Fatal("nothing compared")
+	}
+}
+
+// decliningGrouper is a tiles.VisitGrouper that groups nothing.
+type decliningGrouper struct{ countingMulti }
+
+func (decliningGrouper) VisitGroups(context.Context, tiles.Query, []tiles.Dim, func(int64, []tiles.VisitEntry) error) error {
+	return tiles.ErrNotGrouped
+}

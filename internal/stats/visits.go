@@ -3,6 +3,7 @@ package stats
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -17,18 +18,18 @@ import (
 // memory of its visits (Go grows a large slice by a quarter) and, copying
 // it into fresh memory, a fifth of a report's time.
 type visitGroup struct {
-	chunks [][]visitEntry // each full but the last (but for a total made of its rows' chunks)
-	n      int            // entries in all
+	// chunks are each full but the last (but for a total made of its
+	// rows' chunks, and for the chunks a tiles.VisitGrouper handed over)
+	chunks [][]visitEntry
+	n      int // entries in all
 }
 
 // maxChunk is the largest chunk of a visitGroup, in entries (64 kB).
 const maxChunk = 4096
 
-type visitEntry struct {
-	visitor uint64
-	key     uint32 // tiles.VisitKey of the visit
-	dwell   int32  // seconds
-}
+// visitEntry is a visit of a group: its visitor, tiles.VisitKey and
+// dwell in seconds.
+type visitEntry = tiles.VisitEntry
 
 // visitTally is the visits of a period: in total and by row key.
 type visitTally struct {
@@ -73,7 +74,7 @@ func band(seconds int64) int {
 }
 
 func (g *visitGroup) add(v *tiles.Visit) {
-	g.push(visitEntry{v.Visitor, tiles.VisitKey(v.Key, v.Day), int32(min(v.Last-v.First, math.MaxInt32))})
+	g.push(visitEntry{Visitor: v.Visitor, Key: tiles.VisitKey(v.Key, v.Day), Dwell: int32(min(v.Last-v.First, math.MaxInt32))})
 }
 
 func (g *visitGroup) push(e visitEntry) {
@@ -103,13 +104,13 @@ func (g *visitGroup) tally() tiles.VisitTally {
 	for i := 0; i < len(es); {
 		j, bands := i, 0
 		var keys uint32 // of this visitor's visits
-		for ; j < len(es) && es[j].visitor == es[i].visitor; j++ {
-			b := band(int64(es[j].dwell))
+		for ; j < len(es) && es[j].Visitor == es[i].Visitor; j++ {
+			b := band(int64(es[j].Dwell))
 			bands |= 1 << b
 			s.BandVisits[b]++
-			s.BandKeys[b] += es[j].key
-			keys += es[j].key
-			dwell[j] = int64(es[j].dwell)
+			s.BandKeys[b] += es[j].Key
+			keys += es[j].Key
+			dwell[j] = int64(es[j].Dwell)
 		}
 		s.VisitsKey += keys
 		s.Visitors++
@@ -138,8 +139,8 @@ func (g *visitGroup) byVisitor() []visitEntry {
 	and, or := ^uint64(0), uint64(0)
 	for _, c := range g.chunks {
 		for i := range c {
-			and &= c[i].visitor
-			or |= c[i].visitor
+			and &= c[i].Visitor
+			or |= c[i].Visitor
 		}
 	}
 	varies := and ^ or // the bits in which some visitors differ
@@ -150,7 +151,7 @@ func (g *visitGroup) byVisitor() []visitEntry {
 			n += copy(out[n:], c)
 		}
 		if varies != 0 {
-			slices.SortFunc(out, func(a, b visitEntry) int { return cmp.Compare(a.visitor, b.visitor) })
+			slices.SortFunc(out, func(a, b visitEntry) int { return cmp.Compare(a.Visitor, b.Visitor) })
 		}
 		return out
 	}
@@ -167,7 +168,7 @@ func (g *visitGroup) byVisitor() []visitEntry {
 		var count [256]int
 		for _, c := range src {
 			for i := range c {
-				count[c[i].visitor>>shift&0xff]++
+				count[c[i].Visitor>>shift&0xff]++
 			}
 		}
 		pos := 0
@@ -184,7 +185,7 @@ func (g *visitGroup) byVisitor() []visitEntry {
 		dst := bufs[next]
 		for _, c := range src {
 			for i := range c {
-				d := c[i].visitor >> shift & 0xff
+				d := c[i].Visitor >> shift & 0xff
 				dst[count[d]] = c[i]
 				count[d]++
 			}
@@ -194,10 +195,62 @@ func (g *visitGroup) byVisitor() []visitEntry {
 	return bufs[cur]
 }
 
-// tallyVisits lists the visits of q once and tallies them in total and,
-// when dim has visit figures, by row.
+// tallyVisits gets the visits of q once, grouped by the source when it
+// can (tiles.VisitGrouper) or listed, and tallies them in total and, when
+// dim has visit figures, by row.
 func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension) (*visitTally, error) {
 	t := &visitTally{rows: map[int64]*visitGroup{}}
+	byRow := dim != nil && dim.visits
+	listed := true
+	if vg, ok := s.visits.(tiles.VisitGrouper); ok {
+		var by []tiles.Dim
+		if byRow {
+			by = []tiles.Dim{dim.dim}
+		}
+		err := vg.VisitGroups(ctx, q, by, func(k int64, vs []visitEntry) error {
+			g := &t.all
+			if byRow {
+				if g = t.rows[k]; g == nil {
+					g = &visitGroup{}
+					t.rows[k] = g
+				}
+			}
+			g.chunks = append(g.chunks, vs)
+			g.n += len(vs)
+			return nil
+		})
+		switch {
+		case err == nil:
+			listed = false
+		case !errors.Is(err, tiles.ErrNotGrouped):
+			return nil, fmt.Errorf("stats: grouping visits: %w", err)
+		}
+	}
+	if listed {
+		if err := s.listVisits(ctx, q, dim, t); err != nil {
+			return nil, err
+		}
+	}
+	if byRow {
+		// Every visit is in one row: the total's visits are the rows'
+		// chunks (only read from here on), not a second copy of each.
+		for _, g := range t.rows {
+			t.all.chunks = append(t.all.chunks, g.chunks...)
+			t.all.n += g.n
+		}
+		return t, nil
+	}
+	// Without rows of visits the total's tally is the rest of the
+	// report's work on visits: it is made here, beside the groupings if
+	// they are not done yet, rather than after them.
+	all := t.all.tally()
+	t.allTally = &all
+	return t, nil
+}
+
+// listVisits puts the visits of q, listed by the source, in t: in total
+// or, when dim has visit figures, by row.
+func (s *Service) listVisits(ctx context.Context, q tiles.Query, dim *dimension, t *visitTally) error {
 	byRow := dim != nil && dim.visits
 	group := func(v *tiles.Visit) *visitGroup {
 		k := dim.visitKey(v, s.origins)
@@ -231,23 +284,9 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stats: listing visits: %w", err)
+		return fmt.Errorf("stats: listing visits: %w", err)
 	}
-	if byRow {
-		// Every visit is in one row: the total's visits are the rows'
-		// chunks (only read from here on), not a second copy of each.
-		for _, g := range t.rows {
-			t.all.chunks = append(t.all.chunks, g.chunks...)
-			t.all.n += g.n
-		}
-		return t, nil
-	}
-	// Without rows of visits the total's tally is the rest of the
-	// report's work on visits: it is made here, beside the groupings if
-	// they are not done yet, rather than after them.
-	all := t.all.tally()
-	t.allTally = &all
-	return t, nil
+	return nil
 }
 
 // median returns the median of xs (the mean of the two middle values for

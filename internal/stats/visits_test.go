@@ -29,16 +29,16 @@ func TestByVisitor(t *testing.T) {
 		es := make([]visitEntry, c.n)
 		var g visitGroup
 		for i := range es {
-			es[i] = visitEntry{visitor: c.id(), key: rng.Uint32(), dwell: rng.Int32N(86400)}
+			es[i] = visitEntry{Visitor: c.id(), Key: rng.Uint32(), Dwell: rng.Int32N(86400)}
 			g.push(es[i])
 		}
 		want := slices.Clone(es)
 		byAll := func(a, b visitEntry) int {
-			return cmp.Or(cmp.Compare(a.visitor, b.visitor), cmp.Compare(a.key, b.key), cmp.Compare(a.dwell, b.dwell))
+			return cmp.Or(cmp.Compare(a.Visitor, b.Visitor), cmp.Compare(a.Key, b.Key), cmp.Compare(a.Dwell, b.Dwell))
 		}
 		slices.SortFunc(want, byAll)
 		got := g.byVisitor()
-		if !slices.IsSortedFunc(got, func(a, b visitEntry) int { return cmp.Compare(a.visitor, b.visitor) }) {
+		if !slices.IsSortedFunc(got, func(a, b visitEntry) int { return cmp.Compare(a.Visitor, b.Visitor) }) {
 			t.Errorf("%s: not sorted by visitor", c.name)
 		}
 		got = slices.Clone(got)
