@@ -298,15 +298,10 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 
 	tg, ok := total[0]
 	p.Total = s.row("total", "All", tg, ok, narrowed, nil, false, false)
-	// The total's visits are every visit of the period, the largest tally
-	// of a report (a month of a zone at 10 M records: 270,000 visits,
-	// 6 ms): with rows of visits it runs beside the rows' tallies and the
-	// top lists (without, the visits' job made it, tallyVisits).
-	var totalVisits sync.WaitGroup
+	// (the visits' job made the tallies: tallyVisits)
 	if !p.Total.Suppressed && s.visits != nil {
-		totalVisits.Go(func() { s.setVisits(&p.Total, tg, narrowed, va.totalTally(), true) })
+		s.setVisits(&p.Total, tg, narrowed, va.totalTally(), true)
 	}
-	defer totalVisits.Wait()
 	totalShown := !p.Total.Suppressed
 	if dim != nil {
 		keys := slices.Collect(maps.Keys(rows))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -22,6 +23,8 @@ type visitGroup struct {
 	// rows' chunks, and for the chunks a tiles.VisitGrouper handed over)
 	chunks [][]visitEntry
 	n      int // entries in all
+	// tallied is the group's tally once made (tallyVisits)
+	tallied *tiles.VisitTally
 }
 
 // maxChunk is the largest chunk of a visitGroup, in entries (64 kB).
@@ -98,6 +101,9 @@ func (g *visitGroup) tally() tiles.VisitTally {
 	var s tiles.VisitTally
 	if g == nil || g.n == 0 {
 		return s
+	}
+	if g.tallied != nil {
+		return *g.tallied
 	}
 	es := g.byVisitor()
 	dwell := make([]int64, len(es))
@@ -231,6 +237,10 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 			return nil, err
 		}
 	}
+	// The tallies are the rest of the report's work on visits and need
+	// nothing else: they are made here, beside the groupings if those are
+	// not done yet, rather than after them (by origin at 10 M, a month of
+	// the centre: the total's took 9-11 ms, then the rows').
 	if byRow {
 		// Every visit is in one row: the total's visits are the rows'
 		// chunks (only read from here on), not a second copy of each.
@@ -238,11 +248,18 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 			t.all.chunks = append(t.all.chunks, g.chunks...)
 			t.all.n += g.n
 		}
+		var total sync.WaitGroup
+		total.Go(func() {
+			all := t.all.tally()
+			t.allTally = &all
+		})
+		for _, g := range t.rows {
+			tl := g.tally()
+			g.tallied = &tl
+		}
+		total.Wait()
 		return t, nil
 	}
-	// Without rows of visits the total's tally is the rest of the
-	// report's work on visits: it is made here, beside the groupings if
-	// they are not done yet, rather than after them.
 	all := t.all.tally()
 	t.allTally = &all
 	return t, nil
