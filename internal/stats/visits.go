@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 
@@ -313,12 +314,65 @@ func median(xs []int64) float64 {
 		return 0
 	}
 	m := len(xs) / 2
+	if len(xs) >= minBucketSelect {
+		if below, at, ok := bucketMiddle(xs, m); ok {
+			if len(xs)%2 == 1 {
+				return float64(at)
+			}
+			return float64(below+at) / 2
+		}
+	}
 	selectNth(xs, m)
 	if len(xs)%2 == 1 {
 		return float64(xs[m])
 	}
 	// xs[:m] holds the m smallest: the other middle value is their largest
 	return float64(slices.Max(xs[:m])+xs[m]) / 2
+}
+
+// minBucketSelect is the least count of values whose median bucketMiddle
+// finds (a month of a zone's visits: 270,000 dwell times, where
+// selectNth took 5 ms of a report's CPU).
+const minBucketSelect = 4096
+
+// bucketMiddle returns the m-1-th and m-th smallest of xs (counting from
+// 0; m ≥ 1) by a histogram of the values' high bits (4,096 buckets): the
+// values of the bucket or two that hold them are all that is then
+// selected among, so xs is read four times and not reordered. ok is false
+// for a value outside [0, 2^31) (a dwell time is within a day).
+func bucketMiddle(xs []int64, m int) (below, at int64, ok bool) {
+	var or int64
+	for _, x := range xs {
+		if x < 0 || x >= 1<<31 {
+			return 0, 0, false
+		}
+		or |= x
+	}
+	shift := max(bits.Len64(uint64(or))-12, 0)
+	var count [4096]int32
+	for _, x := range xs {
+		count[x>>shift]++
+	}
+	// the buckets of the m-1-th and m-th values, and the count before the first
+	lo, before := 0, 0
+	for before+int(count[lo]) < m {
+		before += int(count[lo])
+		lo++
+	}
+	hi, upto := lo, before+int(count[lo])
+	for upto <= m {
+		hi++
+		upto += int(count[hi])
+	}
+	mid := make([]int64, 0, upto-before)
+	for _, x := range xs {
+		if b := int(x >> shift); b >= lo && b <= hi {
+			mid = append(mid, x)
+		}
+	}
+	k := m - before // mid[k-1] and mid[k], once selected
+	selectNth(mid, k)
+	return slices.Max(mid[:k]), mid[k], true
 }
 
 // selectNth reorders xs so that xs[k] is the value a sort would put there,

@@ -49,14 +49,21 @@ func TestByVisitor(t *testing.T) {
 	}
 }
 
-// TestMedian checks the selection against the median of a sorted copy.
+// TestMedian checks the selection (and, past minBucketSelect values, the
+// buckets of the middle ones) against the median of a sorted copy.
 func TestMedian(t *testing.T) {
 	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 4))
-	for _, n := range []int{0, 1, 2, 3, 16, 17, 18, 1000, 1001, 100_000} {
-		for _, spread := range []int64{1, 3, 1000, 86400} {
+	for _, n := range []int{0, 1, 2, 3, 16, 17, 18, 1000, 1001, minBucketSelect - 1, minBucketSelect, minBucketSelect + 1, 100_000, 100_001} {
+		for _, spread := range []int64{1, 3, 1000, 86400, 1 << 40} {
 			xs := make([]int64, n)
 			for i := range xs {
 				xs[i] = rng.Int64N(spread)
+				if spread == 3 && i%2 == 0 {
+					xs[i] += 80000 // two clusters far apart, of half the values each: the middle ones in different buckets
+				}
+			}
+			if spread == 86400 && n > 2 {
+				xs[n/3] = -1 // outside a dwell time's range: selected as any values
 			}
 			if spread == 1000 && n > 1 {
 				slices.Sort(xs) // sorted input: the worst case of a naive pivot
