@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/paulmach/orb"
 
@@ -392,11 +393,16 @@ var (
 )
 
 // parallel scans the rollups' hours and the blocks with workers
-// goroutines (each scanning once it holds one of procs), each over a contiguous share of about entries/workers rollup
-// entries and rows/workers records with its own counters, pair lists,
-// stamps and clock, then merges them into m. The result is exactly the
-// sequential one: counts add up, and distinct counts the visitors of the
-// merged (group, visitor) pairs, in which a pair may repeat.
+// goroutines, each with its own counters, pair lists, stamps and clock,
+// then merges them into m. The hours and the blocks are cut into pieces
+// of about entries/(workers·piecesPerWorker) rollup entries or
+// rows/(workers·piecesPerWorker) records, and each goroutine, once it
+// holds one of procs, takes the next piece not taken until none is left:
+// a goroutine that gets its processor late (the others are busy: a
+// report's visits, another request) takes fewer, where equal shares fixed
+// in advance made the scan wait for the last one's. The result is exactly
+// the sequential one: counts add up, and distinct counts the visitors of
+// the merged (group, visitor) pairs, in which a pair may repeat.
 func (m multi) parallel(ctx context.Context, procs *procLimit, blocks []*block, workers, rows, entries int) error {
 	parts := make([]multi, workers)
 	parts[0] = m
@@ -406,24 +412,28 @@ func (m multi) parallel(ctx context.Context, procs *procLimit, blocks []*block, 
 			parts[w][i] = sc.worker()
 		}
 	}
-	shares := make([][]*block, workers)
-	w, n := 0, 0
-	for _, b := range blocks {
-		if n >= (w+1)*rows/workers && w < workers-1 {
-			w++
-		}
-		shares[w] = append(shares[w], b)
-		n += b.len()
+	type piece struct {
+		hours  []*hourRoll
+		blocks []*block
 	}
-	hours := make([][]*hourRoll, workers)
-	w, n = 0, 0
-	for _, r := range m[0].rolls {
-		if n >= (w+1)*entries/workers && w < workers-1 {
-			w++
+	var pieces []piece
+	cut := workers * piecesPerWorker
+	for i, n, from := 0, 0, 0; i < len(m[0].rolls); i++ {
+		n += m[0].rolls[i].entryCount()
+		if n >= (len(pieces)+1)*entries/cut || i == len(m[0].rolls)-1 {
+			pieces = append(pieces, piece{hours: m[0].rolls[from : i+1]})
+			from = i + 1
 		}
-		hours[w] = append(hours[w], r)
-		n += r.entryCount()
 	}
+	hourPieces := len(pieces)
+	for i, n, from := 0, 0, 0; i < len(blocks); i++ {
+		n += blocks[i].len()
+		if n >= (len(pieces)-hourPieces+1)*rows/cut || i == len(blocks)-1 {
+			pieces = append(pieces, piece{blocks: blocks[from : i+1]})
+			from = i + 1
+		}
+	}
+	var next atomic.Int32
 	var wg sync.WaitGroup
 	for w := range parts {
 		wg.Go(func() {
@@ -433,12 +443,15 @@ func (m multi) parallel(ctx context.Context, procs *procLimit, blocks []*block, 
 			}
 			defer procs.release()
 			defer p.flushZones()
-			p.rollups(hours[w])
-			for _, b := range shares[w] {
-				if ctx.Err() != nil {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(pieces) || ctx.Err() != nil {
 					return
 				}
-				p.block(b)
+				p.rollups(pieces[i].hours)
+				for _, b := range pieces[i].blocks {
+					p.block(b)
+				}
 			}
 		})
 	}
@@ -450,6 +463,10 @@ func (m multi) parallel(ctx context.Context, procs *procLimit, blocks []*block, 
 	}
 	return ctx.Err()
 }
+
+// piecesPerWorker is how many pieces of the hours, and of the blocks, a
+// parallel scan is cut into per goroutine.
+const piecesPerWorker = 4
 
 // worker returns a copy of sc for a worker of parallel: its own counters,
 // pairs, stamps, clock and zone masks.
