@@ -2,7 +2,10 @@
 // window (30 days unless -days) for one area, by the given groupings. Each request shifts
 // the window by one hour so that none is answered from the server's cache
 // (the figures are cached per data version); a last series repeats one
-// request to show the cached latency.
+// request to show the cached latency. With several servers (-url a,b)
+// the uncached series take turns, -block requests at a time: to compare
+// builds on a noisy machine, where servers run one after the other met
+// different moments of it.
 //
 //	go run ./bench/statslatency -url http://127.0.0.1:8080 -area zone=centro -to 2025-06-01 -by hour,origin
 package main
@@ -20,38 +23,58 @@ import (
 )
 
 func main() {
-	base := flag.String("url", "http://127.0.0.1:8080", "server base URL")
+	bases := flag.String("url", "http://127.0.0.1:8080", "server base URL; a comma list compares servers side by side (see -block)")
 	area := flag.String("area", "zone=centro", "the area parameter")
 	to := flag.String("to", time.Now().Format(time.DateOnly), "end of the window (a date; the window is the -days before)")
 	days := flag.Int("days", 30, "length of the window in days")
 	by := flag.String("by", "hour,origin", "groupings, comma-separated")
-	n := flag.Int("n", 20, "requests per grouping")
+	n := flag.Int("n", 20, "requests per grouping (and server)")
+	block := flag.Int("block", 10, "with several servers: requests to one server in a row before the next one's turn")
 	flag.Parse()
 	end, err := time.Parse(time.DateOnly, *to)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "statslatency: -to:", err)
 		os.Exit(1)
 	}
+	servers := strings.Split(*bases, ",")
+	step := *n
+	if len(servers) > 1 {
+		step = max(*block, 1)
+	}
 	for _, b := range strings.Split(*by, ",") {
-		var cold []time.Duration
-		var status string
-		for i := range *n {
-			u := query(*base, *area, b, end.Add(time.Duration(-i)*time.Hour), *days)
-			d, st, err := get(u)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "statslatency:", err)
-				os.Exit(1)
+		cold := make([][]time.Duration, len(servers))
+		status := make([]string, len(servers))
+		// each server gets the same windows, step at a time in turns (the
+		// first of a turn changing every turn): servers up side by side
+		// share the machine's moments, fast or slow
+		for from := 0; from < *n; from += step {
+			for k := range servers {
+				si := (k + from/step) % len(servers)
+				for i := from; i < min(from+step, *n); i++ {
+					u := query(servers[si], *area, b, end.Add(time.Duration(-i)*time.Hour), *days)
+					d, st, err := get(u)
+					if err != nil {
+						fmt.Fprintln(os.Stderr, "statslatency:", err)
+						os.Exit(1)
+					}
+					cold[si], status[si] = append(cold[si], d), st
+				}
 			}
-			cold, status = append(cold, d), st
 		}
-		var warm []time.Duration
-		u := query(*base, *area, b, end, *days)
-		for range *n {
-			d, _, _ := get(u)
-			warm = append(warm, d)
+		for si, base := range servers {
+			var warm []time.Duration
+			u := query(base, *area, b, end, *days)
+			for range *n {
+				d, _, _ := get(u)
+				warm = append(warm, d)
+			}
+			name := ""
+			if len(servers) > 1 {
+				name = base + " "
+			}
+			fmt.Printf("%sby=%-8s %s: uncached p50 %v p99 %v max %v; cached p50 %v\n", name, b, status[si],
+				pct(cold[si], 0.5), pct(cold[si], 0.99), pct(cold[si], 1), pct(warm, 0.5))
 		}
-		fmt.Printf("by=%-8s %s: uncached p50 %v p99 %v max %v; cached p50 %v\n", b, status,
-			pct(cold, 0.5), pct(cold, 0.99), pct(cold, 1), pct(warm, 0.5))
 	}
 }
 
