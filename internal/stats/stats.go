@@ -303,6 +303,10 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 		s.setVisits(&p.Total, tg, narrowed, va.totalTally(), true)
 	}
 	totalShown := !p.Total.Suppressed
+	// The rows, in two halves, and the top lists are built side by side:
+	// a report by origin has hundreds of rows, each published, named and
+	// rated, and its top list publishes every origin again.
+	var build []func() error
 	if dim != nil {
 		keys := slices.Collect(maps.Keys(rows))
 		slices.SortFunc(keys, func(x, y int64) int { return cmp.Compare(dim.order(x), dim.order(y)) })
@@ -315,26 +319,42 @@ func (s *Service) period(ctx context.Context, a *area, dim *dimension, f tiles.F
 		if totalShown {
 			s.priv.Margins(people, withheld)
 		}
-		for i, k := range keys {
-			row := s.row(dim.key(k), dim.label(k, s.names), rows[k], !withheld[i], narrowed, va.row(k), dim.visits, dim.repeat)
-			s.addRate(&row, dim.level, k)
-			p.Rows = append(p.Rows, row)
+		p.Rows = make([]Row, len(keys))
+		half := func(lo, hi int) func() error {
+			return func() error {
+				for i := lo; i < hi; i++ {
+					k := keys[i]
+					p.Rows[i] = s.row(dim.key(k), dim.label(k, s.names), rows[k], !withheld[i], narrowed, va.row(k), dim.visits, dim.repeat)
+					s.addRate(&p.Rows[i], dim.level, k)
+				}
+				return nil
+			}
 		}
+		build = append(build, half(0, len(keys)/2), half(len(keys)/2, len(keys)))
 	}
 	muni := dimensions["origin"]
-	p.TopOrigins = s.top(origins, narrowed, func(k int64) bool { return k != 0 }, func(k int64) Row {
-		row := s.row(muni.key(k), muni.label(k, s.names), origins[k], true, narrowed, nil, false, false)
-		row.Level = tiles.LevelMunicipality.String()
-		s.addRate(&row, tiles.LevelMunicipality, k)
-		return row
+	build = append(build, func() error {
+		p.TopOrigins = s.top(origins, narrowed, func(k int64) bool { return k != 0 }, func(k int64) Row {
+			row := s.row(muni.key(k), muni.label(k, s.names), origins[k], true, narrowed, nil, false, false)
+			row.Level = tiles.LevelMunicipality.String()
+			s.addRate(&row, tiles.LevelMunicipality, k)
+			return row
+		})
+		return nil
 	})
 	nat := dimensions["nationality"]
 	italy := int64(tiles.CountryIndex(tiles.Italy))
-	p.TopCountries = s.top(countries, narrowed, func(k int64) bool { return k != 0 && k != italy }, func(k int64) Row {
-		row := s.row(nat.key(k), nat.label(k, s.names), countries[k], true, narrowed, nil, false, false)
-		row.Level = tiles.LevelCountry.String()
-		return row
+	build = append(build, func() error {
+		p.TopCountries = s.top(countries, narrowed, func(k int64) bool { return k != 0 && k != italy }, func(k int64) Row {
+			row := s.row(nat.key(k), nat.label(k, s.names), countries[k], true, narrowed, nil, false, false)
+			row.Level = tiles.LevelCountry.String()
+			return row
+		})
+		return nil
 	})
+	if err := parallel(ctx, runtime.GOMAXPROCS(0), build); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
