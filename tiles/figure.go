@@ -29,8 +29,11 @@ func Value(v float64) Figure { return Figure{v: v, state: hasValue} }
 // Withheld is a figure that is not published.
 func Withheld() Figure { return Figure{state: withheld} }
 
-// IsZero reports whether the figure does not apply.
-func (f Figure) IsZero() bool { return f.state == absent }
+// Absent reports whether the figure does not apply: the zero Figure. (It
+// is not named IsZero, which encoding/json would call for omitzero through
+// an interface, a copy of the figure on the heap for each of the
+// thousands of a report; without it, the zero value is left out as well.)
+func (f Figure) Absent() bool { return f.state == absent }
 
 // Suppressed reports whether the figure was withheld.
 func (f Figure) Suppressed() bool { return f.state == withheld }

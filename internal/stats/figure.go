@@ -15,8 +15,9 @@ type Delta struct {
 	state    figureState
 }
 
-// IsZero reports whether the change does not apply.
-func (d Delta) IsZero() bool { return d.state == absent }
+// Absent reports whether the change does not apply: the zero Delta (see
+// tiles.Figure.Absent).
+func (d Delta) Absent() bool { return d.state == absent }
 
 // Suppressed reports whether the change was withheld.
 func (d Delta) Suppressed() bool { return d.state == withheld }
@@ -46,7 +47,7 @@ func (d Delta) MarshalJSON() ([]byte, error) {
 // applies only when the figure applies on both sides, and has a number only
 // when both are published.
 func change(cur, ref tiles.Figure, digits int) Delta {
-	if cur.IsZero() || ref.IsZero() {
+	if cur.Absent() || ref.Absent() {
 		return Delta{}
 	}
 	c, ok1 := cur.Value()
