@@ -105,6 +105,9 @@ type scan struct {
 	zother int
 
 	hidx [2]int // per dimension of the hour: its group index in the hour being added (rollup.go)
+	// seen are the visitors whose usual entries' pairs a pass collected
+	// (multi.rollups; on the pass's first scan)
+	seen *[2][]uint64
 }
 
 var stampPool sync.Pool // *[]uint32
@@ -472,6 +475,7 @@ const piecesPerWorker = 4
 // pairs, stamps, clock and zone masks.
 func (sc *scan) worker() *scan {
 	p := *sc
+	p.seen = nil // (a worker's own, made as it first needs them)
 	p.clock = tiles.NewClock(sc.q.Loc)
 	p.count, p.anon = make([]int64, len(sc.count)), make([]int64, len(sc.anon))
 	p.ckey, p.akey = make([]uint32, len(sc.ckey)), make([]uint32, len(sc.akey))

@@ -451,6 +451,17 @@ func (m multi) rollups(rolls []*hourRoll) {
 	if !sc.needProf {
 		vprofs = nil // (a random read per entry saved)
 	}
+	// The scans whose group of a usual entry (uentry: a visitor's usual
+	// attributes) is the visitor's whatever the hour or zone (grouped by
+	// attributes only) collect the (group, visitor) pair of a visitor's
+	// usual entries once, the first time the visitor is met (seen, per
+	// match and rest): one bit in a small set, where each scan's stamp
+	// was a random read of its own in an array of every visitor.
+	keyed, others := m.usualKeyed()
+	var seen *[2][]uint64
+	if len(keyed) > 0 {
+		seen = sc.seenUsual()
+	}
 	for _, r := range rolls {
 		hc := sc.hourOf(r)
 		for _, x := range m {
@@ -478,8 +489,20 @@ func (m multi) rollups(rolls []*hourRoll) {
 				if !match && !withRest {
 					continue
 				}
-				for _, x := range m {
+				for _, x := range others {
 					x.addE(!match, p.mask, &e)
+				}
+				if seen != nil {
+					set := 0
+					if !match {
+						set = 1
+					}
+					word, bit := &seen[set][u.v>>6], uint64(1)<<(u.v&63)
+					first := *word&bit == 0
+					*word |= bit
+					for _, x := range keyed {
+						x.addUsual(!match, &e, first)
+					}
 				}
 			}
 			for i := range es {
@@ -493,6 +516,59 @@ func (m multi) rollups(rolls []*hourRoll) {
 				}
 			}
 		}
+	}
+}
+
+// usualKeyed splits m into the scans grouped by attributes only (no
+// zone, hour, weekday or date), whose group of a usual entry is its
+// visitor's, and the others.
+func (m multi) usualKeyed() (keyed, others multi) {
+	for _, x := range m {
+		byAttrs := true
+		for _, d := range x.dims {
+			byAttrs = byAttrs && d.etab != nil
+		}
+		if byAttrs {
+			keyed = append(keyed, x)
+		} else {
+			others = append(others, x)
+		}
+	}
+	return keyed, others
+}
+
+// seenUsual returns the sets of visitors whose usual entries' pairs the
+// scan's pass collected (multi.rollups): [0] of matching entries, [1] of
+// rest ones. Kept for the scan's pass (a parallel worker's pieces).
+func (sc *scan) seenUsual() *[2][]uint64 {
+	if sc.seen == nil {
+		n := (int(sc.sn.visitors) + 64) / 64
+		sc.seen = &[2][]uint64{make([]uint64, n), nil}
+		if sc.q.WithRest {
+			sc.seen[1] = make([]uint64, n)
+		}
+	}
+	return sc.seen
+}
+
+// addUsual adds usual entry e to its group, or to its rest group, and
+// the group's pair of its visitor when first (of a scan grouped by
+// attributes only: multi.usualKeyed).
+func (sc *scan) addUsual(rest bool, e *rentry, first bool) {
+	g := 0
+	if rest {
+		g = sc.groups
+	}
+	switch len(sc.dims) {
+	case 1:
+		g += sc.eidx(0, e)
+	case 2:
+		g += sc.eidx(0, e)*sc.dims[1].n + sc.eidx(1, e)
+	}
+	sc.count[g] += e.weight()
+	sc.ckey[g] += e.k
+	if first {
+		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(e.v))
 	}
 }
 
