@@ -555,16 +555,11 @@ func (sc *scan) seenUsual() *[2][]uint64 {
 // the group's pair of its visitor when first (of a scan grouped by
 // attributes only: multi.usualKeyed).
 func (sc *scan) addUsual(rest bool, e *rentry, first bool) {
-	g := 0
+	off := 0
 	if rest {
-		g = sc.groups
+		off = sc.groups
 	}
-	switch len(sc.dims) {
-	case 1:
-		g += sc.eidx(0, e)
-	case 2:
-		g += sc.eidx(0, e)*sc.dims[1].n + sc.eidx(1, e)
-	}
+	g := sc.egroup(off, e)
 	sc.count[g] += e.weight()
 	sc.ckey[g] += e.k
 	if first {
@@ -605,7 +600,7 @@ func (sc *scan) addE(rest bool, mask uint16, e *rentry) {
 		if sc.dims[0].zones {
 			sc.addZones(off, 0, mask, e.weight(), e.k, e.v)
 		} else {
-			sc.addEntry(off+sc.eidx(0, e), e)
+			sc.addEntry(sc.egroup(off, e), e)
 		}
 	case 2:
 		switch {
@@ -614,9 +609,21 @@ func (sc *scan) addE(rest bool, mask uint16, e *rentry) {
 		case sc.dims[1].zones:
 			sc.addZones(off, sc.eidx(0, e), mask, e.weight(), e.k, e.v)
 		default:
-			sc.addEntry(off+sc.eidx(0, e)*sc.dims[1].n+sc.eidx(1, e), e)
+			sc.addEntry(sc.egroup(off, e), e)
 		}
 	}
+}
+
+// egroup is the group of entry e at off (0, or sc.groups for the rest) in
+// a grouping with no zone dimension.
+func (sc *scan) egroup(off int, e *rentry) int {
+	switch len(sc.dims) {
+	case 1:
+		return off + sc.eidx(0, e)
+	case 2:
+		return off + sc.eidx(0, e)*sc.dims[1].n + sc.eidx(1, e)
+	}
+	return off
 }
 
 // rollupDirect is rollups for hour r of a scan without narrowing filters

@@ -50,37 +50,31 @@ const (
 	gzipQuickLevel = kgzip.BestSpeed
 )
 
-var gzipWriters = gzipPool(gzip.BestCompression)
-
-var gzipQuickWriters = sync.Pool{New: func() any {
-	w, _ := kgzip.NewWriterLevel(nil, gzipQuickLevel)
-	return w
-}}
-
-func gzipPool(level int) *sync.Pool {
-	return &sync.Pool{New: func() any {
-		w, _ := gzip.NewWriterLevel(nil, level)
+// Pools of compressors, each a resetWriter.
+var (
+	gzipWriters = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.BestCompression)
 		return w
 	}}
+	gzipQuickWriters = sync.Pool{New: func() any {
+		w, _ := kgzip.NewWriterLevel(nil, gzipQuickLevel)
+		return w
+	}}
+	brotliWriters = sync.Pool{New: func() any {
+		return brotli.NewWriterLevel(nil, brotliQuality)
+	}}
+)
+
+// resetWriter is a compressor that can be pointed at a new output.
+type resetWriter interface {
+	io.WriteCloser
+	Reset(io.Writer)
 }
 
-// gzipBytes compresses a body that is kept (tiles) at the best level.
-func gzipBytes(b []byte) []byte { return gzipWith(gzipWriters, b) }
-
-// gzipQuick compresses a body for one response, for speed.
-func gzipQuick(b []byte) []byte {
+// compressWith compresses b with a compressor of pool.
+func compressWith(pool *sync.Pool, b []byte) []byte {
 	var buf bytes.Buffer
-	zw := gzipQuickWriters.Get().(*kgzip.Writer)
-	zw.Reset(&buf)
-	zw.Write(b) // writes to a bytes.Buffer do not fail
-	zw.Close()
-	gzipQuickWriters.Put(zw)
-	return buf.Bytes()
-}
-
-func gzipWith(pool *sync.Pool, b []byte) []byte {
-	var buf bytes.Buffer
-	zw := pool.Get().(*gzip.Writer)
+	zw := pool.Get().(resetWriter)
 	zw.Reset(&buf)
 	zw.Write(b) // writes to a bytes.Buffer do not fail
 	zw.Close()
@@ -88,19 +82,14 @@ func gzipWith(pool *sync.Pool, b []byte) []byte {
 	return buf.Bytes()
 }
 
-var brotliWriters = sync.Pool{New: func() any {
-	return brotli.NewWriterLevel(nil, brotliQuality)
-}}
+// gzipBytes compresses a body that is kept (tiles) at the best level.
+func gzipBytes(b []byte) []byte { return compressWith(&gzipWriters, b) }
 
-func brotliBytes(b []byte) []byte {
-	var buf bytes.Buffer
-	bw := brotliWriters.Get().(*brotli.Writer)
-	bw.Reset(&buf)
-	bw.Write(b) // writes to a bytes.Buffer do not fail
-	bw.Close()
-	brotliWriters.Put(bw)
-	return buf.Bytes()
-}
+// gzipQuick compresses a body for one response, for speed.
+func gzipQuick(b []byte) []byte { return compressWith(&gzipQuickWriters, b) }
+
+// brotliBytes compresses a body for one response.
+func brotliBytes(b []byte) []byte { return compressWith(&brotliWriters, b) }
 
 var gzipReaders sync.Pool // *gzip.Reader
 
