@@ -100,9 +100,11 @@ type scan struct {
 	visits   bool // the scan lists visits (Visits)
 
 	// zones collects the visitors of a scan grouped by zone (zones.go);
-	// zother is the size of the other dimension (1 when none).
+	// zother is the size of the other dimension (1 when none); zruns:
+	// its pairs are runs (zones.go).
 	zones  *zoneAcc
 	zother int
+	zruns  bool
 
 	hidx [2]int // per dimension of the hour: its group index in the hour being added (rollup.go)
 	// seen are the visitors whose usual entries' pairs a pass collected
@@ -374,6 +376,14 @@ func derive(ds []derivation) {
 			x.akey[gx] += h.akey[gh]
 		}
 		x.pairs = slices.Grow(x.pairs[:0], len(h.pairs))
+		if x.zruns = h.zruns; h.zruns {
+			// x is h without its other dimension: a run's code is the rest's or not
+			for _, p := range h.pairs {
+				code, mask, v := runParts(p)
+				x.pairs = append(x.pairs, run(min(code/h.zother, 1)*x.zother, mask, v))
+			}
+			continue
+		}
 		for _, p := range h.pairs {
 			x.pairs = append(x.pairs, uint64(proj(int(p>>32)))<<32|p&0xffffffff)
 		}
@@ -559,6 +569,7 @@ func (sc *scan) prepare(s *Store) error {
 			if len(sc.dims) == 2 {
 				sc.zother = sc.dims[1-i].n
 			}
+			sc.zruns = sc.zoneRuns()
 		}
 	}
 	if len(q.By) == 1 && q.By[0] == tiles.DimBin {
@@ -874,6 +885,9 @@ func (sc *scan) emit(fn func(tiles.Group) error, visitors []int64, vkeys []uint3
 // number of pairs.
 func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 	onDistinct()
+	if sc.zruns {
+		return sc.distinctRuns(groups)
+	}
 	visitors, keys := make([]int64, groups), make([]uint32, groups)
 	if len(sc.pairs) == 0 {
 		return visitors, keys

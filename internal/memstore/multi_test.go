@@ -17,11 +17,22 @@ import (
 // records that collapse into rollups (most hours) and records (the
 // others), each under one to six random groupings (a view's six among
 // them), sequential and split between workers.
+// The scans by zone collect either runs or, when their codes do not fit in
+// a run, pairs.
 func TestAggregateManyRandom(t *testing.T) {
 	t.Run("sequential", testAggregateManyRandom)
 	t.Run("parallel", func(t *testing.T) {
 		forceParallel(t)
 		testAggregateManyRandom(t)
+	})
+	t.Run("zone-pairs", func(t *testing.T) {
+		defer func(n int) { maxRunCodes = n }(maxRunCodes)
+		maxRunCodes = 0
+		t.Run("sequential", testAggregateManyRandom)
+		t.Run("parallel", func(t *testing.T) {
+			forceParallel(t)
+			testAggregateManyRandom(t)
+		})
 	})
 }
 
