@@ -99,15 +99,22 @@ func (g *visitGroup) push(e visitEntry) {
 // A visitor has at most one visit per day in a group, so its visits are
 // its days.
 func (g *visitGroup) tally() tiles.VisitTally {
-	var s tiles.VisitTally
 	if g == nil || g.n == 0 {
-		return s
+		return tiles.VisitTally{}
 	}
 	if g.tallied != nil {
 		return *g.tallied
 	}
+	s, _ := g.tallyInto(make([]int64, g.n), nil)
+	return s
+}
+
+// tallyInto is tally with the group's dwell times left in dwell (g.n of
+// them, in any order) and, with seen (a bitset over visitor ids, which it
+// must cover), each visitor marked in seen: again reports a visitor that
+// was marked already.
+func (g *visitGroup) tallyInto(dwell []int64, seen []uint64) (s tiles.VisitTally, again bool) {
 	es := g.byVisitor()
-	dwell := make([]int64, len(es))
 	for i := 0; i < len(es); {
 		j, bands := i, 0
 		var keys uint32 // of this visitor's visits
@@ -118,6 +125,11 @@ func (g *visitGroup) tally() tiles.VisitTally {
 			s.BandKeys[b] += es[j].Key
 			keys += es[j].Key
 			dwell[j] = int64(es[j].Dwell)
+		}
+		if seen != nil {
+			w, bit := es[i].Visitor/64, uint64(1)<<(es[i].Visitor%64)
+			again = again || seen[w]&bit != 0
+			seen[w] |= bit
 		}
 		s.VisitsKey += keys
 		s.Visitors++
@@ -133,8 +145,98 @@ func (g *visitGroup) tally() tiles.VisitTally {
 		i = j
 	}
 	s.Visits = int64(len(es))
-	s.MedianDwell = median(dwell)
-	return s
+	s.MedianDwell = median(dwell[:len(es)])
+	return s, again
+}
+
+// addTally adds the counts and keys of o to s (not the median).
+func addTally(s *tiles.VisitTally, o *tiles.VisitTally) {
+	s.Visits += o.Visits
+	s.Visitors += o.Visitors
+	s.Repeat += o.Repeat
+	for b := range s.BandVisits {
+		s.BandVisits[b] += o.BandVisits[b]
+		s.BandVisitors[b] += o.BandVisitors[b]
+		s.BandKeys[b] += o.BandKeys[b]
+	}
+	s.VisitsKey += o.VisitsKey
+	s.RepeatKey += o.RepeatKey
+}
+
+// tallyRows tallies each row of t and the total. When no visitor has
+// visits in two rows (a visitor's origin, nationality, age… are the same
+// from visit to visit: nearly always), the total's counts and keys are the
+// sums of the rows', and its median dwell the median of the rows' dwell
+// times together: the total's visits need no sort of their own (by
+// origin, a month of the centre: 270,000 visits). The rows are tallied in
+// two halves side by side, each marking its visitors in a bitset; a
+// visitor met twice in a half, or in both, makes the total tallied from
+// its own visits, as it is when visitor ids are too large for a bitset
+// (sources other than the memory store give 64-bit hashes).
+func (t *visitTally) tallyRows() {
+	rows := make([]*visitGroup, 0, len(t.rows))
+	var top uint64
+	for _, g := range t.rows {
+		// Every visit is in one row: the total's visits are the rows'
+		// chunks (only read from here on), not a second copy of each.
+		t.all.chunks = append(t.all.chunks, g.chunks...)
+		t.all.n += g.n
+		rows = append(rows, g)
+		for _, c := range g.chunks {
+			for i := range c {
+				top = max(top, c[i].Visitor)
+			}
+		}
+	}
+	words := top/64 + 1
+	if words > uint64(t.all.n) { // a bitset larger than the dwell times
+		var total sync.WaitGroup
+		total.Go(func() {
+			all := t.all.tally()
+			t.allTally = &all
+		})
+		for _, g := range rows {
+			tl := g.tally()
+			g.tallied = &tl
+		}
+		total.Wait()
+		return
+	}
+	dwell := make([]int64, t.all.n)
+	half, n := 0, 0
+	for half < len(rows) && 2*n < t.all.n {
+		n += rows[half].n
+		half++
+	}
+	seen := [2][]uint64{make([]uint64, words), make([]uint64, words)}
+	var again [2]bool
+	part := func(h int, rows []*visitGroup, off int) {
+		for _, g := range rows {
+			tl, a := g.tallyInto(dwell[off:off+g.n], seen[h])
+			g.tallied = &tl
+			again[h] = again[h] || a
+			off += g.n
+		}
+	}
+	var other sync.WaitGroup
+	other.Go(func() { part(1, rows[half:], n) })
+	part(0, rows[:half], 0)
+	other.Wait()
+	twice := again[0] || again[1]
+	for w := range seen[0] {
+		twice = twice || seen[0][w]&seen[1][w] != 0
+	}
+	if twice {
+		all := t.all.tally()
+		t.allTally = &all
+		return
+	}
+	var all tiles.VisitTally
+	for _, g := range rows {
+		addTally(&all, g.tallied)
+	}
+	all.MedianDwell = median(dwell)
+	t.allTally = &all
 }
 
 // byVisitor returns the group's entries in one new slice, those of each
@@ -243,22 +345,7 @@ func (s *Service) tallyVisits(ctx context.Context, q tiles.Query, dim *dimension
 	// not done yet, rather than after them (by origin at 10 M, a month of
 	// the centre: the total's took 9-11 ms, then the rows').
 	if byRow {
-		// Every visit is in one row: the total's visits are the rows'
-		// chunks (only read from here on), not a second copy of each.
-		for _, g := range t.rows {
-			t.all.chunks = append(t.all.chunks, g.chunks...)
-			t.all.n += g.n
-		}
-		var total sync.WaitGroup
-		total.Go(func() {
-			all := t.all.tally()
-			t.allTally = &all
-		})
-		for _, g := range t.rows {
-			tl := g.tally()
-			g.tallied = &tl
-		}
-		total.Wait()
+		t.tallyRows()
 		return t, nil
 	}
 	all := t.all.tally()

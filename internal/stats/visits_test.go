@@ -2,11 +2,13 @@ package stats
 
 import (
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
+	"github.com/flowtiles/flowtiles/tiles"
 )
 
 // TestByVisitor checks the radix sort of a group's chunks against a
@@ -82,6 +84,67 @@ func TestMedian(t *testing.T) {
 			}
 			if got := median(xs); got != want {
 				t.Errorf("n=%d, spread %d: median %v, want %v", n, spread, got, want)
+			}
+		}
+	}
+}
+
+// TestTallyRows checks the rows' tallies, and the total's made from them,
+// against each group's own tally (sorted by itself): visitors each in one
+// row, one visitor in two rows of a half or of both halves, and visitor
+// ids too large for a bitset.
+func TestTallyRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 5))
+	for _, c := range []struct {
+		name  string
+		twice func(rows int) (a, b int) // rows sharing a visitor (-1: none)
+		wide  bool
+	}{
+		{"each in one row", func(int) (int, int) { return -1, -1 }, false},
+		{"one in the first two rows", func(int) (int, int) { return 0, 1 }, false},
+		{"one in the first and last rows", func(rows int) (int, int) { return 0, rows - 1 }, false},
+		{"one in the last two rows", func(rows int) (int, int) { return rows - 2, rows - 1 }, false},
+		{"wide ids", func(int) (int, int) { return -1, -1 }, true},
+	} {
+		for _, rows := range []int{2, 3, 40} {
+			tl := &visitTally{rows: map[int64]*visitGroup{}}
+			var all visitGroup
+			a, b := c.twice(rows)
+			next := uint64(2) // (1 is the visitor of two rows)
+			for r := range rows {
+				g := &visitGroup{}
+				tl.rows[int64(r*7)] = g
+				for range 1 + rng.IntN(60) {
+					v := next
+					if c.wide {
+						v = rng.Uint64()
+					}
+					next++
+					for range 1 + rng.IntN(3) {
+						e := visitEntry{Visitor: v, Key: rng.Uint32(), Dwell: rng.Int32N(4 * 3600)}
+						g.push(e)
+						all.push(e)
+					}
+				}
+				if r == a || r == b {
+					e := visitEntry{Visitor: 1, Key: rng.Uint32(), Dwell: rng.Int32N(4 * 3600)}
+					g.push(e)
+					all.push(e)
+				}
+			}
+			want := map[int64]tiles.VisitTally{}
+			for k, g := range tl.rows {
+				want[k] = g.tally()
+			}
+			tl.tallyRows()
+			name := fmt.Sprintf("%s, %d rows", c.name, rows)
+			for k, g := range tl.rows {
+				if g.tallied == nil || *g.tallied != want[k] {
+					t.Errorf("%s: row %d: %+v, want %+v", name, k, g.tallied, want[k])
+				}
+			}
+			if got, want := tl.totalTally(), all.tally(); got != want {
+				t.Errorf("%s: total %+v, want %+v", name, got, want)
 			}
 		}
 	}
