@@ -308,7 +308,11 @@ type derivation struct {
 // plan splits m into the scans of the pass and those derived from them
 // (the total from the nationalities, the zones from the origins by zone:
 // a view's): a derived grouping's pairs are fewer than its entries and
-// records.
+// records. Of the groupings a grouping can be derived from, one summing
+// out an attribute (origin, nationality, age…) is taken first: a visitor
+// is in one group of it, nearly always, where by hour or date they are
+// in many, and their pairs are read again (a report by hour's total, from
+// its hours: 465,000 pairs against 257,000 from its countries).
 func (m multi) plan() (multi, []derivation) {
 	var derived []derivation
 	isDerived := map[*scan]bool{}
@@ -317,7 +321,7 @@ func (m multi) plan() (multi, []derivation) {
 			if len(x.dims) != n {
 				continue
 			}
-		sources:
+			best := derivation{k: -1}
 			for _, h := range m {
 				if len(h.dims) != n+1 || isDerived[h] {
 					continue
@@ -326,10 +330,14 @@ func (m multi) plan() (multi, []derivation) {
 					if d.zones || !slices.Equal(slices.Delete(slices.Clone(h.q.By), k, k+1), x.q.By) {
 						continue
 					}
-					derived = append(derived, derivation{x: x, h: h, k: k})
-					isDerived[x] = true
-					break sources
+					if best.k < 0 || d.etab != nil && best.h.dims[best.k].etab == nil {
+						best = derivation{x: x, h: h, k: k}
+					}
 				}
+			}
+			if best.k >= 0 {
+				derived = append(derived, best)
+				isDerived[x] = true
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -104,6 +105,52 @@ func testAggregateManyRandom(t *testing.T) {
 			if !slices.Equal(got[j], alone) {
 				t.Errorf("%s: %d groups, %d from a scan of its own", name, len(got[j]), len(alone))
 				sourcetest.LogFirstDiff(t, got[j], alone)
+			}
+		}
+	}
+}
+
+// A total is derived from a grouping by an attribute rather than by hour
+// (whose pairs repeat a visitor in many hours), whichever comes first; and
+// the zones from the origins or countries by zone.
+func TestPlanDerivesFromAttributes(t *testing.T) {
+	s := New(refdata.Italy())
+	if err := s.Add(sourcetest.Records(sourcetest.Seed(t), 200), tiles.NewZoneIndex(sourcetest.Zones())); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		by       [][]tiles.Dim
+		from     map[string]string // derived grouping -> its source
+		derivedN int
+	}{
+		{[][]tiles.Dim{nil, {tiles.DimHour}, {tiles.DimMunicipality}, {tiles.DimNationality}},
+			map[string]string{"[]": "[3]"}, 1},
+		{[][]tiles.Dim{nil, {tiles.DimDate}, {tiles.DimNationality}},
+			map[string]string{"[]": "[6]"}, 1},
+		{[][]tiles.Dim{{tiles.DimHour}, nil},
+			map[string]string{"[]": "[7]"}, 1},
+		{[][]tiles.Dim{{tiles.DimZone, tiles.DimHour}, {tiles.DimNationality, tiles.DimZone}, {tiles.DimZone}},
+			map[string]string{"[2]": "[6 2]"}, 1},
+	} {
+		var m multi
+		for _, by := range c.by {
+			q := tiles.Query{By: by, Loc: sourcetest.Rome}
+			sc := &scan{q: &q, sn: s.snap.Load(), clock: tiles.NewClock(q.Loc), to: math.MaxUint32}
+			if err := sc.prepare(s); err != nil {
+				t.Fatal(err)
+			}
+			defer sc.putZones()
+			m = append(m, sc)
+		}
+		pass, derived := m.plan()
+		if len(derived) != c.derivedN || len(pass)+len(derived) != len(m) {
+			t.Errorf("%v: %d derived, %d in the pass", c.by, len(derived), len(pass))
+			continue
+		}
+		for _, d := range derived {
+			x, h := fmt.Sprint(d.x.q.By), fmt.Sprint(d.h.q.By)
+			if c.from[x] != h {
+				t.Errorf("%v: %s derived from %s, want from %s", c.by, x, h, c.from[x])
 			}
 		}
 	}
