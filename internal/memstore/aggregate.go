@@ -967,18 +967,21 @@ func (bi *binIndex) index(xu, yu uint32) int {
 	} else if (r0+1)*bi.h <= y {
 		r0++
 	}
+	// Row r0 is offset by half a bin when odd, row r0+1 when r0 is even;
+	// the nearer of the two centres decides. Without branches: which row
+	// is odd, and which centre is nearer, are as likely as not, and a
+	// mispredicted branch took longer than the arithmetic.
 	odd := r0 & 1
-	// row r0 is offset by half a bin when odd, row r0+1 when r0 is even
-	c0, c1 := (x+bi.half)>>bi.shift, x>>bi.shift
-	if odd == 1 {
-		c0, c1 = c1, c0
-	}
+	ca, cb := (x+bi.half)>>bi.shift, x>>bi.shift
+	sw := (ca ^ cb) & -odd // odd: swap
+	c0, c1 := ca^sw, cb^sw
 	dx0 := x - (c0*bi.w + odd*bi.half)
 	dy0 := y - r0*bi.h
 	dx1 := x - (c1*bi.w + (1-odd)*bi.half)
 	dy1 := dy0 - bi.h
-	if dx0*dx0+dy0*dy0 <= dx1*dx1+dy1*dy1 {
-		return int((r0-bi.r0)*bi.cols + c0 - bi.c0)
-	}
-	return int((r0+1-bi.r0)*bi.cols + c1 - bi.c0)
+	i0 := (r0-bi.r0)*bi.cols + c0 - bi.c0
+	i1 := i0 + bi.cols + c1 - c0
+	// far: all ones when the second centre is strictly nearer
+	far := (dx1*dx1 + dy1*dy1 - dx0*dx0 - dy0*dy0) >> 63
+	return int(i0 ^ (i0^i1)&far)
 }
