@@ -189,17 +189,19 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 	}
 	met := sc.zones.touched[:0]
 	var later []uint64
-	for _, p := range sc.pairs {
-		code, mask, v := runParts(p)
-		switch stamp[v] {
-		case 0:
-			stamp[v] = uint32(code) + 1
-			acc[v] = mask
-			met = append(met, v)
-		case uint32(code) + 1:
-			acc[v] |= mask
-		default:
-			later = append(later, p)
+	for _, ps := range sc.pairLists() {
+		for _, p := range ps {
+			code, mask, v := runParts(p)
+			switch stamp[v] {
+			case 0:
+				stamp[v] = uint32(code) + 1
+				acc[v] = mask
+				met = append(met, v)
+			case uint32(code) + 1:
+				acc[v] |= mask
+			default:
+				later = append(later, p)
+			}
 		}
 	}
 	for _, v := range met {
