@@ -109,6 +109,16 @@ type scan struct {
 	zones  *zoneAcc
 	zother int
 	zruns  bool
+	// zsum are a scan by zone's sums by code, over every entry and record
+	// once, kept for the groupings derived with its zones summed out: zout
+	// (the other dimension's) and zall (no dimension). zsumOf is such a
+	// grouping's source, and zvis and zkeys its visitors and their keys,
+	// which the source's distinctRuns counts.
+	zsum       *zoneSums
+	zout, zall *scan
+	zsumOf     *scan
+	zvis       []int64
+	zkeys      []uint32
 
 	hidx [2]int // per dimension of the hour: its group index in the hour being added (rollup.go)
 	// seen are the visitors whose usual entries' pairs a pass collected
@@ -267,8 +277,12 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 	// scan does; fn, which emit calls, does not.
 	visitors, vkeys := make([][]int64, len(m)), make([][]uint32, len(m))
 	count := func() {
-		for i, x := range m {
-			visitors[i], vkeys[i] = x.distinct(len(x.count))
+		for _, first := range []bool{true, false} { // (a zone sum's source counts its visitors too)
+			for i, x := range m {
+				if (x.zsum != nil) == first {
+					visitors[i], vkeys[i] = x.distinct(len(x.count))
+				}
+			}
 		}
 	}
 	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
@@ -312,6 +326,10 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 type derivation struct {
 	x, h *scan
 	k    int
+	// zone: x is h by zone with its zones summed out ([origin] from
+	// [origin, zone]), or with both dimensions summed out when x has none
+	// (zones.go); k is then the zone's index in h.dims
+	zone bool
 }
 
 // plan splits m into the scans of the pass and those derived from them
@@ -325,9 +343,13 @@ type derivation struct {
 func (m multi) plan() (multi, []derivation) {
 	var derived []derivation
 	isDerived := map[*scan]bool{}
+	derived = m.planZoneSums(derived, isDerived)
 	for _, n := range []int{1, 0} { // (the 2-dimension groupings are never derived)
 		for _, x := range m {
 			if len(x.dims) != n {
+				continue
+			}
+			if isDerived[x] {
 				continue
 			}
 			best := derivation{k: -1}
@@ -367,6 +389,10 @@ func (m multi) plan() (multi, []derivation) {
 func derive(ds []derivation) {
 	for _, d := range ds {
 		x, h := d.x, d.h
+		if d.zone {
+			h.deriveZoneSum(x)
+			continue
+		}
 		n1 := 1
 		if len(h.dims) == 2 {
 			n1 = h.dims[1].n
@@ -516,6 +542,9 @@ func (sc *scan) worker() *scan {
 	if sc.zones != nil {
 		p.zones = getZones(sc.sn)
 	}
+	if sc.zsum != nil {
+		p.zsum = newZoneSums(len(sc.zsum.count))
+	}
 	return &p
 }
 
@@ -529,6 +558,9 @@ func (sc *scan) merge(p *scan) {
 		sc.anon[g] += p.anon[g]
 		sc.ckey[g] += p.ckey[g]
 		sc.akey[g] += p.akey[g]
+	}
+	if sc.zsum != nil {
+		sc.zsum.add(p.zsum)
 	}
 	sc.more, sc.moreBufs = append(sc.more, p.pairs), append(sc.moreBufs, p.bufs)
 	for _, pr := range p.pairs {
@@ -920,6 +952,9 @@ func (sc *scan) emit(fn func(tiles.Group) error, visitors []int64, vkeys []uint3
 // number of pairs.
 func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 	onDistinct()
+	if sc.zsumOf != nil { // counted by its source's distinctRuns
+		return sc.zvis, sc.zkeys
+	}
 	if sc.zruns {
 		return sc.distinctRuns(groups)
 	}

@@ -111,8 +111,10 @@ func testAggregateManyRandom(t *testing.T) {
 }
 
 // A total is derived from a grouping by an attribute rather than by hour
-// (whose pairs repeat a visitor in many hours), whichever comes first; and
-// the zones from the origins or countries by zone.
+// (whose pairs repeat a visitor in many hours), whichever comes first; the
+// zones from the origins or countries by zone; and a grouping by zone and
+// another dimension gives that dimension alone, and the total, with its
+// zones summed out.
 func TestPlanDerivesFromAttributes(t *testing.T) {
 	s := New(refdata.Italy())
 	if err := s.Add(sourcetest.Records(sourcetest.Seed(t), 200), tiles.NewZoneIndex(sourcetest.Zones())); err != nil {
@@ -131,6 +133,13 @@ func TestPlanDerivesFromAttributes(t *testing.T) {
 			map[string]string{"[]": "[7]"}, 1},
 		{[][]tiles.Dim{{tiles.DimZone, tiles.DimHour}, {tiles.DimNationality, tiles.DimZone}, {tiles.DimZone}},
 			map[string]string{"[2]": "[6 2]"}, 1},
+		// a view's: the origins and countries, and the total, are those by
+		// zone with the zones summed out
+		{[][]tiles.Dim{{tiles.DimMunicipality}, {tiles.DimNationality}, nil,
+			{tiles.DimMunicipality, tiles.DimZone}, {tiles.DimNationality, tiles.DimZone}, {tiles.DimZone}},
+			map[string]string{"[3]": "[3 2] zones", "[6]": "[6 2] zones", "[]": "[3 2] zones", "[2]": "[3 2]"}, 4},
+		{[][]tiles.Dim{{tiles.DimZone, tiles.DimHour}, {tiles.DimHour}, nil},
+			map[string]string{"[7]": "[2 7] zones", "[]": "[2 7] zones"}, 2},
 	} {
 		var m multi
 		for _, by := range c.by {
@@ -149,6 +158,9 @@ func TestPlanDerivesFromAttributes(t *testing.T) {
 		}
 		for _, d := range derived {
 			x, h := fmt.Sprint(d.x.q.By), fmt.Sprint(d.h.q.By)
+			if d.zone {
+				h += " zones"
+			}
 			if c.from[x] != h {
 				t.Errorf("%v: %s derived from %s, want from %s", c.by, x, h, c.from[x])
 			}

@@ -126,6 +126,14 @@ func (sc *scan) addZones(off, j int, mask uint16, w int64, k, v uint32) {
 			sc.akey[g] += k
 		}
 	}
+	if zs := sc.zsum; zs != nil {
+		zs.count[code] += w
+		zs.ckey[code] += k
+		if v == 0 {
+			zs.anon[code] += w
+			zs.akey[code] += k
+		}
+	}
 	if v == 0 {
 		return
 	}
@@ -178,13 +186,36 @@ func (sc *scan) flushZones() {
 func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 	visitors, keys := make([]int64, groups), make([]uint32, groups)
 	vkeys, stamp, acc := sc.sn.vkeys, sc.stamp, sc.zones.mask
+	out, all := sc.zout, sc.zall
+	if out != nil {
+		out.zvis, out.zkeys = make([]int64, len(out.count)), make([]uint32, len(out.count))
+	}
+	if all != nil {
+		all.zvis, all.zkeys = make([]int64, len(all.count)), make([]uint32, len(all.count))
+	}
+	// count counts visitor v in its zones under code, once per (code, v);
+	// with zall, the high bits of acc[v] are the rest (bit 31) and match
+	// (bit 30) groups of zall that counted v already.
 	count := func(code int, v uint32) {
 		base, stride := sc.zoneBase(code)
 		k := vkeys[v]
-		for m := acc[v]; m != 0; m &= m - 1 {
+		for m := acc[v] & zoneBitsMask; m != 0; m &= m - 1 {
 			g := base + bits.TrailingZeros32(m)*stride
 			visitors[g]++
 			keys[g] += k
+		}
+		if out != nil {
+			g := out.zsumGroup(sc, code)
+			out.zvis[g]++
+			out.zkeys[g] += k
+		}
+		if all != nil {
+			g := all.zsumGroup(sc, code)
+			if bit := uint32(1) << (30 + g); acc[v]&bit == 0 {
+				acc[v] |= bit
+				all.zvis[g]++
+				all.zkeys[g] += k
+			}
 		}
 	}
 	met := sc.zones.touched[:0]
@@ -216,7 +247,7 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 			_, mask, v := runParts(later[i])
 			if stamp[v] != token {
 				stamp[v] = token
-				acc[v] = mask
+				acc[v] = acc[v]&^zoneBitsMask | mask // (keeping zall's bits of its first code)
 				met = append(met, v)
 			} else {
 				acc[v] |= mask
@@ -228,4 +259,102 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 	}
 	sc.zones.touched = met[:0]
 	return visitors, keys
+}
+
+// zoneBitsMask are the bits of zoneAcc.mask that are zones (and no zone).
+const zoneBitsMask = 1<<runMaskBits - 1
+
+// A view asks for the origins and the countries, each alone and by zone,
+// and for the total. Those alone are the same by zone with the zones
+// summed out: a record counts once in its code's sum (zoneSums, kept
+// beside the zones' groups), and a visitor is in origin o if they have a
+// run under o's code. So a pass of the two groupings by zone answers the
+// four others (plan, planZoneSums), without a scan of their own (each
+// entry and record added to each, and their (group, visitor) pairs
+// counted).
+
+// zoneSums are a scan by zone's counts and key sums by code (the other
+// dimension's index, plus zother for the rest).
+type zoneSums struct {
+	count, anon []int64
+	ckey, akey  []uint32
+}
+
+func newZoneSums(n int) *zoneSums {
+	return &zoneSums{count: make([]int64, n), anon: make([]int64, n), ckey: make([]uint32, n), akey: make([]uint32, n)}
+}
+
+func (zs *zoneSums) add(o *zoneSums) {
+	for c := range zs.count {
+		zs.count[c] += o.count[c]
+		zs.anon[c] += o.anon[c]
+		zs.ckey[c] += o.ckey[c]
+		zs.akey[c] += o.akey[c]
+	}
+}
+
+// planZoneSums adds to derived the groupings of m that scans by zone and
+// one other dimension, collecting runs, answer with their zones summed
+// out: that dimension alone, and none.
+func (m multi) planZoneSums(derived []derivation, isDerived map[*scan]bool) []derivation {
+	for _, h := range m {
+		if !h.zruns || len(h.dims) != 2 || isDerived[h] {
+			continue
+		}
+		kz := 0
+		if !h.dims[0].zones {
+			kz = 1
+		}
+		other := h.q.By[1-kz]
+		for _, x := range m {
+			if x == h || isDerived[x] || x.zsum != nil {
+				continue
+			}
+			switch {
+			case len(x.dims) == 1 && x.q.By[0] == other && h.zout == nil:
+				h.zout = x
+			case len(x.dims) == 0 && h.zall == nil:
+				h.zall = x
+			default:
+				continue
+			}
+			x.zsumOf = h
+			isDerived[x] = true
+			derived = append(derived, derivation{x: x, h: h, k: kz, zone: true})
+		}
+		if h.zout != nil || h.zall != nil {
+			h.zsum = newZoneSums(2 * h.zother)
+		}
+	}
+	return derived
+}
+
+// zsumGroup is the group of x, derived from h by zone with its zones
+// summed out, of h's code.
+func (x *scan) zsumGroup(h *scan, code int) int {
+	rest := code >= h.zother
+	if rest {
+		code -= h.zother
+	}
+	if len(x.dims) == 0 {
+		code = 0
+	}
+	if rest {
+		return x.groups + code
+	}
+	return code
+}
+
+// deriveZoneSum makes the groups of x, derived from sc with its zones
+// summed out, from sc's sums by code (their visitors come with sc's).
+func (sc *scan) deriveZoneSum(x *scan) {
+	zs := sc.zsum
+	for c := range zs.count {
+		if g := x.zsumGroup(sc, c); g < len(x.count) {
+			x.count[g] += zs.count[c]
+			x.anon[g] += zs.anon[c]
+			x.ckey[g] += zs.ckey[c]
+			x.akey[g] += zs.akey[c]
+		}
+	}
 }
