@@ -276,13 +276,22 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 	// CPU of the noisy-neighbour benchmark): it holds a processor, as the
 	// scan does; fn, which emit calls, does not.
 	visitors, vkeys := make([][]int64, len(m)), make([][]uint32, len(m))
+	// The groupings' counts are independent (but that a zone sum's source
+	// counts its derived groupings' visitors, first): they are spread over
+	// the processors free at the time (a report by hour's four took 13 ms
+	// in a row).
 	count := func() {
-		for _, first := range []bool{true, false} { // (a zone sum's source counts its visitors too)
+		for _, first := range []bool{true, false} {
+			var todo []*scan
+			var at []int
 			for i, x := range m {
 				if (x.zsum != nil) == first {
-					visitors[i], vkeys[i] = x.distinct(len(x.count))
+					todo, at = append(todo, x), append(at, i)
 				}
 			}
+			procs.spread(len(todo), func(j int) {
+				visitors[at[j]], vkeys[at[j]] = todo[j].distinct(len(todo[j].count))
+			})
 		}
 	}
 	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {

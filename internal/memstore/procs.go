@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
@@ -46,10 +47,48 @@ func (l *procLimit) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	l.took()
+	return nil
+}
+
+// took counts a processor taken.
+func (l *procLimit) took() {
 	n := l.active.Add(1)
 	for p := l.peak.Load(); n > p && !l.peak.CompareAndSwap(p, n); p = l.peak.Load() {
 	}
-	return nil
+}
+
+// tryAcquire takes a scan processor if one is free, and reports whether
+// it did.
+func (l *procLimit) tryAcquire() bool {
+	select {
+	case l.slots <- struct{}{}:
+	default:
+		return false
+	}
+	l.took()
+	return true
+}
+
+// spread calls fn with each of 0..n-1 on the calling goroutine, which
+// holds a scan processor, and on a goroutine more for each processor free
+// at the time (up to n-1), which holds it while it takes the next index.
+func (l *procLimit) spread(n int, fn func(int)) {
+	var next atomic.Int32
+	work := func() {
+		for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+			fn(i)
+		}
+	}
+	var wg sync.WaitGroup
+	for extra := 0; extra < n-1 && l.tryAcquire(); extra++ {
+		wg.Go(func() {
+			defer l.release()
+			work()
+		})
+	}
+	work()
+	wg.Wait()
 }
 
 func (l *procLimit) release() {

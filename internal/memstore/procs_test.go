@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,11 +101,11 @@ func TestScanProcessorWait(t *testing.T) {
 func TestDistinctHoldsProcessor(t *testing.T) {
 	s := load(t, sourcetest.Records(sourcetest.Seed(t), 5000), sourcetest.Zones(), 2)
 	defer func(f func()) { onDistinct = f }(onDistinct)
-	var calls, outside int
+	var calls, outside atomic.Int32
 	onDistinct = func() {
-		calls++
+		calls.Add(1)
 		if scanProcs.Load().active.Load() < 1 {
-			outside++
+			outside.Add(1)
 		}
 	}
 	q := tiles.Query{By: []tiles.Dim{tiles.DimZone}, Loc: time.UTC}
@@ -112,12 +113,62 @@ func TestDistinctHoldsProcessor(t *testing.T) {
 		if split {
 			forceParallel(t)
 		}
-		calls, outside = 0, 0
+		calls.Store(0)
+		outside.Store(0)
 		if err := s.Aggregate(context.Background(), q, func(tiles.Group) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
-		if calls != 1 || outside != 0 {
-			t.Errorf("split %v: %d counts of distinct visitors, %d of them without a scan processor", split, calls, outside)
+		if calls.Load() != 1 || outside.Load() != 0 {
+			t.Errorf("split %v: %d counts of distinct visitors, %d of them without a scan processor", split, calls.Load(), outside.Load())
+		}
+	}
+}
+
+// spread calls fn once with each index, on the caller and on a goroutine
+// for each processor free at the time, never on more goroutines than
+// processors; with none free, on the caller alone.
+func TestSpread(t *testing.T) {
+	for _, c := range []struct{ procs, taken, n, most int }{
+		{3, 1, 10, 3}, {3, 1, 2, 2}, {2, 2, 5, 1}, {1, 1, 4, 1}, {4, 1, 1, 1}, {3, 1, 0, 0},
+	} {
+		l := &procLimit{slots: make(chan struct{}, c.procs)}
+		for range c.taken { // the caller's, and any other scan's
+			if err := l.acquire(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		calls := make([]atomic.Int32, c.n)
+		var now, most atomic.Int32
+		var started sync.WaitGroup
+		started.Add(min(c.n, c.most))
+		all := make(chan struct{})
+		go func() { started.Wait(); close(all) }()
+		l.spread(c.n, func(i int) {
+			n := now.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			if i < c.most {
+				// the first calls wait for each other, so that each goroutine
+				// gets one (without enough goroutines: until the time out)
+				started.Done()
+				select {
+				case <-all:
+				case <-time.After(10 * time.Second):
+				}
+			}
+			calls[i].Add(1)
+			now.Add(-1)
+		})
+		for i := range calls {
+			if calls[i].Load() != 1 {
+				t.Errorf("%+v: index %d called %d times", c, i, calls[i].Load())
+			}
+		}
+		if int(most.Load()) != c.most {
+			t.Errorf("%+v: %d calls at once, want %d", c, most.Load(), c.most)
+		}
+		if got := int(l.active.Load()); got != c.taken {
+			t.Errorf("%+v: %d processors taken after, want %d", c, got, c.taken)
 		}
 	}
 }
