@@ -289,7 +289,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 					todo, at = append(todo, x), append(at, i)
 				}
 			}
-			procs.spread(len(todo), func(j int) {
+			procs.spread(len(todo), func(j, _ int) {
 				visitors[at[j]], vkeys[at[j]] = todo[j].distinct(len(todo[j].count))
 			})
 		}
@@ -972,43 +972,96 @@ func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 	if n == 0 {
 		return visitors, keys
 	}
-	vkeys, lists := sc.sn.vkeys, sc.pairLists()
-	start := make([]int32, groups+1)
-	for _, ps := range lists {
-		for _, p := range ps {
-			start[p>>32+1]++
-			sc.stamp[uint32(p)] = 0
+	// A counting sort by group, then each group's distinct visitors with a
+	// stamp array, whose values from the scan are at most groups: the
+	// tokens are above them. Each step is split in two, side by side when
+	// a second scan processor is free (a view's density, one grouping of
+	// millions of pairs, took 29 ms of its request's slot on one core):
+	// the pairs in halves, then the groups, the second half's with a
+	// stamp array of its own when on a goroutine of its own.
+	vkeys, half := sc.sn.vkeys, splitPairs(sc.pairLists(), n)
+	procs := scanProcs.Load()
+	counts := [2][]int32{make([]int32, groups), make([]int32, groups)}
+	procs.spread(2, func(h, _ int) {
+		c := counts[h]
+		for _, ps := range half[h] {
+			for _, p := range ps {
+				c[p>>32]++
+			}
 		}
-	}
-	for g := 1; g <= groups; g++ {
-		start[g] += start[g-1]
+	})
+	start := make([]int32, groups+1)
+	next := [2][]int32{make([]int32, groups), make([]int32, groups)}
+	for g := range groups {
+		next[0][g], next[1][g] = start[g], start[g]+counts[0][g]
+		start[g+1] = start[g] + counts[0][g] + counts[1][g]
 	}
 	if cap(sc.bufs.bucket) < n {
 		sc.bufs.bucket = make([]uint32, n, n+n/4)
 	}
 	bucket := sc.bufs.bucket[:n] // every slot is written below
-	next := slices.Clone(start[:groups])
-	for _, ps := range lists {
-		for _, p := range ps {
-			g := p >> 32
-			bucket[next[g]] = uint32(p)
-			next[g]++
-		}
-	}
-	for g := 0; g < groups; g++ {
-		token := uint32(g) + 1
-		var n int64
-		var k uint32
-		for _, v := range bucket[start[g]:start[g+1]] {
-			if sc.stamp[v] != token {
-				sc.stamp[v] = token
-				n++
-				k += vkeys[v]
+	procs.spread(2, func(h, _ int) {
+		nx := next[h]
+		for _, ps := range half[h] {
+			for _, p := range ps {
+				g := p >> 32
+				bucket[nx[g]] = uint32(p)
+				nx[g]++
 			}
 		}
-		visitors[g], keys[g] = n, k
+	})
+	mid, _ := slices.BinarySearch(start, int32(n/2))
+	mid = min(mid, groups)
+	ranges := [2][2]int{{0, mid}, {mid, groups}}
+	var own *[]uint32 // the second goroutine's stamps
+	procs.spread(2, func(h, worker int) {
+		stamp := sc.stamp
+		if worker > 0 {
+			if own == nil {
+				own = getStamp(sc.sn)
+			}
+			stamp = *own
+		}
+		for g := ranges[h][0]; g < ranges[h][1]; g++ {
+			token := uint32(groups + 1 + g)
+			var n int64
+			var k uint32
+			for _, v := range bucket[start[g]:start[g+1]] {
+				if stamp[v] != token {
+					stamp[v] = token
+					n++
+					k += vkeys[v]
+				}
+			}
+			visitors[g], keys[g] = n, k
+		}
+		if worker > 0 { // leave them clean
+			for _, v := range bucket[start[ranges[h][0]]:start[ranges[h][1]]] {
+				stamp[v] = 0
+			}
+		}
+	})
+	if own != nil {
+		putStamp(own)
 	}
 	return visitors, keys
+}
+
+// splitPairs returns the pairs of lists (n in all) in two halves.
+func splitPairs(lists [][]uint64, n int) [2][][]uint64 {
+	var half [2][][]uint64
+	left := n / 2
+	for _, ps := range lists {
+		k := min(left, len(ps))
+		if k > 0 {
+			half[0] = append(half[0], ps[:k])
+		}
+		if k < len(ps) {
+			half[1] = append(half[1], ps[k:])
+		}
+		left -= k
+	}
+	return half
 }
 
 // binIndex maps world coordinates to dense bin indexes over an area: the

@@ -73,21 +73,23 @@ func (l *procLimit) tryAcquire() bool {
 // spread calls fn with each of 0..n-1 on the calling goroutine, which
 // holds a scan processor, and on a goroutine more for each processor free
 // at the time (up to n-1), which holds it while it takes the next index.
-func (l *procLimit) spread(n int, fn func(int)) {
+// worker numbers the goroutines (0: the caller) for the state of their
+// own that fn may keep.
+func (l *procLimit) spread(n int, fn func(i, worker int)) {
 	var next atomic.Int32
-	work := func() {
+	work := func(worker int) {
 		for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-			fn(i)
+			fn(i, worker)
 		}
 	}
 	var wg sync.WaitGroup
 	for extra := 0; extra < n-1 && l.tryAcquire(); extra++ {
 		wg.Go(func() {
 			defer l.release()
-			work()
+			work(extra + 1)
 		})
 	}
-	work()
+	work(0)
 	wg.Wait()
 }
 

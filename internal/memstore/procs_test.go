@@ -143,7 +143,7 @@ func TestSpread(t *testing.T) {
 		started.Add(min(c.n, c.most))
 		all := make(chan struct{})
 		go func() { started.Wait(); close(all) }()
-		l.spread(c.n, func(i int) {
+		l.spread(c.n, func(i, _ int) {
 			n := now.Add(1)
 			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 			}
