@@ -117,8 +117,11 @@ type scan struct {
 	zsum       *zoneSums
 	zout, zall *scan
 	zsumOf     *scan
-	zvis       []int64
-	zkeys      []uint32
+	// zdrop is a grouping by zone alone derived from this one (derive),
+	// whose visitors its distinctRuns counts too (zvis and zkeys)
+	zdrop *scan
+	zvis  []int64
+	zkeys []uint32
 
 	hidx [2]int // per dimension of the hour: its group index in the hour being added (rollup.go)
 	// seen are the visitors whose usual entries' pairs a pass collected
@@ -285,7 +288,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 			var todo []*scan
 			var at []int
 			for i, x := range m {
-				if (x.zsum != nil) == first {
+				if (x.zsum != nil || x.zdrop != nil) == first {
 					todo, at = append(todo, x), append(at, i)
 				}
 			}
@@ -429,7 +432,14 @@ func derive(ds []derivation) {
 		}
 		x.pairs = slices.Grow(x.pairs[:0], h.pairCount())
 		if x.zruns = h.zruns; h.zruns {
-			// x is h without its other dimension: a run's code is the rest's or not
+			// x is h without its other dimension: h's distinctRuns counts
+			// its visitors (a visitor in the zones of all their runs), or,
+			// for a second such x, x's own of runs whose code is the
+			// rest's or not
+			if h.zdrop == nil {
+				h.zdrop, x.zsumOf = x, h
+				continue
+			}
 			for _, ps := range h.pairLists() {
 				for _, p := range ps {
 					code, mask, v := runParts(p)

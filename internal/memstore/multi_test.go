@@ -167,3 +167,42 @@ func TestPlanDerivesFromAttributes(t *testing.T) {
 		}
 	}
 }
+
+// A grouping asked twice in one pass is answered twice the same, whether
+// it is scanned or derived (the zones from the origins by zone, twice; the
+// origins from them with the zones summed out, twice).
+func TestAggregateManyTwice(t *testing.T) {
+	seed := sourcetest.Seed(t)
+	records := collapsing(seed, 6000)
+	zones := sourcetest.Zones()
+	s := New(refdata.Italy())
+	if err := s.Add(records, tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
+	}
+	by := [][]tiles.Dim{
+		{tiles.DimZone}, {tiles.DimMunicipality, tiles.DimZone}, {tiles.DimZone},
+		{tiles.DimMunicipality}, {tiles.DimMunicipality}, nil, nil,
+	}
+	for _, rest := range []bool{false, true} {
+		q := tiles.Query{Loc: sourcetest.Rome, WithRest: rest}
+		if rest {
+			q.Filter.Ages = 1 << tiles.Age25to34
+		}
+		got := make([][]tiles.Group, len(by))
+		if err := s.AggregateMany(context.Background(), q, by, func(j int, g tiles.Group) error {
+			got[j] = append(got[j], g)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for j, b := range by {
+			qj := q
+			qj.By = b
+			sourcetest.Sort(got[j])
+			if want := sourcetest.Reference(records, zones, qj); !slices.Equal(got[j], want) {
+				t.Errorf("rest %v, grouping %d %v: %d groups, want %d", rest, j, b, len(got[j]), len(want))
+				sourcetest.LogFirstDiff(t, got[j], want)
+			}
+		}
+	}
+}

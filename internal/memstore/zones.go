@@ -186,12 +186,21 @@ func (sc *scan) flushZones() {
 func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 	visitors, keys := make([]int64, groups), make([]uint32, groups)
 	vkeys, stamp, acc := sc.sn.vkeys, sc.stamp, sc.zones.mask
-	out, all := sc.zout, sc.zall
-	if out != nil {
-		out.zvis, out.zkeys = make([]int64, len(out.count)), make([]uint32, len(out.count))
+	out, all, drop := sc.zout, sc.zall, sc.zdrop
+	for _, x := range []*scan{out, all, drop} {
+		if x != nil {
+			x.zvis, x.zkeys = make([]int64, len(x.count)), make([]uint32, len(x.count))
+		}
 	}
-	if all != nil {
-		all.zvis, all.zkeys = make([]int64, len(all.count)), make([]uint32, len(all.count))
+	// met[c][v] are, for zdrop, the zones visitor v was counted in, of the
+	// match (c = 0) or the rest (1); set when v is first met
+	var met [2][]uint32
+	if drop != nil {
+		for c := range met {
+			za := getZones(sc.sn)
+			defer zonePool.Put(za)
+			met[c] = za.mask
+		}
 	}
 	// count counts visitor v in its zones under code, once per (code, v);
 	// with zall, the high bits of acc[v] are the rest (bit 31) and match
@@ -217,8 +226,21 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 				all.zkeys[g] += k
 			}
 		}
+		if drop != nil {
+			off, c := 0, 0
+			if code >= sc.zother {
+				off, c = drop.groups, 1
+			}
+			m := acc[v] & zoneBitsMask
+			for n := m &^ met[c][v]; n != 0; n &= n - 1 {
+				g := off + bits.TrailingZeros32(n)
+				drop.zvis[g]++
+				drop.zkeys[g] += k
+			}
+			met[c][v] |= m
+		}
 	}
-	met := sc.zones.touched[:0]
+	first := sc.zones.touched[:0]
 	var later []uint64
 	for _, ps := range sc.pairLists() {
 		for _, p := range ps {
@@ -227,7 +249,10 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 			case 0:
 				stamp[v] = uint32(code) + 1
 				acc[v] = mask
-				met = append(met, v)
+				first = append(first, v)
+				if drop != nil {
+					met[0][v], met[1][v] = 0, 0
+				}
 			case uint32(code) + 1:
 				acc[v] |= mask
 			default:
@@ -235,29 +260,29 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 			}
 		}
 	}
-	for _, v := range met {
+	for _, v := range first {
 		count(int(stamp[v]-1), v)
 	}
 	slices.Sort(later) // by code first
 	for i := 0; i < len(later); {
 		code := int(later[i] >> runCodeShift)
 		token := uint32(runCodeLimit + code + 1)
-		met = met[:0]
+		first = first[:0]
 		for ; i < len(later) && int(later[i]>>runCodeShift) == code; i++ {
 			_, mask, v := runParts(later[i])
 			if stamp[v] != token {
 				stamp[v] = token
 				acc[v] = acc[v]&^zoneBitsMask | mask // (keeping zall's bits of its first code)
-				met = append(met, v)
+				first = append(first, v)
 			} else {
 				acc[v] |= mask
 			}
 		}
-		for _, v := range met {
+		for _, v := range first {
 			count(code, v)
 		}
 	}
-	sc.zones.touched = met[:0]
+	sc.zones.touched = first[:0]
 	return visitors, keys
 }
 
