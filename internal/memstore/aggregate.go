@@ -117,11 +117,11 @@ type scan struct {
 	zsum       *zoneSums
 	zout, zall *scan
 	zsumOf     *scan
+	zvis       []int64
+	zkeys      []uint32
 	// zdrop is a grouping by zone alone derived from this one (derive),
 	// whose visitors its distinctRuns counts too (zvis and zkeys)
 	zdrop *scan
-	zvis  []int64
-	zkeys []uint32
 
 	hidx [2]int // per dimension of the hour: its group index in the hour being added (rollup.go)
 	// seen are the visitors whose usual entries' pairs a pass collected
