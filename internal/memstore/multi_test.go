@@ -137,7 +137,7 @@ func TestPlanDerivesFromAttributes(t *testing.T) {
 		// zone with the zones summed out
 		{[][]tiles.Dim{{tiles.DimMunicipality}, {tiles.DimNationality}, nil,
 			{tiles.DimMunicipality, tiles.DimZone}, {tiles.DimNationality, tiles.DimZone}, {tiles.DimZone}},
-			map[string]string{"[3]": "[3 2] zones", "[6]": "[6 2] zones", "[]": "[3 2] zones", "[2]": "[3 2]"}, 4},
+			map[string]string{"[3]": "[3 2] zones", "[6]": "[6 2] zones", "[]": "[6 2] zones", "[2]": "[3 2]"}, 4},
 		{[][]tiles.Dim{{tiles.DimZone, tiles.DimHour}, {tiles.DimHour}, nil},
 			map[string]string{"[7]": "[2 7] zones", "[]": "[2 7] zones"}, 2},
 	} {

@@ -322,31 +322,51 @@ func (zs *zoneSums) add(o *zoneSums) {
 // one other dimension, collecting runs, answer with their zones summed
 // out: that dimension alone, and none.
 func (m multi) planZoneSums(derived []derivation, isDerived map[*scan]bool) []derivation {
+	var hs []*scan
+	var kzs []int // the zone's index in each h's dimensions
 	for _, h := range m {
-		if !h.zruns || len(h.dims) != 2 || isDerived[h] {
-			continue
+		if h.zruns && len(h.dims) == 2 && !isDerived[h] {
+			kz := 0
+			if !h.dims[0].zones {
+				kz = 1
+			}
+			hs, kzs = append(hs, h), append(kzs, kz)
 		}
-		kz := 0
-		if !h.dims[0].zones {
-			kz = 1
-		}
-		other := h.q.By[1-kz]
+	}
+	if len(hs) == 0 {
+		return derived
+	}
+	from := func(x *scan, i int) {
+		x.zsumOf = hs[i]
+		isDerived[x] = true
+		derived = append(derived, derivation{x: x, h: hs[i], k: kzs[i], zone: true})
+	}
+	for i, h := range hs {
+		other := h.q.By[1-kzs[i]]
 		for _, x := range m {
-			if x == h || isDerived[x] || x.zsum != nil {
-				continue
-			}
-			switch {
-			case len(x.dims) == 1 && x.q.By[0] == other && h.zout == nil:
+			if !isDerived[x] && len(x.dims) == 1 && x.q.By[0] == other && h.zout == nil {
 				h.zout = x
-			case len(x.dims) == 0 && h.zall == nil:
-				h.zall = x
-			default:
-				continue
+				from(x, i)
 			}
-			x.zsumOf = h
-			isDerived[x] = true
-			derived = append(derived, derivation{x: x, h: h, k: kz, zone: true})
 		}
+	}
+	// The total from the source of the fewest codes, the lighter count (a
+	// view's countries, 256 codes, against its origins' 7,899, from which
+	// the zones are derived too): the two count side by side.
+	least := 0
+	for i, h := range hs {
+		if h.zother < hs[least].zother {
+			least = i
+		}
+	}
+	for _, x := range m {
+		if !isDerived[x] && len(x.dims) == 0 {
+			hs[least].zall = x
+			from(x, least)
+			break
+		}
+	}
+	for _, h := range hs {
 		if h.zout != nil || h.zall != nil {
 			h.zsum = newZoneSums(2 * h.zother)
 		}
