@@ -244,12 +244,23 @@ test('a printable A4 report and a PNG of the map', { timeout: 300000 }, async ()
   const pages = (pdf.toString('latin1').match(/\/Type\s*\/Page[^s]/g) ?? []).length;
   assert.ok(pages >= 1 && pages <= 4, `${pages} A4 pages`);
   await page.emulateMedia({ media: 'screen' });
-  const png = await page.evaluate(() => window.flowtiles.exportPNG());
+  // Back on screen the map resizes its canvas when the browser gets to it
+  // (on a busy machine, after an export made at once was the print
+  // layout's width): wait for the screen's, then export and read the
+  // canvas in one go.
+  await waitFor(page, () => {
+    const m = window.flowtiles.map;
+    return parseFloat(m.getCanvas().style.width) === m.getContainer().clientWidth;
+  }, null);
+  const [png, ...canvas] = await page.evaluate(async () => {
+    const url = await window.flowtiles.exportPNG();
+    const c = window.flowtiles.map.getCanvas();
+    return [url, c.width, c.height];
+  });
   const bytes = Buffer.from(png.split(',')[1], 'base64');
   assert.equal(bytes.subarray(1, 4).toString(), 'PNG');
   const w = bytes.readUInt32BE(16);
   const h = bytes.readUInt32BE(20);
-  const canvas = await page.evaluate(() => [window.flowtiles.map.getCanvas().width, window.flowtiles.map.getCanvas().height]);
   assert.equal(w, canvas[0]);
   assert.ok(h > canvas[1], 'title and credits around the map');
   assert.deepEqual(problems, []);
