@@ -430,16 +430,15 @@ func derive(ds []derivation) {
 			x.ckey[gx] += h.ckey[gh]
 			x.akey[gx] += h.akey[gh]
 		}
-		x.pairs = slices.Grow(x.pairs[:0], h.pairCount())
-		if x.zruns = h.zruns; h.zruns {
+		if x.zruns = h.zruns; h.zruns && h.zdrop == nil {
 			// x is h without its other dimension: h's distinctRuns counts
-			// its visitors (a visitor in the zones of all their runs), or,
-			// for a second such x, x's own of runs whose code is the
-			// rest's or not
-			if h.zdrop == nil {
-				h.zdrop, x.zsumOf = x, h
-				continue
-			}
+			// its visitors (a visitor in the zones of all their runs)
+			h.zdrop, x.zsumOf = x, h
+			continue
+		}
+		x.pairs = slices.Grow(x.pairs[:0], h.pairCount())
+		if h.zruns {
+			// a second such x: its own runs, whose code is the rest's or not
 			for _, ps := range h.pairLists() {
 				for _, p := range ps {
 					code, mask, v := runParts(p)
@@ -469,6 +468,9 @@ func (m multi) flushZones() {
 var (
 	parallelRows = 100_000
 	maxWorkers   = 4
+	// splitPairsFrom is the fewest pairs whose distinct count is split
+	// between goroutines
+	splitPairsFrom = 65_536
 )
 
 // parallel scans the rollups' hours and the blocks with workers
@@ -990,9 +992,16 @@ func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 	// the pairs in halves, then the groups, the second half's with a
 	// stamp array of its own when on a goroutine of its own.
 	vkeys, half := sc.sn.vkeys, splitPairs(sc.pairLists(), n)
-	procs := scanProcs.Load()
+	spread := scanProcs.Load().spread
+	if n < splitPairsFrom { // (a few: the halves one after the other, no goroutine)
+		spread = func(n int, fn func(i, worker int)) {
+			for i := range n {
+				fn(i, 0)
+			}
+		}
+	}
 	counts := [2][]int32{make([]int32, groups), make([]int32, groups)}
-	procs.spread(2, func(h, _ int) {
+	spread(2, func(h, _ int) {
 		c := counts[h]
 		for _, ps := range half[h] {
 			for _, p := range ps {
@@ -1010,7 +1019,7 @@ func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 		sc.bufs.bucket = make([]uint32, n, n+n/4)
 	}
 	bucket := sc.bufs.bucket[:n] // every slot is written below
-	procs.spread(2, func(h, _ int) {
+	spread(2, func(h, _ int) {
 		nx := next[h]
 		for _, ps := range half[h] {
 			for _, p := range ps {
@@ -1024,7 +1033,7 @@ func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 	mid = min(mid, groups)
 	ranges := [2][2]int{{0, mid}, {mid, groups}}
 	var own *[]uint32 // the second goroutine's stamps
-	procs.spread(2, func(h, worker int) {
+	spread(2, func(h, worker int) {
 		stamp := sc.stamp
 		if worker > 0 {
 			if own == nil {

@@ -81,18 +81,11 @@ func testAggregateManyRandom(t *testing.T) {
 				q.Grid = tiles.NewGrid(tiles.Hexagon, 13)
 			}
 		}
-		got := make([][]tiles.Group, len(by))
-		if err := s.AggregateMany(ctx, q, by, func(j int, g tiles.Group) error {
-			got[j] = append(got[j], g)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		got := aggregateMany(t, s, q, by)
 		for j, b := range by {
 			qj := q
 			qj.By = b
 			name := fmt.Sprintf("%s (grouping %d of %d)", sourcetest.Name(i, qj), j+1, len(by))
-			sourcetest.Sort(got[j])
 			want := sourcetest.Reference(records, zones, qj)
 			if !slices.Equal(got[j], want) {
 				t.Errorf("%s: %d groups, want %d", name, len(got[j]), len(want))
@@ -188,21 +181,31 @@ func TestAggregateManyTwice(t *testing.T) {
 		if rest {
 			q.Filter.Ages = 1 << tiles.Age25to34
 		}
-		got := make([][]tiles.Group, len(by))
-		if err := s.AggregateMany(context.Background(), q, by, func(j int, g tiles.Group) error {
-			got[j] = append(got[j], g)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		got := aggregateMany(t, s, q, by)
 		for j, b := range by {
 			qj := q
 			qj.By = b
-			sourcetest.Sort(got[j])
 			if want := sourcetest.Reference(records, zones, qj); !slices.Equal(got[j], want) {
 				t.Errorf("rest %v, grouping %d %v: %d groups, want %d", rest, j, b, len(got[j]), len(want))
 				sourcetest.LogFirstDiff(t, got[j], want)
 			}
 		}
 	}
+}
+
+// aggregateMany returns the groups of s.AggregateMany(q, by), each
+// grouping's sorted.
+func aggregateMany(t *testing.T, s *Store, q tiles.Query, by [][]tiles.Dim) [][]tiles.Group {
+	t.Helper()
+	got := make([][]tiles.Group, len(by))
+	if err := s.AggregateMany(context.Background(), q, by, func(j int, g tiles.Group) error {
+		got[j] = append(got[j], g)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range got {
+		sourcetest.Sort(g)
+	}
+	return got
 }

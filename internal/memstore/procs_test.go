@@ -125,11 +125,12 @@ func TestDistinctHoldsProcessor(t *testing.T) {
 }
 
 // spread calls fn once with each index, on the caller and on a goroutine
-// for each processor free at the time, never on more goroutines than
-// processors; with none free, on the caller alone.
+// for each processor free at the time (the processors it took: the
+// limit's peak), never on more goroutines than processors; with none
+// free, on the caller alone. Nothing here waits for a goroutine to start.
 func TestSpread(t *testing.T) {
-	for _, c := range []struct{ procs, taken, n, most int }{
-		{3, 1, 10, 3}, {3, 1, 2, 2}, {2, 2, 5, 1}, {1, 1, 4, 1}, {4, 1, 1, 1}, {3, 1, 0, 0},
+	for _, c := range []struct{ procs, taken, n, extra int }{
+		{3, 1, 10, 2}, {3, 1, 2, 1}, {2, 2, 5, 0}, {1, 1, 4, 0}, {4, 1, 1, 0}, {3, 1, 0, 0},
 	} {
 		l := &procLimit{slots: make(chan struct{}, c.procs)}
 		for range c.taken { // the caller's, and any other scan's
@@ -138,23 +139,12 @@ func TestSpread(t *testing.T) {
 			}
 		}
 		calls := make([]atomic.Int32, c.n)
-		var now, most atomic.Int32
-		var started sync.WaitGroup
-		started.Add(min(c.n, c.most))
-		all := make(chan struct{})
-		go func() { started.Wait(); close(all) }()
-		l.spread(c.n, func(i, _ int) {
+		var now, most, worst atomic.Int32
+		l.spread(c.n, func(i, worker int) {
 			n := now.Add(1)
 			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 			}
-			if i < c.most {
-				// the first calls wait for each other, so that each goroutine
-				// gets one (without enough goroutines: until the time out)
-				started.Done()
-				select {
-				case <-all:
-				case <-time.After(10 * time.Second):
-				}
+			for w := worst.Load(); int32(worker) > w && !worst.CompareAndSwap(w, int32(worker)); w = worst.Load() {
 			}
 			calls[i].Add(1)
 			now.Add(-1)
@@ -164,8 +154,11 @@ func TestSpread(t *testing.T) {
 				t.Errorf("%+v: index %d called %d times", c, i, calls[i].Load())
 			}
 		}
-		if int(most.Load()) != c.most {
-			t.Errorf("%+v: %d calls at once, want %d", c, most.Load(), c.most)
+		if got := int(l.peak.Load()) - c.taken; got != c.extra {
+			t.Errorf("%+v: %d processors more taken, want %d", c, got, c.extra)
+		}
+		if int(most.Load()) > 1+c.extra || int(worst.Load()) > c.extra {
+			t.Errorf("%+v: %d calls at once, worker %d, with %d goroutines", c, most.Load(), worst.Load(), 1+c.extra)
 		}
 		if got := int(l.active.Load()); got != c.taken {
 			t.Errorf("%+v: %d processors taken after, want %d", c, got, c.taken)

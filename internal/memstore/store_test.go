@@ -64,9 +64,9 @@ func TestConformanceParallel(t *testing.T) {
 // forceParallel makes every scan of the test parallel, with 3 workers
 // whatever the machine.
 func forceParallel(t *testing.T) {
-	defer func(r, w, p int) {
-		t.Cleanup(func() { parallelRows, maxWorkers = r, w; SetScanProcessors(p) })
-	}(parallelRows, maxWorkers, ScanProcessors())
-	parallelRows, maxWorkers = 0, 3
+	defer func(r, w, s, p int) {
+		t.Cleanup(func() { parallelRows, maxWorkers, splitPairsFrom = r, w, s; SetScanProcessors(p) })
+	}(parallelRows, maxWorkers, splitPairsFrom, ScanProcessors())
+	parallelRows, maxWorkers, splitPairsFrom = 0, 3, 0
 	SetScanProcessors(3)
 }
