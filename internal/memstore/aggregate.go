@@ -84,6 +84,9 @@ type scan struct {
 	dims   []dim
 	groups int       // product of dim sizes
 	bin    *binIndex // set when grouping by bin alone: the hot path
+	// bcur is the bins of the block being scanned (blockbins.go), nil
+	// when they are binned record by record; btab its buffer.
+	bcur, btab *binTable
 
 	count, anon []int64  // per group; rest groups at +groups
 	ckey, akey  []uint32 // sums of record keys: all records, records without a visitor
@@ -554,6 +557,7 @@ const piecesPerWorker = 4
 func (sc *scan) worker() *scan {
 	p := *sc
 	p.seen = nil // (a worker's own, made as it first needs them)
+	p.bcur, p.btab = nil, nil
 	p.clock = tiles.NewClock(sc.q.Loc)
 	p.count, p.anon = make([]int64, len(sc.count)), make([]int64, len(sc.anon))
 	p.ckey, p.akey = make([]uint32, len(sc.ckey)), make([]uint32, len(sc.akey))
@@ -820,6 +824,9 @@ func (sc *scan) block(b *block) {
 	if !ok {
 		return
 	}
+	if sc.bin != nil {
+		sc.bcur = sc.blockTable(b)
+	}
 	sc.eachRange(b, func(i0, i1 int) { sc.records(b, i0, i1, inside) })
 }
 
@@ -872,7 +879,11 @@ func (sc *scan) addRecord(rest bool, b *block, i int) {
 		off = sc.groups
 	}
 	if sc.bin != nil {
-		sc.add(off+sc.bin.index(b.x[i], b.y[i]), b, i)
+		if bt := sc.bcur; bt != nil {
+			sc.add(off+int(bt.tab[bt.idx[i]]), b, i)
+		} else {
+			sc.add(off+sc.bin.index(b.x[i], b.y[i]), b, i)
+		}
 		return
 	}
 	switch len(sc.dims) {
@@ -900,6 +911,10 @@ func (sc *scan) addRecord(rest bool, b *block, i int) {
 // binBlock is block for the hot path: density bins of records that all
 // pass (unfiltered window, block inside the area).
 func (sc *scan) binBlock(b *block, i0, i1 int) {
+	if sc.bcur != nil {
+		sc.binBlockCached(b, i0, i1)
+		return
+	}
 	bi := sc.bin
 	xs, ys, ws, ks, vs := b.x[i0:i1], b.y[i0:i1], b.w[i0:i1], b.k[i0:i1], b.v[i0:i1]
 	ys, ws, ks, vs = ys[:len(xs)], ws[:len(xs)], ks[:len(xs)], vs[:len(xs)]
@@ -1101,6 +1116,14 @@ func newBinIndex(g tiles.Grid, area tiles.Rect) *binIndex {
 	bi.rows = (area.MaxY-area.MinY)/g.H + 3
 	bi.cols = (area.MaxX-area.MinX)/g.W + 3
 	return bi
+}
+
+// shape is the shape of bi's grid.
+func (bi *binIndex) shape() tiles.Shape {
+	if bi.hex {
+		return tiles.Hexagon
+	}
+	return tiles.Square
 }
 
 func (bi *binIndex) index(xu, yu uint32) int {

@@ -47,6 +47,9 @@ type block struct {
 	z                []uint16
 	hasZones, hasOrg bool
 	unitW            bool // every weight is 1: w is shared (onesOf)
+	// bins is its records' bins in the last grid a density scan asked
+	// (blockbins.go): the only part of a block written once published.
+	bins atomic.Pointer[blockBins]
 }
 
 func (b *block) len() int { return len(b.t) }

@@ -1,0 +1,58 @@
+package memstore
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/flowtiles/flowtiles/internal/sourcetest"
+	"github.com/flowtiles/flowtiles/tiles"
+)
+
+// A block's bins (blockTable) are the bins binIndex gives its records, in
+// every grid from zoom 0 to 17 of both shapes, asked in turns of the same
+// block (each grid replaces the last's); from zoom 18 a block reaches too
+// many bins for a byte and is binned record by record.
+func TestBlockBinsAsBinIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 7))
+	// a block of a cell (2^cellShift world units) whose records lie near
+	// its edges and corners as well as inside
+	cx, cy := uint32(1<<31-1<<22)>>cellShift+3, uint32(1<<30+1<<21)>>cellShift
+	b := &block{}
+	for range 3000 {
+		x := cx<<cellShift + uint32(rng.IntN(1<<cellShift))
+		y := cy<<cellShift + uint32(rng.IntN(1<<cellShift))
+		switch rng.IntN(4) {
+		case 0:
+			x = cx<<cellShift + uint32(rng.IntN(2))*(1<<cellShift-1)
+		case 1:
+			y = cy<<cellShift + uint32(rng.IntN(2))*(1<<cellShift-1)
+		}
+		b.append(&Row{X: x, Y: y, Weight: 1}, 0)
+	}
+	b = b.seal()
+	area := tiles.Rect{MinX: 1<<31 - 1<<23, MinY: 1<<30 + 12345, MaxX: 1<<31 + 1<<21, MaxY: 1<<30 + 1<<23}
+	var grids []tiles.Grid
+	for z := uint8(0); z <= 19; z++ {
+		grids = append(grids, tiles.NewGrid(tiles.Hexagon, z), tiles.NewGrid(tiles.Square, z))
+	}
+	for round := range 2 {
+		for _, g := range grids {
+			sc := &scan{bin: newBinIndex(g, area)}
+			bt := sc.blockTable(b)
+			if g.Zoom >= 18 {
+				if bt != nil {
+					t.Fatalf("%v z%d: a table for bins too small for a byte", g.Shape, g.Zoom)
+				}
+				continue
+			}
+			if bt == nil {
+				t.Fatalf("%v z%d (round %d): no table", g.Shape, g.Zoom, round)
+			}
+			for i := range b.len() {
+				if got, want := int(bt.tab[bt.idx[i]]), sc.bin.index(b.x[i], b.y[i]); got != want {
+					t.Fatalf("%v z%d (round %d): record %d at (%d, %d): bin %d, binIndex's %d", g.Shape, g.Zoom, round, i, b.x[i], b.y[i], got, want)
+				}
+			}
+		}
+	}
+}
