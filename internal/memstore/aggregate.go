@@ -909,18 +909,34 @@ func (sc *scan) addRecord(rest bool, b *block, i int) {
 }
 
 // binBlock is block for the hot path: density bins of records that all
-// pass (unfiltered window, block inside the area).
+// pass (unfiltered window, block inside the area). The bins of a piece of
+// the records are found first (from the block's bins, or their
+// coordinates), then added.
 func (sc *scan) binBlock(b *block, i0, i1 int) {
-	if sc.bcur != nil {
-		sc.binBlockCached(b, i0, i1)
-		return
+	var buf [256]int32
+	for c0 := i0; c0 < i1; c0 += len(buf) {
+		c1 := min(c0+len(buf), i1)
+		gs := buf[:c1-c0]
+		if bt := sc.bcur; bt != nil {
+			for i, p := range bt.idx[c0:c1] {
+				gs[i] = bt.tab[p]
+			}
+		} else {
+			bi, xs, ys := sc.bin, b.x[c0:c1], b.y[c0:c1]
+			ys = ys[:len(xs)]
+			for i, x := range xs {
+				gs[i] = int32(bi.index(x, ys[i]))
+			}
+		}
+		sc.addBins(b, c0, gs)
 	}
-	bi := sc.bin
-	xs, ys, ws, ks, vs := b.x[i0:i1], b.y[i0:i1], b.w[i0:i1], b.k[i0:i1], b.v[i0:i1]
-	ys, ws, ks, vs = ys[:len(xs)], ws[:len(xs)], ks[:len(xs)], vs[:len(xs)]
+}
+
+// addBins adds records i0, i0+1, … of b to bins gs.
+func (sc *scan) addBins(b *block, i0 int, gs []int32) {
+	ws, ks, vs := b.w[i0:i0+len(gs)], b.k[i0:i0+len(gs)], b.v[i0:i0+len(gs)]
 	count, anon, ckey, akey, stamp, pairs := sc.count, sc.anon, sc.ckey, sc.akey, sc.stamp, sc.pairs
-	for i, x := range xs {
-		g := bi.index(x, ys[i])
+	for i, g := range gs {
 		w := int64(ws[i])
 		count[g] += w
 		ckey[g] += ks[i]

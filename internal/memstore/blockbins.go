@@ -84,29 +84,3 @@ func newBlockBins(bi *binIndex, b *block) *blockBins {
 	}
 	return bb
 }
-
-// binBlockCached is binBlock with the block's bins (sc.btab).
-func (sc *scan) binBlockCached(b *block, i0, i1 int) {
-	bt := sc.btab
-	idx := bt.idx[i0:i1]
-	ws, ks, vs := b.w[i0:i1], b.k[i0:i1], b.v[i0:i1]
-	ws, ks, vs = ws[:len(idx)], ks[:len(idx)], vs[:len(idx)]
-	count, anon, ckey, akey, stamp, pairs := sc.count, sc.anon, sc.ckey, sc.akey, sc.stamp, sc.pairs
-	for i, p := range idx {
-		g := int(bt.tab[p])
-		w := int64(ws[i])
-		count[g] += w
-		ckey[g] += ks[i]
-		v := vs[i]
-		if v == 0 {
-			anon[g] += w
-			akey[g] += ks[i]
-			continue
-		}
-		if stamp[v] != uint32(g)+1 {
-			stamp[v] = uint32(g) + 1
-			pairs = append(pairs, uint64(g)<<32|uint64(v))
-		}
-	}
-	sc.pairs = pairs
-}
