@@ -24,7 +24,7 @@ import "github.com/flowtiles/flowtiles/tiles"
 // grid's rows and columns, row-major.
 type blockBins struct {
 	shape        tiles.Shape
-	w, h         int64 // the grid's (tiles.Grid.W, H): a grid is its shape and size
+	w            int64 // the grid's bin width: a grid is its shape and width (its height follows)
 	r0, c0, cols int64
 	places       int64 // rows × cols
 	idx          []uint8
@@ -46,7 +46,7 @@ type binTable struct {
 func (sc *scan) blockTable(b *block) *binTable {
 	bi := sc.bin
 	bb := b.bins.Load()
-	if bb == nil || bb.shape != bi.shape() || bb.w != bi.w || bb.h != bi.h {
+	if bb == nil || bb.shape != bi.shape() || bb.w != bi.w {
 		if bb = newBlockBins(bi, b); bb == nil {
 			return nil
 		}
@@ -76,7 +76,7 @@ func newBlockBins(bi *binIndex, b *block) *blockBins {
 	if lb.rows*lb.cols > maxPlaces {
 		return nil
 	}
-	bb := &blockBins{shape: bi.shape(), w: bi.w, h: bi.h, r0: lb.r0, c0: lb.c0, cols: lb.cols, places: lb.rows * lb.cols,
+	bb := &blockBins{shape: bi.shape(), w: bi.w, r0: lb.r0, c0: lb.c0, cols: lb.cols, places: lb.rows * lb.cols,
 		idx: make([]uint8, b.len())}
 	xs, ys := b.x, b.y[:len(b.x)]
 	for i, x := range xs {
