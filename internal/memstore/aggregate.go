@@ -34,6 +34,9 @@ type dim struct {
 	etab   []int32
 	eshift uint8
 	emask  uint32
+	// combos: the dimension of (origin, nationality) pairs (combos.go),
+	// whose index of an entry is combos.code of its profile
+	combos *combos
 }
 
 // attrTable returns the table of an attribute's value (of Attrs) over the
@@ -237,8 +240,14 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		return nil
 	}
 	pass, derived := m.plan()
+	pass, fold := pass.fold(s)
+	scans := m // every scan with counters and pairs: m's, and a fold's
+	if fold != nil {
+		defer fold.from.putZones()
+		scans = append(slices.Clone(m), fold.from)
+	}
 	sc := pass[0]
-	for _, x := range m {
+	for _, x := range scans {
 		x.needProf = needProf // (the entries' attributes are read for all when one needs them)
 		sp := getStamp(sn)
 		x.stamp = *sp
@@ -303,6 +312,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
 		if err = pass.parallel(ctx, procs, blocks, workers, rows, entries); err == nil {
 			if err = procs.acquire(ctx); err == nil {
+				fold.unfold()
 				derive(derived)
 				count()
 				procs.release()
@@ -318,6 +328,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		}
 		pass.flushZones()
 		if err == nil {
+			fold.unfold()
 			derive(derived)
 			count()
 		}

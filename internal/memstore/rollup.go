@@ -581,6 +581,9 @@ func (sc *scan) atHour(hc *hourCtx) {
 func (sc *scan) eidx(k int, e *rentry) int {
 	d := &sc.dims[k]
 	if d.etab == nil {
+		if d.combos != nil {
+			return d.combos.code(e.prof)
+		}
 		return sc.hidx[k]
 	}
 	return int(d.etab[e.prof>>d.eshift&d.emask])

@@ -73,7 +73,10 @@ type snapshot struct {
 	// their memory.
 	rolls     []*hourRoll
 	rollBytes int64
-	visBytes  int64 // memory of Store.visitors when published
+	// combos numbers the (origin, nationality) pairs of the records
+	// (combos.go)
+	combos   *combos
+	visBytes int64 // memory of Store.visitors when published
 }
 
 // New returns an empty store whose origin codes index cat.
@@ -90,7 +93,7 @@ func New(cat *refdata.Catalog) *Store {
 		s.places[i] = newPlaceDim(keys)
 	}
 	s.visitors.lo, s.visitors.hi = []uint32{0}, []uint32{0}
-	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: s.visitors.lo, vprofs: []uint32{0}})
+	s.snap.Store(&snapshot{tree: &rtree.RTreeGN[int64, *block]{}, blocks: map[blockKey]*block{}, vkeys: s.visitors.lo, vprofs: []uint32{0}, combos: newCombos(n)})
 	return s
 }
 
@@ -303,6 +306,7 @@ func (b *Builder) Commit() {
 		maxT:      old.maxT,
 		bytes:     old.bytes,
 		rollBytes: old.rollBytes,
+		combos:    old.combos.with(b.blocks),
 	}
 	if old.rows == 0 {
 		next.minT, next.maxT = ^uint32(0), 0
