@@ -1,9 +1,13 @@
 package memstore
 
 import (
+	"context"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/flowtiles/flowtiles/internal/refdata"
 	"github.com/flowtiles/flowtiles/internal/sourcetest"
 	"github.com/flowtiles/flowtiles/tiles"
 )
@@ -51,6 +55,47 @@ func TestBlockBinsAsBinIndex(t *testing.T) {
 			for i := range b.len() {
 				if got, want := int(bt.tab[bt.idx[i]]), sc.bin.index(b.x[i], b.y[i]); got != want {
 					t.Fatalf("%v z%d (round %d): record %d at (%d, %d): bin %d, binIndex's %d", g.Shape, g.Zoom, round, i, b.x[i], b.y[i], got, want)
+				}
+			}
+		}
+	}
+}
+
+// A density under each narrowing filter alone, and two together, counts
+// the records that pass in their bins and the others in the rest's (or
+// drops them), as the reference does: over blocks inside the area, binned
+// from their coordinates (zoom 18) and from the bins they keep (zoom 15,
+// asked twice: the second time from the bins the first kept).
+func TestDensityNarrowed(t *testing.T) {
+	seed := sourcetest.Seed(t)
+	records := sourcetest.Records(seed, 4000)
+	zones := sourcetest.Zones()
+	s := New(refdata.Italy())
+	if err := s.Add(records, tiles.NewZoneIndex(zones)); err != nil {
+		t.Fatal(err)
+	}
+	c := tiles.Project(sourcetest.Centre[0], sourcetest.Centre[1])
+	area := tiles.Rect{MinX: int64(c.X) - 1<<19, MinY: int64(c.Y) - 1<<19, MaxX: int64(c.X) + 1<<19, MaxY: int64(c.Y) + 1<<19}
+	filters := map[string]tiles.Filter{
+		"zone":        {Zones: tiles.ZoneBit(0)},
+		"origins":     {Origins: []string{"054017"}},
+		"hours":       {Hours: 1<<9 | 1<<10 | 1<<17},
+		"days":        {Days: 1<<time.Saturday | 1<<time.Sunday},
+		"ages":        {Ages: 1 << tiles.Age25to34},
+		"nationality": {Nationalities: []tiles.Country{tiles.Italy}},
+		"ages+days":   {Ages: 1<<tiles.Age25to34 | 1<<tiles.Age35to44, Days: 1 << time.Monday},
+	}
+	for name, f := range filters {
+		for _, z := range []uint8{18, 15, 15} {
+			for _, rest := range []bool{false, true} {
+				q := tiles.Query{Filter: f, By: []tiles.Dim{tiles.DimBin}, Grid: tiles.NewGrid(tiles.Hexagon, z), Area: area, Loc: sourcetest.Rome, WithRest: rest}
+				got, err := sourcetest.Collect(context.Background(), s, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := sourcetest.Reference(records, zones, q); !slices.Equal(got, want) || len(want) == 0 {
+					t.Errorf("%s z%d rest %v: %d bins, want %d", name, z, rest, len(got), len(want))
+					sourcetest.LogFirstDiff(t, got, want)
 				}
 			}
 		}
