@@ -143,6 +143,7 @@ var stampPool sync.Pool // *[]uint32
 type scanBufs struct {
 	pairs  []uint64
 	bucket []uint32
+	sorted [2][]uint64 // a scan's runs sorted by visitor (radixByVisitor)
 }
 
 var scanPool sync.Pool // *scanBufs
@@ -171,9 +172,10 @@ func getBufs() *scanBufs {
 	return bufs
 }
 
-// putBufs keeps the capacity of pairs for the next scan, unless huge.
+// putBufs keeps the capacity of pairs (and the other buffers) for the
+// next scan, unless huge.
 func putBufs(bufs *scanBufs, pairs []uint64) {
-	if cap(pairs) <= maxPooledPairs {
+	if cap(pairs) <= maxPooledPairs && cap(bufs.sorted[0]) <= maxPooledPairs {
 		bufs.pairs = pairs[:0]
 		scanPool.Put(bufs)
 	}
@@ -255,6 +257,9 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		x.pairs, x.bufs = bufs.pairs[:0], bufs
 		defer func() {
 			for _, ps := range x.pairLists() { // leave the stamps clean for the next scan
+				if x.zruns {
+					break // (flushZones left them clean)
+				}
 				for _, p := range ps {
 					x.stamp[uint32(p)] = 0
 				}
@@ -600,6 +605,9 @@ func (sc *scan) merge(p *scan) {
 	}
 	sc.more, sc.moreBufs = append(sc.more, p.pairs), append(sc.moreBufs, p.bufs)
 	for _, pr := range p.pairs {
+		if p.zruns {
+			break // (flushZones left them clean)
+		}
 		p.stamp[uint32(pr)] = 0
 	}
 	putStamp(&p.stamp)

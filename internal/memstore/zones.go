@@ -19,12 +19,10 @@ import (
 //
 // Where the codes fit (zoneRuns), what it turns a visitor's mask into is
 // not a pair per zone but one run: visitor, code and mask in a uint64.
-// The runs of a visitor under its first code are then merged, with one
-// read of its stamp each, into the visitor's zones under that code, which
-// are its distinct (group, visitor) pairs: no sort of a pair per zone
-// (four times as many), which was most of a view's distinct counting.
-// Runs under a visitor's other codes, few, are sorted by code and merged
-// in the same way (distinctRuns).
+// The runs are then sorted by visitor, and a visitor's runs under one
+// code merged into its zones under that code, which are its distinct
+// (group, visitor) pairs (distinctRuns): no sort of a pair per zone (four
+// times as many), which was most of a view's distinct counting.
 
 // A run is code<<runCodeShift | mask<<32 | visitor: mask is zoneAcc's
 // (17 bits: no zone and 16 zones), and the code takes the 15 bits left.
@@ -176,118 +174,124 @@ func (sc *scan) flushZones() {
 	sc.zones.touched = sc.zones.touched[:0]
 }
 
-// distinctRuns is distinct for a scan whose pairs are runs (zoneRuns),
-// whose stamps are clean (flushZones). A visitor's first run sets its
-// code (the stamp) and zones (its mask in zoneAcc); runs under the same
-// code add zones, and those under another code are left for later. Once
-// every visitor's zones under its first code are counted, the runs left
-// are sorted by code and each code's visitors merged in the same way,
-// with stamps above any first code.
+// distinctRuns is distinct for a scan whose pairs are runs (zoneRuns): it
+// sorts the runs by visitor (radixByVisitor) and counts each visitor in
+// the zones of its runs, once per code (its runs under one code merged),
+// and in the groupings derived from the scan: zout once per code, zall
+// once per match and rest, zdrop once per zone of the match and of the
+// rest. A visitor's runs are a few, side by side once sorted: no array
+// over every visitor is read or written at random (the stamps and zone
+// masks of the visitors met, and their keys, were most of a view's
+// distinct counting).
 func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 	visitors, keys := make([]int64, groups), make([]uint32, groups)
-	vkeys, stamp, acc := sc.sn.vkeys, sc.stamp, sc.zones.mask
+	vkeys := sc.sn.vkeys
 	out, all, drop := sc.zout, sc.zall, sc.zdrop
 	for _, x := range []*scan{out, all, drop} {
 		if x != nil {
 			x.zvis, x.zkeys = make([]int64, len(x.count)), make([]uint32, len(x.count))
 		}
 	}
-	// met[c][v] are, for zdrop, the zones visitor v was counted in, of the
-	// match (c = 0) or the rest (1); set when v is first met
-	var met [2][]uint32
-	if drop != nil {
-		for c := range met {
-			za := getZones(sc.sn)
-			defer zonePool.Put(za)
-			met[c] = za.mask
+	runs := sc.radixByVisitor()
+	for i := 0; i < len(runs); {
+		v := uint32(runs[i])
+		j := i + 1
+		for j < len(runs) && uint32(runs[j]) == v {
+			j++
 		}
-	}
-	// count counts visitor v in its zones under code, once per (code, v);
-	// with zall, the high bits of acc[v] are the rest (bit 31) and match
-	// (bit 30) groups of zall that counted v already.
-	count := func(code int, v uint32) {
-		base, stride := sc.zoneBase(code)
+		rs := runs[i:j]
+		i = j
+		if len(rs) > 1 {
+			slices.Sort(rs) // by code
+		}
 		k := vkeys[v]
-		for m := acc[v] & zoneBitsMask; m != 0; m &= m - 1 {
-			g := base + bits.TrailingZeros32(m)*stride
-			visitors[g]++
-			keys[g] += k
-		}
-		if out != nil {
-			g := out.zsumGroup(sc, code)
-			out.zvis[g]++
-			out.zkeys[g] += k
-		}
-		if all != nil {
-			g := all.zsumGroup(sc, code)
-			if bit := uint32(1) << (30 + g); acc[v]&bit == 0 {
-				acc[v] |= bit
+		var inAll [2]bool
+		var dropped [2]uint32 // zones of the match and of the rest
+		for a := 0; a < len(rs); {
+			code, mask, _ := runParts(rs[a])
+			for a++; a < len(rs) && int(rs[a]>>runCodeShift) == code; a++ {
+				_, m, _ := runParts(rs[a])
+				mask |= m
+			}
+			base, stride := sc.zoneBase(code)
+			for m := mask; m != 0; m &= m - 1 {
+				g := base + bits.TrailingZeros32(m)*stride
+				visitors[g]++
+				keys[g] += k
+			}
+			rest := 0
+			if code >= sc.zother {
+				rest = 1
+			}
+			if out != nil {
+				g := out.zsumGroup(sc, code)
+				out.zvis[g]++
+				out.zkeys[g] += k
+			}
+			if all != nil && !inAll[rest] {
+				inAll[rest] = true
+				g := all.zsumGroup(sc, code)
 				all.zvis[g]++
 				all.zkeys[g] += k
 			}
+			dropped[rest] |= mask
 		}
 		if drop != nil {
-			off, c := 0, 0
-			if code >= sc.zother {
-				off, c = drop.groups, 1
-			}
-			m := acc[v] & zoneBitsMask
-			for n := m &^ met[c][v]; n != 0; n &= n - 1 {
-				g := off + bits.TrailingZeros32(n)
-				drop.zvis[g]++
-				drop.zkeys[g] += k
-			}
-			met[c][v] |= m
-		}
-	}
-	first := sc.zones.touched[:0]
-	var later []uint64
-	for _, ps := range sc.pairLists() {
-		for _, p := range ps {
-			code, mask, v := runParts(p)
-			switch stamp[v] {
-			case 0:
-				stamp[v] = uint32(code) + 1
-				acc[v] = mask
-				first = append(first, v)
-				if drop != nil {
-					met[0][v], met[1][v] = 0, 0
+			for rest, mask := range dropped {
+				for m := mask; m != 0; m &= m - 1 {
+					g := rest*drop.groups + bits.TrailingZeros32(m)
+					drop.zvis[g]++
+					drop.zkeys[g] += k
 				}
-			case uint32(code) + 1:
-				acc[v] |= mask
-			default:
-				later = append(later, p)
 			}
 		}
 	}
-	for _, v := range first {
-		count(int(stamp[v]-1), v)
-	}
-	slices.Sort(later) // by code first
-	for i := 0; i < len(later); {
-		code := int(later[i] >> runCodeShift)
-		token := uint32(runCodeLimit + code + 1)
-		first = first[:0]
-		for ; i < len(later) && int(later[i]>>runCodeShift) == code; i++ {
-			_, mask, v := runParts(later[i])
-			if stamp[v] != token {
-				stamp[v] = token
-				acc[v] = acc[v]&^zoneBitsMask | mask // (keeping zall's bits of its first code)
-				first = append(first, v)
-			} else {
-				acc[v] |= mask
-			}
-		}
-		for _, v := range first {
-			count(code, v)
-		}
-	}
-	sc.zones.touched = first[:0]
 	return visitors, keys
 }
 
-// zoneBitsMask are the bits of zoneAcc.mask that are zones (and no zone).
-const zoneBitsMask = 1<<runMaskBits - 1
+// radixByVisitor returns the scan's runs (its own and its workers')
+// sorted by visitor, in a buffer of the scan's: a least significant digit
+// radix sort of the visitor ids, 11 bits at a time (two passes up to 4 M
+// visitors; three of 7 bits took longer).
+func (sc *scan) radixByVisitor() []uint64 {
+	n := sc.pairCount()
+	const digit = 11
+	passes := max(1, (bits.Len32(sc.sn.visitors)+digit-1)/digit)
+	b := sc.bufs
+	if cap(b.sorted[0]) < n {
+		b.sorted[0] = make([]uint64, n, n+n/4)
+	}
+	if passes > 1 && cap(b.sorted[1]) < n {
+		b.sorted[1] = make([]uint64, n, n+n/4)
+	}
+	src := sc.pairLists()
+	var dst []uint64
+	var count [1 << digit]int
+	for pass := range passes {
+		dst = b.sorted[pass%2][:n]
+		shift := pass * digit
+		clear(count[:])
+		for _, ps := range src {
+			for _, p := range ps {
+				count[uint32(p)>>shift&(1<<digit-1)]++
+			}
+		}
+		at := 0
+		for d, c := range count {
+			count[d] = at
+			at += c
+		}
+		for _, ps := range src {
+			for _, p := range ps {
+				d := uint32(p) >> shift & (1<<digit - 1)
+				dst[count[d]] = p
+				count[d]++
+			}
+		}
+		src = [][]uint64{dst}
+	}
+	return dst
+}
 
 // A view asks for the origins and the countries, each alone and by zone,
 // and for the total. Those alone are the same by zone with the zones
