@@ -95,6 +95,7 @@ type scan struct {
 	ckey, akey  []uint32 // sums of record keys: all records, records without a visitor
 	pairs       []uint64
 	stamp       []uint32
+	clean       bool // distinct left stamp clean
 	bufs        *scanBufs
 	// more are the pairs of a parallel scan's other workers (merge), in
 	// their buffers moreBufs
@@ -257,8 +258,8 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		x.pairs, x.bufs = bufs.pairs[:0], bufs
 		defer func() {
 			for _, ps := range x.pairLists() { // leave the stamps clean for the next scan
-				if x.zruns {
-					break // (flushZones left them clean)
+				if x.zruns || x.clean {
+					break // (flushZones, or distinct, left them clean)
 				}
 				for _, p := range ps {
 					x.stamp[uint32(p)] = 0
@@ -317,7 +318,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
 		if err = pass.parallel(ctx, procs, blocks, workers, rows, entries); err == nil {
 			if err = procs.acquire(ctx); err == nil {
-				fold.unfold()
+				fold.unfold(procs)
 				derive(derived)
 				count()
 				procs.release()
@@ -333,7 +334,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		}
 		pass.flushZones()
 		if err == nil {
-			fold.unfold()
+			fold.unfold(procs)
 			derive(derived)
 			count()
 		}
@@ -1129,7 +1130,8 @@ func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 	mid, _ := slices.BinarySearch(start, int32(n/2))
 	mid = min(mid, groups)
 	ranges := [2][2]int{{0, mid}, {mid, groups}}
-	var own *[]uint32 // the second goroutine's stamps
+	var own *[]uint32     // the second goroutine's stamps
+	var elsewhere [2]bool // the halves it counted
 	spread(2, func(h, worker int) {
 		stamp := sc.stamp
 		if worker > 0 {
@@ -1151,12 +1153,23 @@ func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 			}
 			visitors[g], keys[g] = n, k
 		}
-		if worker > 0 { // leave them clean
-			for _, v := range bucket[start[ranges[h][0]]:start[ranges[h][1]]] {
-				stamp[v] = 0
+		// leave them clean, the visitors just read (in the cache): the
+		// caller's stamps, which the scan stamped too, of the halves it
+		// counted, while cleaning them once the scan was over, pair by
+		// pair, took a few milliseconds of one processor
+		for _, v := range bucket[start[ranges[h][0]]:start[ranges[h][1]]] {
+			stamp[v] = 0
+		}
+		elsewhere[h] = worker > 0
+	})
+	for h, r := range ranges { // the caller's stamps of the others
+		if elsewhere[h] {
+			for _, v := range bucket[start[r[0]]:start[r[1]]] {
+				sc.stamp[v] = 0
 			}
 		}
-	})
+	}
+	sc.clean = true
 	if own != nil {
 		putStamp(own)
 	}

@@ -214,16 +214,19 @@ func (pass multi) fold(s *Store) (multi, *placeFold) {
 	return out, &f
 }
 
-// unfold (nothing when f is nil) makes the counts, sums by code and runs of f.to from those of
-// f.from, whose pass is over (its zones flushed).
-func (f *placeFold) unfold() {
+// unfold (nothing when f is nil) makes the counts, sums by code and runs
+// of f.to from those of f.from, whose pass is over (its zones flushed),
+// each of the two on a scan processor of its own when one is free (the
+// caller holds one).
+func (f *placeFold) unfold(procs *procLimit) {
 	if f == nil {
 		return
 	}
 	h := f.from
 	c := h.sn.combos
 	nc, nz := h.zother, h.dims[1].n
-	for t, x := range f.to {
+	procs.spread(len(f.to), func(t, _ int) {
+		x := f.to[t]
 		proj := make([]int, 2*nc) // code of h -> code of x
 		for code, key := range c.keys[:nc] {
 			p := int(key >> 16) // nationality
@@ -259,5 +262,5 @@ func (f *placeFold) unfold() {
 				x.pairs = append(x.pairs, run(proj[code], mask, v))
 			}
 		}
-	}
+	})
 }
