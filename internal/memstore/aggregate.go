@@ -95,7 +95,8 @@ type scan struct {
 	ckey, akey  []uint32 // sums of record keys: all records, records without a visitor
 	pairs       []uint64
 	stamp       []uint32
-	clean       bool // distinct left stamp clean
+	stampp      *[]uint32 // stamp's, from getStamp (useStamp); nil when it has none
+	clean       bool      // distinct left stamp clean
 	bufs        *scanBufs
 	// more are the pairs of a parallel scan's other workers (merge), in
 	// their buffers moreBufs
@@ -113,7 +114,8 @@ type scan struct {
 	// zones collects the visitors of a scan grouped by zone (zones.go);
 	// zother is the size of the other dimension (1 when none); zruns:
 	// its pairs are runs (zones.go).
-	zones  *zoneAcc
+	zoned  bool     // grouped by zone
+	zones  *zoneAcc // when zoned, and in a pass (useZones)
 	zother int
 	zruns  bool
 	// zsum are a scan by zone's sums by code, over every entry and record
@@ -164,6 +166,18 @@ func getStamp(sn *snapshot) *[]uint32 {
 
 // putStamp returns a stamp array, cleaned by the caller.
 func putStamp(sp *[]uint32) { stampPool.Put(sp) }
+
+// useStamp gives sc a stamp array, unless it has one: the scans of a
+// pass, and those that count their pairs' distinct visitors with one (not
+// those derived by zone, or counted from runs). An array is 4 bytes per
+// visitor of the snapshot, zeroed when made: a view's six groupings each
+// took one, where one or two of them stamp.
+func (sc *scan) useStamp() {
+	if sc.stampp == nil {
+		sc.stampp = getStamp(sc.sn)
+		sc.stamp = *sc.stampp
+	}
+}
 
 func getBufs() *scanBufs {
 	bufs, _ := scanPool.Get().(*scanBufs)
@@ -250,22 +264,26 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		scans = append(slices.Clone(m), fold.from)
 	}
 	sc := pass[0]
+	for _, x := range pass {
+		x.useStamp()
+		x.useZones()
+	}
 	for _, x := range scans {
 		x.needProf = needProf // (the entries' attributes are read for all when one needs them)
-		sp := getStamp(sn)
-		x.stamp = *sp
 		bufs := getBufs()
 		x.pairs, x.bufs = bufs.pairs[:0], bufs
 		defer func() {
-			for _, ps := range x.pairLists() { // leave the stamps clean for the next scan
-				if x.zruns || x.clean {
-					break // (flushZones, or distinct, left them clean)
+			if x.stampp != nil {
+				for _, ps := range x.pairLists() { // leave the stamps clean for the next scan
+					if x.zruns || x.clean {
+						break // (flushZones, or distinct, left them clean)
+					}
+					for _, p := range ps {
+						x.stamp[uint32(p)] = 0
+					}
 				}
-				for _, p := range ps {
-					x.stamp[uint32(p)] = 0
-				}
+				putStamp(x.stampp)
 			}
-			putStamp(sp)
 			putBufs(bufs, x.pairs)
 			for i, b := range x.moreBufs {
 				putBufs(b, x.more[i])
@@ -578,7 +596,8 @@ func (sc *scan) worker() *scan {
 	p.clock = tiles.NewClock(sc.q.Loc)
 	p.count, p.anon = make([]int64, len(sc.count)), make([]int64, len(sc.anon))
 	p.ckey, p.akey = make([]uint32, len(sc.ckey)), make([]uint32, len(sc.akey))
-	p.stamp = *getStamp(sc.sn)
+	p.stampp = getStamp(sc.sn)
+	p.stamp = *p.stampp
 	bufs := getBufs()
 	p.pairs, p.bufs = bufs.pairs[:0], bufs
 	if sc.zones != nil {
@@ -611,7 +630,7 @@ func (sc *scan) merge(p *scan) {
 		}
 		p.stamp[uint32(pr)] = 0
 	}
-	putStamp(&p.stamp)
+	putStamp(p.stampp)
 }
 
 // pairLists returns the scan's pairs: its own, and its workers'.
@@ -677,7 +696,7 @@ func (sc *scan) prepare(s *Store) error {
 	}
 	for i, d := range sc.dims {
 		if d.zones {
-			sc.zones, sc.zother = getZones(sc.sn), 1
+			sc.zoned, sc.zother = true, 1
 			if len(sc.dims) == 2 {
 				sc.zother = sc.dims[1-i].n
 			}
@@ -1089,6 +1108,7 @@ func (sc *scan) distinct(groups int) ([]int64, []uint32) {
 	// millions of pairs, took 29 ms of its request's slot on one core):
 	// the pairs in halves, then the groups, the second half's with a
 	// stamp array of its own when on a goroutine of its own.
+	sc.useStamp()
 	vkeys, half := sc.sn.vkeys, splitPairs(sc.pairLists(), n)
 	spread := scanProcs.Load().spread
 	if n < splitPairsFrom { // (a few: the halves one after the other, no goroutine)

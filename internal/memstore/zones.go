@@ -34,7 +34,7 @@ const (
 
 // zoneRuns reports whether a zone scan of sc's shape collects runs: every
 // code, the rest's included, fits in a run (below maxRunCodes).
-func (sc *scan) zoneRuns() bool { return sc.zones != nil && 2*sc.zother <= maxRunCodes }
+func (sc *scan) zoneRuns() bool { return sc.zoned && 2*sc.zother <= maxRunCodes }
 
 // maxRunCodes is runCodeLimit; the tests lower it to collect pairs.
 var maxRunCodes = runCodeLimit
@@ -67,6 +67,14 @@ func getZones(sn *snapshot) *zoneAcc {
 	}
 	za.touched = za.touched[:0]
 	return za
+}
+
+// useZones gives a scan by zone of a pass its zoneAcc (those derived
+// from others, or folded, need none: 4 bytes per visitor each).
+func (sc *scan) useZones() {
+	if sc.zoned && sc.zones == nil {
+		sc.zones = getZones(sc.sn)
+	}
 }
 
 // putZones returns the scan's zoneAcc, flushed, to the pool.
