@@ -114,8 +114,9 @@ type scan struct {
 	// zones collects the visitors of a scan grouped by zone (zones.go);
 	// zother is the size of the other dimension (1 when none); zruns:
 	// its pairs are runs (zones.go).
-	zoned  bool     // grouped by zone
-	zones  *zoneAcc // when zoned, and in a pass (useZones)
+	zoned  bool        // grouped by zone
+	folded *foldedRuns // the runs of a grouping made by a fold (unfold)
+	zones  *zoneAcc    // when zoned, and in a pass (useZones)
 	zother int
 	zruns  bool
 	// zsum are a scan by zone's sums by code, over every entry and record
@@ -474,17 +475,16 @@ func derive(ds []derivation) {
 			h.zdrop, x.zsumOf = x, h
 			continue
 		}
-		x.pairs = slices.Grow(x.pairs[:0], h.pairCount())
 		if h.zruns {
 			// a second such x: its own runs, whose code is the rest's or not
-			for _, ps := range h.pairLists() {
-				for _, p := range ps {
-					code, mask, v := runParts(p)
-					x.pairs = append(x.pairs, run(min(code/h.zother, 1)*x.zother, mask, v))
-				}
-			}
+			x.pairs = slices.Grow(x.pairs[:0], h.runCount())
+			h.eachRun(func(p uint64) {
+				code, mask, v := runParts(p)
+				x.pairs = append(x.pairs, run(min(code/h.zother, 1)*x.zother, mask, v))
+			})
 			continue
 		}
+		x.pairs = slices.Grow(x.pairs[:0], h.pairCount())
 		for _, ps := range h.pairLists() {
 			for _, p := range ps {
 				x.pairs = append(x.pairs, uint64(proj(int(p>>32)))<<32|p&0xffffffff)

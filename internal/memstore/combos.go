@@ -214,10 +214,11 @@ func (pass multi) fold(s *Store) (multi, *placeFold) {
 	return out, &f
 }
 
-// unfold (nothing when f is nil) makes the counts, sums by code and runs
-// of f.to from those of f.from, whose pass is over (its zones flushed),
-// each of the two on a scan processor of its own when one is free (the
-// caller holds one).
+// unfold (nothing when f is nil) makes the counts and sums by code of
+// f.to from those of f.from, whose pass is over (its zones flushed), each
+// of the two on a scan processor of its own when one is free (the caller
+// holds one), and gives them f.from's runs, sorted by visitor, with its
+// codes' projections (foldedRuns).
 func (f *placeFold) unfold(procs *procLimit) {
 	if f == nil {
 		return
@@ -225,6 +226,7 @@ func (f *placeFold) unfold(procs *procLimit) {
 	h := f.from
 	c := h.sn.combos
 	nc, nz := h.zother, h.dims[1].n
+	runs := h.radixByVisitor()
 	procs.spread(len(f.to), func(t, _ int) {
 		x := f.to[t]
 		proj := make([]int, 2*nc) // code of h -> code of x
@@ -255,12 +257,6 @@ func (f *placeFold) unfold(procs *procLimit) {
 				zs.akey[p] += h.zsum.akey[code]
 			}
 		}
-		x.pairs = slices.Grow(x.pairs[:0], h.pairCount())
-		for _, ps := range h.pairLists() {
-			for _, p := range ps {
-				code, mask, v := runParts(p)
-				x.pairs = append(x.pairs, run(proj[code], mask, v))
-			}
-		}
+		x.folded = &foldedRuns{runs: runs, proj: proj}
 	})
 }

@@ -102,7 +102,8 @@ func foldRecords(seed uint64, n int) []presence.Record {
 // with the zones summed out, and the total, answer the same whether the
 // pass scans them by pair (folded) or each (not), and as the reference:
 // random filters, windows and rests, sequential and split between
-// workers.
+// workers; also with groupings asked twice, and with the two by zone
+// alone.
 func TestFoldRandom(t *testing.T) {
 	t.Run("sequential", testFoldRandom)
 	t.Run("parallel", func(t *testing.T) {
@@ -128,7 +129,10 @@ func testFoldRandom(t *testing.T) {
 	for i := range 24 {
 		level := []tiles.Dim{tiles.DimMunicipality, tiles.DimProvince, tiles.DimRegion}[i%3]
 		view := [][]tiles.Dim{{level}, {tiles.DimNationality}, nil, {level, tiles.DimZone}, {tiles.DimNationality, tiles.DimZone}, {tiles.DimZone}}
-		if i%4 == 3 { // the two by zone alone
+		switch i % 4 {
+		case 2: // and some asked twice: the zones, derived from a grouping made by the fold
+			view = append(view, []tiles.Dim{tiles.DimZone}, []tiles.Dim{level}, nil)
+		case 3: // the two by zone alone
 			view = view[3:5]
 		}
 		q := randomQuery(rng, records)

@@ -190,8 +190,51 @@ func (sc *scan) flushZones() {
 // rest. A visitor's runs are a few, side by side once sorted: no array
 // over every visitor is read or written at random (the stamps and zone
 // masks of the visitors met, and their keys, were most of a view's
-// distinct counting).
+// distinct counting). The runs of a grouping made by a fold are its
+// grouping by pair's, sorted once for both it makes (unfold).
 func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
+	if f := sc.folded; f != nil {
+		return sc.countRuns(groups, f.runs, f.proj)
+	}
+	return sc.countRuns(groups, sc.radixByVisitor(), nil)
+}
+
+// eachRun calls fn with each of the scan's runs (of a grouping made by a
+// fold: its grouping by pair's, with their codes projected), and
+// runCount is their number.
+func (sc *scan) eachRun(fn func(p uint64)) {
+	if f := sc.folded; f != nil {
+		for _, r := range f.runs {
+			code, mask, v := runParts(r)
+			fn(run(f.proj[code], mask, v))
+		}
+		return
+	}
+	for _, ps := range sc.pairLists() {
+		for _, p := range ps {
+			fn(p)
+		}
+	}
+}
+
+func (sc *scan) runCount() int {
+	if f := sc.folded; f != nil {
+		return len(f.runs)
+	}
+	return sc.pairCount()
+}
+
+// foldedRuns are the runs of a fold's grouping by pair and zone, sorted
+// by visitor, and proj the code, in a grouping made from it, of each of
+// its codes: that grouping's runs (unfold).
+type foldedRuns struct {
+	runs []uint64
+	proj []int
+}
+
+// countRuns is distinctRuns of runs sorted by visitor, whose codes are
+// proj's indexes (nil: sc's codes).
+func (sc *scan) countRuns(groups int, runs []uint64, proj []int) ([]int64, []uint32) {
 	visitors, keys := make([]int64, groups), make([]uint32, groups)
 	vkeys := sc.sn.vkeys
 	out, all, drop := sc.zout, sc.zall, sc.zdrop
@@ -200,7 +243,7 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 			x.zvis, x.zkeys = make([]int64, len(x.count)), make([]uint32, len(x.count))
 		}
 	}
-	runs := sc.radixByVisitor()
+	var buf []uint64 // a visitor's runs, projected, sorted by code
 	for i := 0; i < len(runs); {
 		v := uint32(runs[i])
 		j := i + 1
@@ -209,8 +252,19 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 		}
 		rs := runs[i:j]
 		i = j
-		if len(rs) > 1 {
-			slices.Sort(rs) // by code
+		if proj != nil || len(rs) > 1 {
+			buf = buf[:0]
+			for _, r := range rs {
+				code, mask, _ := runParts(r)
+				if proj != nil {
+					code = proj[code]
+				}
+				buf = append(buf, run(code, mask, v))
+			}
+			if len(buf) > 1 {
+				slices.Sort(buf)
+			}
+			rs = buf
 		}
 		k := vkeys[v]
 		var inAll [2]bool
