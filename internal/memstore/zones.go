@@ -244,6 +244,7 @@ func (sc *scan) countRuns(groups int, runs []uint64, proj []int) ([]int64, []uin
 		}
 	}
 	var buf []uint64 // a visitor's runs, projected, sorted by code
+	var one [1]uint64
 	for i := 0; i < len(runs); {
 		v := uint32(runs[i])
 		j := i + 1
@@ -252,7 +253,12 @@ func (sc *scan) countRuns(groups int, runs []uint64, proj []int) ([]int64, []uin
 		}
 		rs := runs[i:j]
 		i = j
-		if proj != nil || len(rs) > 1 {
+		switch {
+		case len(rs) == 1 && proj != nil: // (most visitors)
+			code, mask, _ := runParts(rs[0])
+			one[0] = run(proj[code], mask, v)
+			rs = one[:]
+		case len(rs) > 1:
 			buf = buf[:0]
 			for _, r := range rs {
 				code, mask, _ := runParts(r)
@@ -261,9 +267,7 @@ func (sc *scan) countRuns(groups int, runs []uint64, proj []int) ([]int64, []uin
 				}
 				buf = append(buf, run(code, mask, v))
 			}
-			if len(buf) > 1 {
-				slices.Sort(buf)
-			}
+			sortFew(buf)
 			rs = buf
 		}
 		k := vkeys[v]
@@ -311,10 +315,27 @@ func (sc *scan) countRuns(groups int, runs []uint64, proj []int) ([]int64, []uin
 	return visitors, keys
 }
 
+// sortFew sorts a visitor's few runs (one per worker of a parallel pass,
+// nearly always) by insertion: slices.Sort's call for two or three took
+// longer than the merging.
+func sortFew(rs []uint64) {
+	if len(rs) > 12 {
+		slices.Sort(rs)
+		return
+	}
+	for i := 1; i < len(rs); i++ {
+		for j := i; j > 0 && rs[j] < rs[j-1]; j-- {
+			rs[j], rs[j-1] = rs[j-1], rs[j]
+		}
+	}
+}
+
 // radixByVisitor returns the scan's runs (its own and its workers')
 // sorted by visitor, in a buffer of the scan's: a least significant digit
 // radix sort of the visitor ids, 11 bits at a time (two passes up to 4 M
-// visitors; three of 7 bits took longer).
+// visitors; three of 7 bits took longer). Each pass counts and moves the
+// two halves of the runs side by side when a second scan processor is
+// free (the caller holds one): a step on one core leaves the other idle.
 func (sc *scan) radixByVisitor() []uint64 {
 	n := sc.pairCount()
 	const digit = 11
@@ -326,31 +347,46 @@ func (sc *scan) radixByVisitor() []uint64 {
 	if passes > 1 && cap(b.sorted[1]) < n {
 		b.sorted[1] = make([]uint64, n, n+n/4)
 	}
-	src := sc.pairLists()
+	spread := scanProcs.Load().spread
+	if n < splitPairsFrom {
+		spread = func(n int, fn func(i, worker int)) {
+			for i := range n {
+				fn(i, 0)
+			}
+		}
+	}
+	half := splitPairs(sc.pairLists(), n)
+	var count [2][1 << digit]int
 	var dst []uint64
-	var count [1 << digit]int
 	for pass := range passes {
 		dst = b.sorted[pass%2][:n]
 		shift := pass * digit
-		clear(count[:])
-		for _, ps := range src {
-			for _, p := range ps {
-				count[uint32(p)>>shift&(1<<digit-1)]++
+		spread(2, func(h, _ int) {
+			c := &count[h]
+			clear(c[:])
+			for _, ps := range half[h] {
+				for _, p := range ps {
+					c[uint32(p)>>shift&(1<<digit-1)]++
+				}
 			}
+		})
+		at := 0 // the first half's runs of a digit, then the second's
+		for d := range count[0] {
+			c0, c1 := count[0][d], count[1][d]
+			count[0][d], count[1][d] = at, at+c0
+			at += c0 + c1
 		}
-		at := 0
-		for d, c := range count {
-			count[d] = at
-			at += c
-		}
-		for _, ps := range src {
-			for _, p := range ps {
-				d := uint32(p) >> shift & (1<<digit - 1)
-				dst[count[d]] = p
-				count[d]++
+		spread(2, func(h, _ int) {
+			c := &count[h]
+			for _, ps := range half[h] {
+				for _, p := range ps {
+					d := uint32(p) >> shift & (1<<digit - 1)
+					dst[c[d]] = p
+					c[d]++
+				}
 			}
-		}
-		src = [][]uint64{dst}
+		})
+		half = splitPairs([][]uint64{dst}, n)
 	}
 	return dst
 }

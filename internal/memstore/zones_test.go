@@ -10,8 +10,17 @@ import (
 
 // A scan's runs, its own and its workers', come out of radixByVisitor
 // sorted by visitor, none lost or repeated, whatever the number of
-// visitors: one pass of 11 bits, two, three.
+// visitors (one pass of 11 bits, two, three), in one goroutine and split
+// between two.
 func TestRadixByVisitor(t *testing.T) {
+	t.Run("sequential", testRadixByVisitor)
+	t.Run("parallel", func(t *testing.T) {
+		forceParallel(t)
+		testRadixByVisitor(t)
+	})
+}
+
+func testRadixByVisitor(t *testing.T) {
 	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 9))
 	for _, visitors := range []uint32{1, 2000, 3_000_000, 1<<31 + 5} {
 		sc := &scan{sn: &snapshot{visitors: visitors}, bufs: &scanBufs{}}
