@@ -16,10 +16,10 @@ import (
 // snapshot numbers the pairs its records hold (combos), the pass scans
 // that grouping alone (fold), and the two are made from it once the pass
 // is over (unfold): their counts and key sums are sums of its groups',
-// every entry being in one pair, and their runs are its runs with the
-// pair's code replaced by its origin's or its country's, which their
-// distinctRuns counts as it counted their own (a visitor's runs under two
-// pairs of one origin are one visitor of that origin).
+// every entry being in one pair, and their runs are its runs (sorted by
+// visitor once for both) with the pair's code replaced by its origin's
+// or its country's, which each counts as its own (a visitor's runs under
+// two pairs of one origin are one visitor of that origin).
 
 // combos numbers the (origin index, nationality) pairs of a snapshot's
 // records densely, in the order the batches brought them. It is immutable
