@@ -275,12 +275,11 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		x.pairs, x.bufs = bufs.pairs[:0], bufs
 		defer func() {
 			if x.stampp != nil {
-				for _, ps := range x.pairLists() { // leave the stamps clean for the next scan
-					if x.zruns || x.clean {
-						break // (flushZones, or distinct, left them clean)
-					}
-					for _, p := range ps {
-						x.stamp[uint32(p)] = 0
+				if !x.zruns && !x.clean { // (else flushZones, or distinct, left them clean)
+					for _, ps := range x.pairLists() { // leave the stamps clean for the next scan
+						for _, p := range ps {
+							x.stamp[uint32(p)] = 0
+						}
 					}
 				}
 				putStamp(x.stampp)
@@ -624,11 +623,10 @@ func (sc *scan) merge(p *scan) {
 		sc.zsum.add(p.zsum)
 	}
 	sc.more, sc.moreBufs = append(sc.more, p.pairs), append(sc.moreBufs, p.bufs)
-	for _, pr := range p.pairs {
-		if p.zruns {
-			break // (flushZones left them clean)
+	if !p.zruns { // (else flushZones left them clean)
+		for _, pr := range p.pairs {
+			p.stamp[uint32(pr)] = 0
 		}
-		p.stamp[uint32(pr)] = 0
 	}
 	putStamp(p.stampp)
 }

@@ -78,15 +78,18 @@ func (c *combos) has(o uint16, nat uint8) bool {
 // with returns c with the pairs of the records of blocks that it lacks
 // numbered: c itself when there are none.
 func (c *combos) with(blocks map[blockKey]*block) *combos {
-	var nc *combos
+	if c.full {
+		return c
+	}
+	nc := c                 // c until a new pair makes a copy
 	var own map[uint32]bool // rows nc has copied
 	for _, b := range blocks {
 		for i, o := range b.o {
 			nat := b.n[i]
-			if c.full || (nc == nil && c.has(o, nat)) || (nc != nil && nc.has(o, nat)) {
+			if nc.has(o, nat) {
 				continue
 			}
-			if nc == nil {
+			if nc == c {
 				nc = &combos{byOrigin: slices.Clone(c.byOrigin), rows: slices.Clone(c.rows), keys: slices.Clone(c.keys)}
 				own = map[uint32]bool{}
 			}
@@ -119,9 +122,6 @@ func (c *combos) with(blocks map[blockKey]*block) *combos {
 				nc.rows[r][nat] = uint16(code)
 			}
 		}
-	}
-	if nc == nil {
-		return c
 	}
 	return nc
 }
