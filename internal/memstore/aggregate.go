@@ -93,15 +93,14 @@ type scan struct {
 
 	count, anon []int64  // per group; rest groups at +groups
 	ckey, akey  []uint32 // sums of record keys: all records, records without a visitor
-	pairs       []uint64
+	pairs       []uint64 // the current chunk (chunks.go)
 	stamp       []uint32
 	stampp      *[]uint32 // stamp's, from getStamp (useStamp); nil when it has none
 	clean       bool      // distinct left stamp clean
 	bufs        *scanBufs
-	// more are the pairs of a parallel scan's other workers (merge), in
-	// their buffers moreBufs
-	more     [][]uint64
-	moreBufs []*scanBufs
+	// more are the scan's full chunks of pairs, and those of a parallel
+	// scan's other workers (merge)
+	more [][]uint64
 
 	// rolls are the hours that rollups answer for, gaps the time
 	// intervals left to records (nil: the whole window); see rollup.go.
@@ -143,9 +142,9 @@ var stampPool sync.Pool // *[]uint32
 
 // scanBufs are the growable buffers of a scan, pooled: a month over the
 // whole town collects a (group, visitor) pair per record, millions of
-// them, and growing and clearing them anew was a quarter of the time.
+// them, and growing and clearing them anew was a quarter of the time (the
+// pairs are in chunks: chunks.go).
 type scanBufs struct {
-	pairs  []uint64
 	bucket []uint32
 	sorted [2][]uint64 // a scan's runs sorted by visitor (radixByVisitor)
 }
@@ -188,11 +187,9 @@ func getBufs() *scanBufs {
 	return bufs
 }
 
-// putBufs keeps the capacity of pairs (and the other buffers) for the
-// next scan, unless huge.
-func putBufs(bufs *scanBufs, pairs []uint64) {
-	if cap(pairs) <= maxPooledPairs && cap(bufs.sorted[0]) <= maxPooledPairs {
-		bufs.pairs = pairs[:0]
+// putBufs keeps the buffers for the next scan, unless huge.
+func putBufs(bufs *scanBufs) {
+	if cap(bufs.bucket) <= maxPooledPairs && cap(bufs.sorted[0]) <= maxPooledPairs {
 		scanPool.Put(bufs)
 	}
 }
@@ -271,8 +268,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 	}
 	for _, x := range scans {
 		x.needProf = needProf // (the entries' attributes are read for all when one needs them)
-		bufs := getBufs()
-		x.pairs, x.bufs = bufs.pairs[:0], bufs
+		x.bufs = getBufs()
 		defer func() {
 			if x.stampp != nil {
 				if !x.zruns && !x.clean { // (else flushZones, or distinct, left them clean)
@@ -284,10 +280,8 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 				}
 				putStamp(x.stampp)
 			}
-			putBufs(bufs, x.pairs)
-			for i, b := range x.moreBufs {
-				putBufs(b, x.more[i])
-			}
+			putChunks(x.pairLists())
+			putBufs(x.bufs)
 		}()
 	}
 
@@ -476,17 +470,15 @@ func derive(ds []derivation) {
 		}
 		if h.zruns {
 			// a second such x: its own runs, whose code is the rest's or not
-			x.pairs = slices.Grow(x.pairs[:0], h.runCount())
 			h.eachRun(func(p uint64) {
 				code, mask, v := runParts(p)
-				x.pairs = append(x.pairs, run(min(code/h.zother, 1)*x.zother, mask, v))
+				x.push(run(min(code/h.zother, 1)*x.zother, mask, v))
 			})
 			continue
 		}
-		x.pairs = slices.Grow(x.pairs[:0], h.pairCount())
 		for _, ps := range h.pairLists() {
 			for _, p := range ps {
-				x.pairs = append(x.pairs, uint64(proj(int(p>>32)))<<32|p&0xffffffff)
+				x.push(uint64(proj(int(p>>32)))<<32 | p&0xffffffff)
 			}
 		}
 	}
@@ -597,8 +589,7 @@ func (sc *scan) worker() *scan {
 	p.ckey, p.akey = make([]uint32, len(sc.ckey)), make([]uint32, len(sc.akey))
 	p.stampp = getStamp(sc.sn)
 	p.stamp = *p.stampp
-	bufs := getBufs()
-	p.pairs, p.bufs = bufs.pairs[:0], bufs
+	p.pairs, p.more, p.bufs = nil, nil, nil
 	if sc.zones != nil {
 		p.zones = getZones(sc.sn)
 	}
@@ -609,7 +600,7 @@ func (sc *scan) worker() *scan {
 }
 
 // merge adds the groups and pairs of worker p to sc, and releases p's
-// buffers but that of its pairs, which sc keeps in more (copied into
+// buffers but the chunks of its pairs, which sc keeps in more (copied into
 // sc.pairs, millions of them, they were 4% of a cold view's time).
 func (sc *scan) merge(p *scan) {
 	p.putZones()
@@ -622,10 +613,13 @@ func (sc *scan) merge(p *scan) {
 	if sc.zsum != nil {
 		sc.zsum.add(p.zsum)
 	}
-	sc.more, sc.moreBufs = append(sc.more, p.pairs), append(sc.moreBufs, p.bufs)
+	ps := p.pairLists()
+	sc.more = append(sc.more, ps...)
 	if !p.zruns { // (else flushZones left them clean)
-		for _, pr := range p.pairs {
-			p.stamp[uint32(pr)] = 0
+		for _, l := range ps {
+			for _, pr := range l {
+				p.stamp[uint32(pr)] = 0
+			}
 		}
 	}
 	putStamp(p.stampp)
@@ -1032,6 +1026,9 @@ func (sc *scan) addBins(b *block, i0 int, gs []int32) {
 		}
 		if stamp[v] != uint32(g)+1 {
 			stamp[v] = uint32(g) + 1
+			if len(pairs) == cap(pairs) {
+				pairs = sc.spill(pairs)
+			}
 			pairs = append(pairs, uint64(g)<<32|uint64(v))
 		}
 	}
@@ -1050,7 +1047,7 @@ func (sc *scan) add(g int, b *block, i int) {
 	}
 	if sc.stamp[v] != uint32(g)+1 {
 		sc.stamp[v] = uint32(g) + 1
-		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(v))
+		sc.push(uint64(g)<<32 | uint64(v))
 	}
 }
 

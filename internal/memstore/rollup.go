@@ -563,7 +563,7 @@ func (sc *scan) addUsual(rest bool, e *rentry, first bool) {
 	sc.count[g] += e.weight()
 	sc.ckey[g] += e.k
 	if first {
-		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(e.v))
+		sc.push(uint64(g)<<32 | uint64(e.v))
 	}
 }
 
@@ -670,6 +670,9 @@ func (sc *scan) rollupDirect(r *hourRoll, hc *hourCtx) {
 			k += u.k
 			if stamp[u.v] != token {
 				stamp[u.v] = token
+				if len(pairs) == cap(pairs) {
+					pairs = sc.spill(pairs)
+				}
 				pairs = append(pairs, uint64(g)<<32|uint64(u.v))
 			}
 		}
@@ -685,6 +688,9 @@ func (sc *scan) rollupDirect(r *hourRoll, hc *hourCtx) {
 			}
 			if stamp[e.v] != token {
 				stamp[e.v] = token
+				if len(pairs) == cap(pairs) {
+					pairs = sc.spill(pairs)
+				}
 				pairs = append(pairs, uint64(g)<<32|uint64(e.v))
 			}
 		}
@@ -708,7 +714,7 @@ func (sc *scan) addEntry(g int, e *rentry) {
 	}
 	if sc.stamp[v] != uint32(g)+1 {
 		sc.stamp[v] = uint32(g) + 1
-		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(v))
+		sc.push(uint64(g)<<32 | uint64(v))
 	}
 }
 

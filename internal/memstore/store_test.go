@@ -61,12 +61,30 @@ func TestConformanceParallel(t *testing.T) {
 	sourcetest.Check(t, s, records, zones)
 }
 
+// Pairs spill over many chunks of a few pairs each (chunks.go), and the
+// answers stay exact.
+func TestConformanceSmallChunks(t *testing.T) {
+	smallChunks(t)
+	seed := sourcetest.Seed(t)
+	records := sourcetest.Records(seed, 20000)
+	zones := sourcetest.Zones()
+	s := load(t, records, zones, 3)
+	sourcetest.Check(t, s, records, zones)
+}
+
 // forceParallel makes every scan of the test parallel, with 3 workers
-// whatever the machine.
+// whatever the machine, and its pairs in chunks of a few.
 func forceParallel(t *testing.T) {
 	defer func(r, w, s, p int) {
 		t.Cleanup(func() { parallelRows, maxWorkers, splitPairsFrom = r, w, s; SetScanProcessors(p) })
 	}(parallelRows, maxWorkers, splitPairsFrom, ScanProcessors())
 	parallelRows, maxWorkers, splitPairsFrom = 0, 3, 0
 	SetScanProcessors(3)
+	smallChunks(t)
+}
+
+// smallChunks makes the test's chunks of pairs 5 pairs long.
+func smallChunks(t *testing.T) {
+	defer func(n int) { t.Cleanup(func() { chunkPairs = n }) }(chunkPairs)
+	chunkPairs = 5
 }

@@ -159,13 +159,13 @@ func (sc *scan) addZones(off, j int, mask uint16, w int64, k, v uint32) {
 // flushZone turns visitor v's mask under its current code into pairs.
 func (sc *scan) flushZone(v uint32) {
 	if sc.zruns {
-		sc.pairs = append(sc.pairs, run(int(sc.stamp[v]-1), sc.zones.mask[v], v))
+		sc.push(run(int(sc.stamp[v]-1), sc.zones.mask[v], v))
 		return
 	}
 	base, stride := sc.zoneBase(int(sc.stamp[v] - 1))
 	for m := sc.zones.mask[v]; m != 0; m &= m - 1 {
 		g := base + bits.TrailingZeros32(m)*stride
-		sc.pairs = append(sc.pairs, uint64(g)<<32|uint64(v))
+		sc.push(uint64(g)<<32 | uint64(v))
 	}
 }
 
@@ -200,8 +200,7 @@ func (sc *scan) distinctRuns(groups int) ([]int64, []uint32) {
 }
 
 // eachRun calls fn with each of the scan's runs (of a grouping made by a
-// fold: its grouping by pair's, with their codes projected), and
-// runCount is their number.
+// fold: its grouping by pair's, with their codes projected).
 func (sc *scan) eachRun(fn func(p uint64)) {
 	if f := sc.folded; f != nil {
 		for _, r := range f.runs {
@@ -215,13 +214,6 @@ func (sc *scan) eachRun(fn func(p uint64)) {
 			fn(p)
 		}
 	}
-}
-
-func (sc *scan) runCount() int {
-	if f := sc.folded; f != nil {
-		return len(f.runs)
-	}
-	return sc.pairCount()
 }
 
 // foldedRuns are the runs of a fold's grouping by pair and zone, sorted
