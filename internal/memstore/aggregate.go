@@ -741,7 +741,11 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 			},
 		}, nil
 	case tiles.DimZone:
-		return dim{n: tiles.MaxZones + 1, zones: true, key: func(idx int) int64 { return int64(idx) - 1 }}, nil
+		n := tiles.MaxZones + 1
+		if sc.sn != nil {
+			n = 1 + bits.Len16(sc.sn.zoneSet)
+		}
+		return dim{n: n, zones: true, key: func(idx int) int64 { return int64(idx) - 1 }}, nil
 	case tiles.DimMunicipality, tiles.DimProvince, tiles.DimRegion:
 		pd := &s.places[map[tiles.Dim]int{tiles.DimMunicipality: 0, tiles.DimProvince: 1, tiles.DimRegion: 2}[d]]
 		idx, back := pd.idx, pd.back

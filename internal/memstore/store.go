@@ -75,7 +75,11 @@ type snapshot struct {
 	rollBytes int64
 	// combos numbers the (origin, nationality) pairs of the records
 	// (combos.go)
-	combos   *combos
+	combos *combos
+	// zoneSet is the union of the records' zone masks: a grouping by zone
+	// has a group for each zone up to its highest (1 + bits.Len16), not
+	// for every zone a town may define (tiles.MaxZones)
+	zoneSet  uint16
 	visBytes int64 // memory of Store.visitors when published
 }
 
@@ -307,6 +311,7 @@ func (b *Builder) Commit() {
 		bytes:     old.bytes,
 		rollBytes: old.rollBytes,
 		combos:    old.combos.with(b.blocks),
+		zoneSet:   old.zoneSet,
 	}
 	if old.rows == 0 {
 		next.minT, next.maxT = ^uint32(0), 0
@@ -316,6 +321,9 @@ func (b *Builder) Commit() {
 	for _, nb := range b.blocks {
 		for _, t := range nb.t {
 			touched[t/3600] = true
+		}
+		for _, z := range nb.z {
+			next.zoneSet |= z
 		}
 	}
 	for k, nb := range b.blocks {
