@@ -443,15 +443,25 @@ func (e *Engine) cachedMany(ctx context.Context, q Query, set [][]Dim, i int) (m
 	}
 	return e.aggs.s.getMany(ctx, keys, i, func(ctx context.Context, want []int) ([]map[[2]int64]Group, error) {
 		by := make([][]Dim, len(want))
-		out := make([]map[[2]int64]Group, len(want))
 		for n, j := range want {
-			by[n], out[n] = set[j], map[[2]int64]Group{}
+			by[n] = set[j]
 		}
+		// the groups in lists first, then maps of their size: a map grown
+		// group by group (tens of thousands of origins by zone) rehashed
+		// them at every doubling
+		lists := make([][]Group, len(want))
 		if err := AggregateMany(ctx, e.src, q, by, func(n int, g Group) error {
-			out[n][g.Key] = g
+			lists[n] = append(lists[n], g)
 			return nil
 		}); err != nil {
 			return nil, err
+		}
+		out := make([]map[[2]int64]Group, len(want))
+		for n, gs := range lists {
+			out[n] = make(map[[2]int64]Group, len(gs))
+			for _, g := range gs {
+				out[n][g.Key] = g
+			}
 		}
 		return out, nil
 	})
