@@ -116,8 +116,15 @@ type scan struct {
 	zoned  bool        // grouped by zone
 	folded *foldedRuns // the runs of a grouping made by a fold (unfold)
 	zones  *zoneAcc    // when zoned, and in a pass (useZones)
-	zother int
-	zruns  bool
+	// accs are the stamps and masks of the workers of a parallel pass of
+	// a scan collecting runs, kept for gather; runs are the runs gather
+	// returned (a pass's scan collecting runs, once the pass is over), and
+	// gathered is set once it has
+	accs     []zoneState
+	runs     [][]uint64
+	gathered bool
+	zother   int
+	zruns    bool
 	// zsum are a scan by zone's sums by code, over every entry and record
 	// once, kept for the groupings derived with its zones summed out: zout
 	// (the other dimension's) and zall (no dimension). zsumOf is such a
@@ -145,8 +152,9 @@ var stampPool sync.Pool // *[]uint32
 // them, and growing and clearing them anew was a quarter of the time (the
 // pairs are in chunks: chunks.go).
 type scanBufs struct {
-	bucket []uint32
-	sorted [2][]uint64 // a scan's runs sorted by visitor (radixByVisitor)
+	bucket   []uint32
+	sorted   [2][]uint64 // a scan's runs sorted by visitor (radixByVisitor)
+	gathered [2][]uint64 // and those gather returns
 }
 
 var scanPool sync.Pool // *scanBufs
@@ -270,8 +278,9 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		x.needProf = needProf // (the entries' attributes are read for all when one needs them)
 		x.bufs = getBufs()
 		defer func() {
+			x.putStates()
 			if x.stampp != nil {
-				if !x.zruns && !x.clean { // (else flushZones, or distinct, left them clean)
+				if !x.zruns && !x.clean { // (else flushZones, gather, putStates or distinct left them clean)
 					for _, ps := range x.pairLists() { // leave the stamps clean for the next scan
 						for _, p := range ps {
 							x.stamp[uint32(p)] = 0
@@ -330,6 +339,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 	if workers := min(max(cap(procs.slots), 2), maxWorkers); workers > 1 && rows+entries >= parallelRows {
 		if err = pass.parallel(ctx, procs, blocks, workers, rows, entries); err == nil {
 			if err = procs.acquire(ctx); err == nil {
+				pass.gather()
 				fold.unfold(procs)
 				derive(derived)
 				count()
@@ -346,6 +356,7 @@ func (s *Store) aggregate(ctx context.Context, q tiles.Query, by [][]tiles.Dim, 
 		}
 		pass.flushZones()
 		if err == nil {
+			pass.gather()
 			fold.unfold(procs)
 			derive(derived)
 			count()
@@ -491,6 +502,15 @@ func (m multi) flushZones() {
 	}
 }
 
+// gather sets the runs of each scan of the pass collecting them.
+func (m multi) gather() {
+	for _, x := range m {
+		if x.zruns && x.zones != nil {
+			x.runs = x.gather()
+		}
+	}
+}
+
 // A scan of at least parallelRows candidate records (a month over the whole
 // town) is split across up to maxWorkers goroutines.
 // (Variables, so that the tests can force the parallel path.)
@@ -603,7 +623,12 @@ func (sc *scan) worker() *scan {
 // buffers but the chunks of its pairs, which sc keeps in more (copied into
 // sc.pairs, millions of them, they were 4% of a cold view's time).
 func (sc *scan) merge(p *scan) {
-	p.putZones()
+	if p.zruns && p.zones != nil {
+		sc.accs = append(sc.accs, zoneState{p.stampp, p.zones}) // for gather
+	} else {
+		p.putZones()
+		defer putStamp(p.stampp)
+	}
 	for g := range sc.count {
 		sc.count[g] += p.count[g]
 		sc.anon[g] += p.anon[g]
@@ -615,14 +640,13 @@ func (sc *scan) merge(p *scan) {
 	}
 	ps := p.pairLists()
 	sc.more = append(sc.more, ps...)
-	if !p.zruns { // (else flushZones left them clean)
+	if !p.zruns { // (else flushZones left them clean, or gather will)
 		for _, l := range ps {
 			for _, pr := range l {
 				p.stamp[uint32(pr)] = 0
 			}
 		}
 	}
-	putStamp(p.stampp)
 }
 
 // pairLists returns the scan's pairs: its own, and its workers'.

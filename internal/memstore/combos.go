@@ -226,7 +226,7 @@ func (f *placeFold) unfold(procs *procLimit) {
 	h := f.from
 	c := h.sn.combos
 	nc, nz := h.zother, h.dims[1].n
-	runs := h.radixByVisitor()
+	runs := h.runs
 	procs.spread(len(f.to), func(t, _ int) {
 		x := f.to[t]
 		proj := make([]int, 2*nc) // code of h -> code of x
