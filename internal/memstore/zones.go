@@ -272,7 +272,7 @@ func (sc *scan) gather() [][]uint64 {
 		}
 	}
 	byVisitor := func(r uint64, v uint64) int { return cmp.Compare(uint64(uint32(r)), v) }
-	b := sc.bufs
+	b := sc.buffers()
 	var out [2][]uint64
 	spread(2, func(h, _ int) {
 		w0, w1 := ranges[h][0], ranges[h][1]
@@ -541,7 +541,7 @@ func (sc *scan) radixByVisitor() []uint64 {
 	n := sc.pairCount()
 	const digit = 11
 	passes := max(1, (bits.Len32(sc.sn.visitors)+digit-1)/digit)
-	b := sc.bufs
+	b := sc.buffers()
 	if cap(b.sorted[0]) < n {
 		b.sorted[0] = make([]uint64, n, n+n/4)
 	}
