@@ -54,22 +54,22 @@ func TestConformanceTwoTowns(t *testing.T) {
 // the machine) gives exactly the answers of the sequential one.
 func TestConformanceParallel(t *testing.T) {
 	forceParallel(t)
-	seed := sourcetest.Seed(t)
-	records := sourcetest.Records(seed, 20000)
-	zones := sourcetest.Zones()
-	s := load(t, records, zones, 3)
-	sourcetest.Check(t, s, records, zones)
+	checkBatches(t)
 }
 
 // Pairs spill over many chunks of a few pairs each (chunks.go), and the
 // answers stay exact.
 func TestConformanceSmallChunks(t *testing.T) {
 	smallChunks(t)
-	seed := sourcetest.Seed(t)
-	records := sourcetest.Records(seed, 20000)
+	checkBatches(t)
+}
+
+// checkBatches runs the conformance suite on 20,000 records loaded in
+// three batches.
+func checkBatches(t *testing.T) {
+	records := sourcetest.Records(sourcetest.Seed(t), 20000)
 	zones := sourcetest.Zones()
-	s := load(t, records, zones, 3)
-	sourcetest.Check(t, s, records, zones)
+	sourcetest.Check(t, load(t, records, zones, 3), records, zones)
 }
 
 // forceParallel makes every scan of the test parallel, with 3 workers
