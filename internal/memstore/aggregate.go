@@ -118,14 +118,12 @@ type scan struct {
 	folded *foldedRuns // the runs of a grouping made by a fold (unfold)
 	zones  *zoneAcc    // when zoned, and in a pass (useZones)
 	// accs are the stamps and masks of the workers of a parallel pass of
-	// a scan collecting runs, kept for gather; runs are the runs gather
-	// returned (a pass's scan collecting runs, once the pass is over), and
-	// gathered is set once it has
-	accs     []zoneState
-	runs     [][]uint64
-	gathered bool
-	zother   int
-	zruns    bool
+	// a scan collecting runs, kept for gather; runs are its runs sorted by
+	// visitor, set by gather once the pass is over
+	accs   []zoneState
+	runs   [][]uint64
+	zother int
+	zruns  bool
 	// zsum are a scan by zone's sums by code, over every entry and record
 	// once, kept for the groupings derived with its zones summed out: zout
 	// (the other dimension's) and zall (no dimension). zsumOf is such a
@@ -169,8 +167,8 @@ var freeBufs struct {
 
 const maxFreeBufs = 4
 
-// maxPooledPairs bounds what a kept buffer holds (16 M pairs, 128 MB).
-const maxPooledPairs = 16 << 20
+// maxKeptBufBytes bounds the buffers of a kept scanBufs (128 MB).
+const maxKeptBufBytes = 128 << 20
 
 func (b *scanBufs) bytes() int {
 	return 4*cap(b.bucket) + 8*(cap(b.sorted[0])+cap(b.sorted[1])+cap(b.gathered[0])+cap(b.gathered[1]))
@@ -222,20 +220,24 @@ func (sc *scan) buffers() *scanBufs {
 // smaller than any kept when maxFreeBufs are; the list stays sorted by
 // size, the largest last.
 func putBufs(bufs *scanBufs) {
-	if bufs == nil || cap(bufs.bucket) > maxPooledPairs || cap(bufs.sorted[0]) > maxPooledPairs || cap(bufs.gathered[0])+cap(bufs.gathered[1]) > maxPooledPairs {
+	if bufs == nil {
+		return
+	}
+	n := bufs.bytes()
+	if n > maxKeptBufBytes {
 		return
 	}
 	freeBufs.Lock()
 	defer freeBufs.Unlock()
 	l := freeBufs.list
 	if len(l) == maxFreeBufs {
-		if l[0].bytes() >= bufs.bytes() {
+		if l[0].bytes() >= n {
 			return
 		}
-		l = l[1:] // (the smallest, left to the collector)
+		l = slices.Delete(l, 0, 1) // (the smallest, left to the collector)
 	}
-	i, _ := slices.BinarySearchFunc(l, bufs.bytes(), func(b *scanBufs, n int) int { return cmp.Compare(b.bytes(), n) })
-	freeBufs.list = slices.Insert(append(freeBufs.list[:0:0], l...), i, bufs)
+	i, _ := slices.BinarySearchFunc(l, n, func(b *scanBufs, n int) int { return cmp.Compare(b.bytes(), n) })
+	freeBufs.list = slices.Insert(l, i, bufs)
 }
 
 var _ tiles.MultiSource = (*Store)(nil)
@@ -541,7 +543,7 @@ func (m multi) flushZones() {
 func (m multi) gather() {
 	for _, x := range m {
 		if x.zruns && x.zones != nil {
-			x.runs = x.gather()
+			x.gather()
 		}
 	}
 }

@@ -19,7 +19,7 @@ func TestFreeBufs(t *testing.T) {
 		putBufs(&scanBufs{bucket: make([]uint32, n)})
 	}
 	putBufs(nil)
-	putBufs(&scanBufs{bucket: make([]uint32, 1), sorted: [2][]uint64{make([]uint64, maxPooledPairs+1)}}) // huge: not kept
+	putBufs(&scanBufs{bucket: make([]uint32, 1), sorted: [2][]uint64{make([]uint64, maxKeptBufBytes/8+1)}}) // huge: not kept
 	var kept []int
 	for _, b := range freeBufs.list {
 		kept = append(kept, cap(b.bucket))

@@ -226,8 +226,8 @@ func (sc *scan) states() []zoneState {
 	return append([]zoneState{{sc.stampp, sc.zones}}, sc.accs...)
 }
 
-// gather returns the runs of a pass's scan by zone collecting runs (its
-// own, and its workers'), sorted by visitor, as a list or two: the runs
+// gather sets sc.runs to the runs of a pass's scan by zone collecting runs
+// (its own, and its workers'), sorted by visitor, in two lists: the runs
 // turned out mid-scan (a visitor whose code changed), sorted first, and
 // each visitor's masks, taken in the order of the visitors' bits, a word
 // of 64 at a time. It leaves the stamps, masks and bits clean. The halves
@@ -235,7 +235,7 @@ func (sc *scan) states() []zoneState {
 // is free (the caller holds one). Where every worker turned its masks into
 // runs and all were sorted by visitor (a radix sort of 590,000 runs of a
 // view's window: 7-11 ms of a processor), no run is written but once.
-func (sc *scan) gather() [][]uint64 {
+func (sc *scan) gather() {
 	extra := sc.radixByVisitor()
 	st := sc.states()
 	words := int(sc.sn.visitors)/64 + 1 // (a pooled zoneAcc may have more)
@@ -316,8 +316,7 @@ func (sc *scan) gather() [][]uint64 {
 		rs = append(rs, ex...) // (none: a visitor with runs turned out mid-scan has its bit)
 		b.gathered[h], out[h] = rs, rs
 	})
-	sc.gathered = true
-	return out[:]
+	sc.runs = out[:]
 }
 
 // appendRuns appends to rs the runs of visitor v's masks m under code (none
@@ -343,7 +342,7 @@ func (sc *scan) putStates() {
 	if sc.zones == nil || !sc.zruns {
 		return
 	}
-	if !sc.gathered {
+	if sc.runs == nil { // (gather cleaned them)
 		for _, s := range sc.states() {
 			stamp := *s.stampp
 			for wi, w := range s.zones.touched {
