@@ -43,7 +43,7 @@ func (t *cachedTile) brotli() ([]byte, error) {
 // out. Safe for concurrent use.
 type tileCache struct {
 	max int64
-	m   *metrics
+	m   *metrics // the tile cache's figures; nil: none (another cache)
 
 	mu    sync.Mutex
 	bytes int64
@@ -68,21 +68,25 @@ func (e *cacheEntry) cost() int64 {
 }
 
 func (c *tileCache) get(key string) (*cachedTile, bool) {
-	if c.max <= 0 {
-		c.m.cacheMiss.Inc()
-		return nil, false
+	var el *list.Element
+	ok := false
+	if c.max > 0 {
+		c.mu.Lock()
+		if el, ok = c.items[key]; ok {
+			c.ll.MoveToFront(el)
+		}
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	el, ok := c.items[key]
-	if ok {
-		c.ll.MoveToFront(el)
+	if c.m != nil {
+		if ok {
+			c.m.cacheHits.Inc()
+		} else {
+			c.m.cacheMiss.Inc()
+		}
 	}
-	c.mu.Unlock()
 	if !ok {
-		c.m.cacheMiss.Inc()
 		return nil, false
 	}
-	c.m.cacheHits.Inc()
 	return el.Value.(*cacheEntry).tile, true
 }
 
@@ -108,6 +112,8 @@ func (c *tileCache) put(key string, t *cachedTile) {
 		delete(c.items, old.key)
 		c.bytes -= old.cost()
 	}
-	c.m.cacheBytes.Set(float64(c.bytes))
-	c.m.cacheTiles.Set(float64(c.ll.Len()))
+	if c.m != nil {
+		c.m.cacheBytes.Set(float64(c.bytes))
+		c.m.cacheTiles.Set(float64(c.ll.Len()))
+	}
 }

@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io"
 	"mime"
 	"net/http"
@@ -22,7 +25,12 @@ import (
 //
 // A report is heavy work: it waits for a slot of Heavy (the server's pool,
 // Config.Heavy), keyed by the client address, and is computed within
-// Timeout; past it the answer is 503.
+// Timeout; past it the answer is 503. A JSON report asked for before over
+// the same data is not: its bytes, encoded and gzipped once, are kept
+// (statsCacheBytes of them) and answered as a cached tile is, with its
+// ETag and without a slot. It used to wait for a slot behind uncached
+// tiles, and to be encoded and compressed again for each request (a
+// 620 kB report by origin: 6.5-10 ms).
 //
 // Stats, Loc and Resolver are the town's: a request to a Server of several
 // towns gets its site's (SiteOf), these when the site has no Stats.
@@ -32,13 +40,20 @@ type StatsAPI struct {
 	Resolver tiles.Resolver
 	Heavy    *admit.Pool   // nil: reports wait for nothing
 	Timeout  time.Duration // DefaultStatsTimeout when 0
+
+	reports *tileCache // JSON reports by site and stats.Service.Key
 }
+
+// statsCacheBytes bounds the JSON reports a StatsAPI keeps (gzipped: a
+// report by origin takes about 90 kB).
+const statsCacheBytes = 16 << 20
 
 // DefaultStatsTimeout bounds the computing of one stats report.
 const DefaultStatsTimeout = 30 * time.Second
 
 // Register adds the route.
 func (a *StatsAPI) Register(e *echo.Echo) {
+	a.reports = newTileCache(statsCacheBytes, nil)
 	e.GET("/api/stats", a.handle)
 }
 
@@ -62,13 +77,28 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	if format == "geojson" && !stats.Geographic(q.Get("by")) {
 		return &tiles.FilterError{Param: "format", Value: "geojson", Reason: "GeoJSON needs rows that are places: by=zone, origin, province, region or nationality"}
 	}
-	svc, loc, res := a.Stats, a.Loc, a.Resolver
+	svc, loc, res, site := a.Stats, a.Loc, a.Resolver, ""
 	if st := SiteOf(c); st != nil && st.Stats != nil {
-		svc, loc, res = st.Stats, st.Loc, st.Resolver
+		svc, loc, res, site = st.Stats, st.Loc, st.Resolver, st.Town.Code
 	}
 	req, err := stats.ParseRequest(q, loc, res)
 	if err != nil {
 		return err
+	}
+	// the kept JSON of the report, if any (Echo's indented JSON, asked
+	// with pretty, is made for each request, as before)
+	_, pretty := q["pretty"]
+	key, keep := "", false
+	if format == "json" && !pretty && !c.Echo().Debug && a.reports != nil {
+		if key, keep = svc.Key(req); keep {
+			key = site + "|" + key
+			t, hit := a.reports.get(key)
+			if hit {
+				c.Set(keyCache, "hit")
+				return writeCached(c, t, "no-cache", echo.MIMEApplicationJSON)
+			}
+			c.Set(keyCache, "miss")
+		}
 	}
 	ctx := c.Request().Context()
 	if a.Heavy != nil {
@@ -87,6 +117,14 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	rep, err := svc.Report(ctx, req)
 	if err != nil {
 		return err
+	}
+	if keep {
+		t, err := encodeReport(rep)
+		if err != nil {
+			return err
+		}
+		a.reports.put(key, t)
+		return writeCached(c, t, "no-cache", echo.MIMEApplicationJSON)
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, "no-cache") // figures change with the data: revalidate
@@ -122,6 +160,18 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	ext := map[string]string{"csv": ".csv", "geojson": ".geojson", "xlsx": ".xlsx"}[format]
 	h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": name + ext}))
 	return c.Blob(http.StatusOK, ct, buf.Bytes())
+}
+
+// encodeReport is rep as c.JSON writes it (encoding/json, then a newline),
+// gzipped for speed, with the ETag of its bytes.
+func encodeReport(rep *stats.Report) (*cachedTile, error) {
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, '\n')
+	sum := sha256.Sum256(b)
+	return &cachedTile{gz: gzipQuick(b), etag: hex.EncodeToString(sum[:12]), size: len(b)}, nil
 }
 
 // statsFormat reads format= (json, csv, geojson or xlsx) and, without it,

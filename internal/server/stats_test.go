@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb"
 
+	"github.com/flowtiles/flowtiles/internal/admit"
 	"github.com/flowtiles/flowtiles/internal/memstore"
 	"github.com/flowtiles/flowtiles/internal/presence"
 	"github.com/flowtiles/flowtiles/internal/refdata"
@@ -71,6 +74,12 @@ func crowdAt(prefix string, n int, p orb.Point, at time.Time, nat string) []pres
 
 func newStatsEnv(t testing.TB, recs []presence.Record) *statsEnv {
 	t.Helper()
+	return newStatsEnvWith(t, recs, nil)
+}
+
+// newStatsEnvWith is newStatsEnv whose reports wait for a slot of heavy.
+func newStatsEnvWith(t testing.TB, recs []presence.Record, heavy *admit.Pool) *statsEnv {
+	t.Helper()
 	zones := sourcetest.Zones()
 	s := memstore.New(refdata.Italy())
 	if err := s.Add(recs, tiles.NewZoneIndex(zones)); err != nil {
@@ -80,7 +89,7 @@ func newStatsEnv(t testing.TB, recs []presence.Record) *statsEnv {
 	e := echo.New()
 	e.HTTPErrorHandler = statsTestErrors
 	svc := stats.New(stats.Config{Source: s, Places: places, Privacy: tiles.UnperturbedForTests(15), Loc: sourcetest.Rome})
-	(&StatsAPI{Stats: svc, Loc: sourcetest.Rome, Resolver: statsResolver{places}}).Register(e)
+	(&StatsAPI{Stats: svc, Loc: sourcetest.Rome, Resolver: statsResolver{places}, Heavy: heavy}).Register(e)
 	return &statsEnv{e: e, store: s, places: places}
 }
 
@@ -136,6 +145,62 @@ func TestStatsJSON(t *testing.T) {
 	}
 	if rep.Area["kind"] != "zone" || rep.Units["dwell_median_minutes"] != "minutes" {
 		t.Errorf("area %v, units %v", rep.Area, rep.Units)
+	}
+}
+
+// A JSON report asked for again over the same data is its first answer's
+// bytes, kept (gzipped, and plain for a client without gzip), with the
+// same ETag, and 304 to a client that has it, without waiting for a heavy
+// slot, where a report not kept waits; the bytes are what Echo's JSON
+// writes (compared with its indented form, compacted); and new data make
+// a new report, not the kept one.
+func TestStatsJSONKept(t *testing.T) {
+	heavy := admit.New(admit.Config{Slots: 1, QueueWait: 20 * time.Millisecond})
+	env := newStatsEnvWith(t, statsFixture(), heavy)
+	const target = "/api/stats?zone=centro&from=2025-03-03&to=2025-03-03&by=nationality"
+	first := env.get(t, target)
+	etag := first.Header().Get("ETag")
+	if first.Code != http.StatusOK || etag == "" || first.Header().Get("Cache-Control") != "no-cache" ||
+		first.Header().Get("Content-Type") != echo.MIMEApplicationJSON {
+		t.Fatalf("first: %d, ETag %q, Cache-Control %q, Content-Type %q", first.Code, etag, first.Header().Get("Cache-Control"), first.Header().Get("Content-Type"))
+	}
+	again := env.get(t, target)
+	if again.Code != http.StatusOK || again.Body.String() != first.Body.String() || again.Header().Get("ETag") != etag {
+		t.Fatalf("again: %d, ETag %q against %q, same body: %v", again.Code, again.Header().Get("ETag"), etag, again.Body.String() == first.Body.String())
+	}
+	gz := env.get(t, target, "Accept-Encoding", "gzip")
+	plain, err := gunzipAll(gz.Body.Bytes())
+	if gz.Header().Get("Content-Encoding") != "gzip" || err != nil || string(plain) != first.Body.String() {
+		t.Fatalf("gzipped: Content-Encoding %q, %v, same body: %v", gz.Header().Get("Content-Encoding"), err, string(plain) == first.Body.String())
+	}
+	if rec := env.get(t, target, "If-None-Match", etag); rec.Code != http.StatusNotModified {
+		t.Fatalf("If-None-Match its ETag: %d", rec.Code)
+	}
+	release, err := heavy.Acquire(context.Background(), "someone else")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := env.get(t, target); rec.Code != http.StatusOK || rec.Body.String() != first.Body.String() {
+		t.Errorf("the kept report with the only heavy slot taken: %d %s", rec.Code, rec.Body)
+	}
+	if rec := env.get(t, target+"&gender=f"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("a report not kept with the only heavy slot taken: %d %s", rec.Code, rec.Body)
+	}
+	release()
+	pretty := env.get(t, target+"&pretty")
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, pretty.Body.Bytes()); err != nil || compact.String()+"\n" != first.Body.String() {
+		t.Fatalf("Echo's JSON (pretty, compacted) differs from the kept report (%v):\n%s\n%s", err, compact.String(), first.Body)
+	}
+
+	// five more Germans: a new data version, a new report
+	at := time.Date(2025, 3, 3, 10, 0, 0, 0, sourcetest.Rome)
+	if err := env.store.Add(crowdAt("de2-", 5, sourcetest.Centre, at, "DE"), tiles.NewZoneIndex(sourcetest.Zones())); err != nil {
+		t.Fatal(err)
+	}
+	fresh := env.get(t, target)
+	if fresh.Code != http.StatusOK || fresh.Header().Get("ETag") == etag || !strings.Contains(fresh.Body.String(), `"visitors":{"value":30}`) {
+		t.Fatalf("after new data: %d, ETag %q (was %q): %s", fresh.Code, fresh.Header().Get("ETag"), etag, fresh.Body)
 	}
 }
 

@@ -113,11 +113,17 @@ func tileCacheControl(c echo.Context, version uint64) string {
 	return cacheRevalidate
 }
 
-// writeTileWith answers with a cached tile: 204 when empty, 304 when the
-// client's ETag matches, else the bytes in the coding the client prefers
-// (brotli, gzip or none), with their Content-Length. A tile whose size is
-// not known (0) is decompressed whole for clients without gzip.
+// writeTileWith answers with a cached tile (writeCached).
 func (s *Server) writeTileWith(c echo.Context, t *cachedTile, cacheControl string) error {
+	return writeCached(c, t, cacheControl, ContentTypeMVT)
+}
+
+// writeCached answers with a cached body of type contentType: 204 when
+// empty, 304 when the client's ETag matches, else the bytes in the coding
+// the client prefers (brotli, gzip or none), with their Content-Length. A
+// body whose size is not known (0) is decompressed whole for clients
+// without gzip.
+func writeCached(c echo.Context, t *cachedTile, cacheControl, contentType string) error {
 	req := c.Request()
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, cacheControl)
@@ -155,7 +161,7 @@ func (s *Server) writeTileWith(c echo.Context, t *cachedTile, cacheControl strin
 		h.Set(echo.HeaderContentEncoding, enc)
 	}
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
-	return c.Blob(http.StatusOK, ContentTypeMVT, b)
+	return c.Blob(http.StatusOK, contentType, b)
 }
 
 // splitExt splits "12.mvt" into "12" and ".mvt".

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -85,6 +86,18 @@ func cacheKey(r *Request) string {
 		fmt.Fprintf(&b, "|%d-%d", r.Compare.From.Unix(), r.Compare.To.Unix())
 	}
 	return b.String()
+}
+
+// Key returns what names the report of r over the source's current data:
+// the same for requests with the same report, and another once the data
+// change. ok is false over an unversioned source, whose reports are never
+// kept.
+func (s *Service) Key(r Request) (key string, ok bool) {
+	v, versioned := s.src.(tiles.Versioned)
+	if !versioned {
+		return "", false
+	}
+	return cacheKey(&r) + "|v" + strconv.FormatUint(v.Version(), 10), true
 }
 
 // Report computes the report of a request. The returned report is shared
