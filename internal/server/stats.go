@@ -89,13 +89,14 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	// with pretty, is made for each request, as before)
 	_, pretty := q["pretty"]
 	key, keep := "", false
+	var kept *cachedTile
 	if format == "json" && !pretty && !c.Echo().Debug && a.reports != nil {
 		if key, keep = svc.Key(req); keep {
 			key = site + "|" + key
-			t, hit := a.reports.get(key)
-			if hit {
+			kept, _ = a.reports.get(key)
+			if kept != nil && cheaply(c.Request(), kept) {
 				c.Set(keyCache, "hit")
-				return writeCached(c, t, "no-cache", echo.MIMEApplicationJSON)
+				return writeCached(c, kept, "no-cache", echo.MIMEApplicationJSON)
 			}
 			c.Set(keyCache, "miss")
 		}
@@ -111,6 +112,9 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	timeout := a.Timeout
 	if timeout <= 0 {
 		timeout = DefaultStatsTimeout
+	}
+	if kept != nil { // in a coding not yet made (plain, or brotli's first)
+		return writeCached(c, kept, "no-cache", echo.MIMEApplicationJSON)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -160,6 +164,24 @@ func (a *StatsAPI) handle(c echo.Context) error {
 	ext := map[string]string{"csv": ".csv", "geojson": ".geojson", "xlsx": ".xlsx"}[format]
 	h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": name + ext}))
 	return c.Blob(http.StatusOK, ct, buf.Bytes())
+}
+
+// cheaply reports whether the answer to r from kept report t is made
+// without compressing or decompressing it: 304, or the gzip kept, or the
+// brotli made for an earlier client. (Its plain bytes, which a client
+// without gzip gets, are 620 kB decompressed for a report by origin: light
+// work only for the slot's sake, they wait for one.)
+func cheaply(r *http.Request, t *cachedTile) bool {
+	if etagMatch(r.Header.Get(headerIfNoneMatch), t.etag) {
+		return true
+	}
+	switch pickEncoding(r.Header.Get(echo.HeaderAcceptEncoding)) {
+	case encGzip:
+		return true
+	case encBrotli:
+		return t.br.Load() != nil
+	}
+	return false
 }
 
 // encodeReport is rep as c.JSON writes it (encoding/json, then a newline),

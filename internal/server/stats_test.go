@@ -180,8 +180,29 @@ func TestStatsJSONKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec := env.get(t, target); rec.Code != http.StatusOK || rec.Body.String() != first.Body.String() {
-		t.Errorf("the kept report with the only heavy slot taken: %d %s", rec.Code, rec.Body)
+	if rec := env.get(t, target, "Accept-Encoding", "gzip"); rec.Code != http.StatusOK || rec.Body.String() != gz.Body.String() {
+		t.Errorf("the kept report, gzipped, with the only heavy slot taken: %d %s", rec.Code, rec.Body)
+	}
+	if rec := env.get(t, target, "If-None-Match", etag); rec.Code != http.StatusNotModified {
+		t.Errorf("the kept report's ETag with the only heavy slot taken: %d %s", rec.Code, rec.Body)
+	}
+	// its plain bytes are decompressed for the client, its brotli made
+	// for the first client that asks: they wait
+	if rec := env.get(t, target); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("the kept report, plain, with the only heavy slot taken: %d", rec.Code)
+	}
+	if rec := env.get(t, target, "Accept-Encoding", "br"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("the kept report's first brotli with the only heavy slot taken: %d", rec.Code)
+	}
+	release()
+	if rec := env.get(t, target, "Accept-Encoding", "br"); rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != "br" {
+		t.Fatalf("the kept report's first brotli: %d %q", rec.Code, rec.Header().Get("Content-Encoding"))
+	}
+	if release, err = heavy.Acquire(context.Background(), "someone else"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := env.get(t, target, "Accept-Encoding", "br"); rec.Code != http.StatusOK {
+		t.Errorf("the kept report's brotli, made, with the only heavy slot taken: %d", rec.Code)
 	}
 	if rec := env.get(t, target+"&gender=f"); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("a report not kept with the only heavy slot taken: %d %s", rec.Code, rec.Body)
