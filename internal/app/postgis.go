@@ -23,7 +23,9 @@ import (
 // bytesPerRow is the memory a mirrored presence row costs: 41.7 B of live
 // heap per record in the stores of 1 and of 25 towns of the 50 × 1 M
 // benchmark (30 B of columns, 3.9 B of rollups, ~8 B of visitors at 0.12
-// per record: docs/bench/issue17-towns.md).
+// per record: docs/bench/issue17-towns.md), measured before the columns
+// kept a record's place in 16-bit offsets (4 B less): it plans on the
+// safe side until measured again.
 const bytesPerRow = 42
 
 // newPostGIS is the backend on DATABASE_URL: the schema migrated (unless

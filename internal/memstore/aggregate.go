@@ -796,7 +796,7 @@ func (sc *scan) dim(s *Store, d tiles.Dim) (dim, error) {
 		}
 		return dim{
 			n:     int(bi.rows * bi.cols),
-			index: func(b *block, i int, _ *tiles.Clock) int { return bi.index(b.x[i], b.y[i]) },
+			index: func(b *block, i int, _ *tiles.Clock) int { return bi.index(b.at(i)) },
 			key: func(idx int) int64 {
 				return int64(g.ID(tiles.Bin{Row: bi.r0 + int64(idx)/bi.cols, Col: bi.c0 + int64(idx)%bi.cols}))
 			},
@@ -900,7 +900,8 @@ func (sc *scan) test(b *block, i int, inside bool) (base, match bool) {
 		return false, false
 	}
 	if !inside {
-		x, y := int64(b.x[i]), int64(b.y[i])
+		xu, yu := b.at(i)
+		x, y := int64(xu), int64(yu)
 		if x < sc.area.MinX || x >= sc.area.MaxX || y < sc.area.MinY || y >= sc.area.MaxY {
 			return false, false
 		}
@@ -980,7 +981,7 @@ func (sc *scan) addRecord(rest bool, b *block, i int) {
 		if bt := sc.bcur; bt != nil {
 			sc.add(off+int(bt.tab[bt.idx[i]]), b, i)
 		} else {
-			sc.add(off+sc.bin.index(b.x[i], b.y[i]), b, i)
+			sc.add(off+sc.bin.index(b.at(i)), b, i)
 		}
 		return
 	}
@@ -1024,8 +1025,9 @@ func (sc *scan) binBlock(b *block, i0, i1 int) {
 		} else {
 			bi, xs, ys := sc.bin, b.x[c0:c1], b.y[c0:c1]
 			ys = ys[:len(xs)]
+			x0, y0 := b.corner()
 			for i, x := range xs {
-				gs[i] = int32(bi.index(x, ys[i]))
+				gs[i] = int32(bi.index(x0+uint32(x), y0+uint32(ys[i])))
 			}
 		}
 		if sc.narrow {

@@ -32,13 +32,14 @@ type blockKey struct {
 
 // block holds the records of one cell and month as columns, sorted by time.
 // A block is immutable once published in a snapshot: writers build a new one.
-// 30 bytes per record, 26 when every record weighs 1 (unitW).
+// 26 bytes per record, 22 when every record weighs 1 (unitW).
 type block struct {
 	key              blockKey
 	minX, minY       uint32 // bounding box of its records (inclusive)
 	maxX, maxY       uint32
 	minT, maxT       uint32
-	t, x, y, w       []uint32
+	t, w             []uint32
+	x, y             []uint16 // a record's place in the cell: X - cx<<cellShift (at), Y - cy<<cellShift
 	k                []uint32 // record key (tiles.RecordKey)
 	v                []uint32 // dense visitor id, 0 when absent
 	o                []uint16
@@ -54,11 +55,23 @@ type block struct {
 
 func (b *block) len() int { return len(b.t) }
 
-// append adds one record; used only while building.
+// corner is the world coordinates of the block's cell's corner, whence
+// the x and y columns count.
+func (b *block) corner() (x0, y0 uint32) { return b.key.cx << cellShift, b.key.cy << cellShift }
+
+// at returns the world coordinates of record i.
+func (b *block) at(i int) (x, y uint32) {
+	x0, y0 := b.corner()
+	return x0 + uint32(b.x[i]), y0 + uint32(b.y[i])
+}
+
+// append adds one record of the block's cell (and month); used only
+// while building.
 func (b *block) append(r *Row, visitor uint32) {
+	x0, y0 := b.corner()
 	b.t = append(b.t, r.T)
-	b.x = append(b.x, r.X)
-	b.y = append(b.y, r.Y)
+	b.x = append(b.x, uint16(r.X-x0))
+	b.y = append(b.y, uint16(r.Y-y0))
 	b.w = append(b.w, r.Weight)
 	b.k = append(b.k, r.Key)
 	b.v = append(b.v, visitor)
@@ -68,7 +81,7 @@ func (b *block) append(r *Row, visitor uint32) {
 	b.z = append(b.z, r.Zones)
 }
 
-// appendFrom copies record i of o.
+// appendFrom copies record i of o, a block of the same cell.
 func (b *block) appendFrom(o *block, i int) {
 	b.t = append(b.t, o.t[i])
 	b.x = append(b.x, o.x[i])
@@ -99,36 +112,40 @@ func (b *block) seal() *block {
 		})
 	}
 	unit := !slices.ContainsFunc(b.w, func(w uint32) bool { return w != 1 })
-	cols := 6
+	cols := 4
 	if unit {
-		cols = 5
+		cols = 3
 	}
-	w32, w16 := make([]uint32, cols*n), make([]uint16, 2*n)
+	w32, w16 := make([]uint32, cols*n), make([]uint16, 4*n)
 	col32 := func(i int) []uint32 { return w32[i*n : (i+1)*n : (i+1)*n] }
 	col16 := func(i int) []uint16 { return w16[i*n : (i+1)*n : (i+1)*n] }
 	s := &block{
 		key: b.key,
-		t:   col32(0), x: col32(1), y: col32(2), k: col32(3), v: col32(4),
-		o: col16(0), z: col16(1), n: make([]uint8, n), a: make([]tiles.Attrs, n),
-		minX: ^uint32(0), minY: ^uint32(0), minT: ^uint32(0), unitW: unit,
+		t:   col32(0), k: col32(1), v: col32(2),
+		x: col16(0), y: col16(1), o: col16(2), z: col16(3), n: make([]uint8, n), a: make([]tiles.Attrs, n),
+		minT: ^uint32(0), unitW: unit,
 	}
 	if unit {
 		s.w = onesOf(n)
 	} else {
-		s.w = col32(5)
+		s.w = col32(3)
 		for i, p := range perm {
 			s.w[i] = b.w[p]
 		}
 	}
+	minX, minY, maxX, maxY := ^uint16(0), ^uint16(0), uint16(0), uint16(0)
 	for i, p := range perm {
 		s.t[i], s.x[i], s.y[i], s.k[i] = b.t[p], b.x[p], b.y[p], b.k[p]
 		s.v[i], s.o[i], s.n[i], s.a[i], s.z[i] = b.v[p], b.o[p], b.n[p], b.a[p], b.z[p]
-		s.minX, s.maxX = min(s.minX, s.x[i]), max(s.maxX, s.x[i])
-		s.minY, s.maxY = min(s.minY, s.y[i]), max(s.maxY, s.y[i])
+		minX, maxX = min(minX, s.x[i]), max(maxX, s.x[i])
+		minY, maxY = min(minY, s.y[i]), max(maxY, s.y[i])
 		s.hasZones = s.hasZones || s.z[i] != 0
 		s.hasOrg = s.hasOrg || s.o[i] != 0
 	}
+	s.minX, s.minY = ^uint32(0), ^uint32(0)
 	if n > 0 {
+		x0, y0 := b.corner()
+		s.minX, s.minY, s.maxX, s.maxY = x0+uint32(minX), y0+uint32(minY), x0+uint32(maxX), y0+uint32(maxY)
 		s.minT, s.maxT = s.t[0], s.t[n-1]
 	}
 	return s
@@ -140,8 +157,8 @@ func (b *block) bytes() int64 {
 	if b.unitW {
 		w = 0
 	}
-	return int64(cap(b.t)+cap(b.x)+cap(b.y)+w+cap(b.k)+cap(b.v))*4 +
-		int64(cap(b.o)+cap(b.z))*2 + int64(cap(b.n)+cap(b.a))
+	return int64(cap(b.t)+w+cap(b.k)+cap(b.v))*4 +
+		int64(cap(b.x)+cap(b.y)+cap(b.o)+cap(b.z))*2 + int64(cap(b.n)+cap(b.a))
 }
 
 // ones holds the weight column of the sealed blocks whose records all

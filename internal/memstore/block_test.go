@@ -14,10 +14,11 @@ import (
 // allocations in all with the block and the sort's permutation.
 func TestSeal(t *testing.T) {
 	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 5))
-	b := &block{}
+	cx, cy := rng.Uint32()>>cellShift, rng.Uint32()>>cellShift
+	b := &block{key: blockKey{cx: cx, cy: cy}}
 	var rows []Row
 	for i := range 5000 {
-		r := Row{T: rng.Uint32N(1 << 20), X: rng.Uint32(), Y: rng.Uint32(), Weight: rng.Uint32(), Key: uint32(i),
+		r := Row{T: rng.Uint32N(1 << 20), X: cx<<cellShift | rng.Uint32N(1<<cellShift), Y: cy<<cellShift | rng.Uint32N(1<<cellShift), Weight: rng.Uint32(), Key: uint32(i),
 			Origin: uint16(rng.Uint32()), Nat: uint8(rng.Uint32()), Attrs: tiles.Attrs(rng.Uint32()), Zones: uint16(rng.Uint32())}
 		rows = append(rows, r)
 		b.append(&r, rng.Uint32())
@@ -29,12 +30,12 @@ func TestSeal(t *testing.T) {
 			t.Fatalf("a column of length or capacity %d, want %d", c, n)
 		}
 	}
-	if s.bytes() != int64(n)*30 {
-		t.Fatalf("bytes %d, want %d", s.bytes(), n*30)
+	if s.bytes() != int64(n)*26 {
+		t.Fatalf("bytes %d, want %d", s.bytes(), n*26)
 	}
 	slices.SortStableFunc(rows, func(p, q Row) int { return int(int64(p.T) - int64(q.T)) })
 	for i, r := range rows {
-		if s.t[i] != r.T || s.x[i] != r.X || s.y[i] != r.Y || s.w[i] != r.Weight || s.k[i] != r.Key || s.v[i] != b.v[r.Key] ||
+		if x, y := s.at(i); s.t[i] != r.T || x != r.X || y != r.Y || s.w[i] != r.Weight || s.k[i] != r.Key || s.v[i] != b.v[r.Key] ||
 			s.o[i] != r.Origin || s.n[i] != r.Nat || s.a[i] != r.Attrs || s.z[i] != r.Zones {
 			t.Fatalf("row %d differs", i)
 		}
@@ -45,22 +46,22 @@ func TestSeal(t *testing.T) {
 }
 
 // A block whose records all weigh 1 (the data contract's default) holds no
-// weight column of its own: it shares one of ones, and takes 26 bytes per
+// weight column of its own: it shares one of ones, and takes 22 bytes per
 // record.
 func TestSealUnitWeight(t *testing.T) {
 	rng := rand.New(rand.NewPCG(sourcetest.Seed(t), 6))
 	build := func(n int, weight func(i int) uint32) *block {
 		b := &block{}
 		for i := range n {
-			r := Row{T: rng.Uint32N(1 << 20), X: rng.Uint32(), Weight: weight(i), Key: uint32(i)}
+			r := Row{T: rng.Uint32N(1 << 20), X: rng.Uint32N(1 << cellShift), Weight: weight(i), Key: uint32(i)}
 			b.append(&r, 0)
 		}
 		return b.seal()
 	}
 	one := func(int) uint32 { return 1 }
 	a, b := build(3000, one), build(5000, one)
-	if a.bytes() != 3000*26 || b.bytes() != 5000*26 {
-		t.Fatalf("bytes %d and %d, want %d and %d", a.bytes(), b.bytes(), 3000*26, 5000*26)
+	if a.bytes() != 3000*22 || b.bytes() != 5000*22 {
+		t.Fatalf("bytes %d and %d, want %d and %d", a.bytes(), b.bytes(), 3000*22, 5000*22)
 	}
 	if len(a.w) != 3000 || cap(a.w) != 3000 || len(b.w) != 5000 || slices.ContainsFunc(b.w, func(w uint32) bool { return w != 1 }) {
 		t.Fatalf("weights of length %d (cap %d) and %d, want ones", len(a.w), cap(a.w), len(b.w))
@@ -70,8 +71,8 @@ func TestSealUnitWeight(t *testing.T) {
 	}
 	// one record of another weight, anywhere, keeps the block's own column
 	c := build(4000, func(i int) uint32 { return 1 + uint32(i/3999) })
-	if c.bytes() != 4000*30 || c.unitW || &c.w[0] == &onesOf(1)[0] {
-		t.Fatalf("bytes %d, want %d, in a column of its own", c.bytes(), 4000*30)
+	if c.bytes() != 4000*26 || c.unitW || &c.w[0] == &onesOf(1)[0] {
+		t.Fatalf("bytes %d, want %d, in a column of its own", c.bytes(), 4000*26)
 	}
 	var sum uint32
 	for _, w := range c.w {

@@ -79,8 +79,9 @@ func newBlockBins(bi *binIndex, b *block) *blockBins {
 	bb := &blockBins{shape: bi.shape(), w: bi.w, r0: lb.r0, c0: lb.c0, cols: lb.cols, places: lb.rows * lb.cols,
 		idx: make([]uint8, b.len())}
 	xs, ys := b.x, b.y[:len(b.x)]
+	x0, y0 := b.corner()
 	for i, x := range xs {
-		bb.idx[i] = uint8(lb.index(x, ys[i]))
+		bb.idx[i] = uint8(lb.index(x0+uint32(x), y0+uint32(ys[i])))
 	}
 	return bb
 }

@@ -21,7 +21,7 @@ func TestBlockBinsAsBinIndex(t *testing.T) {
 	// a block of a cell (2^cellShift world units) whose records lie near
 	// its edges and corners as well as inside
 	cx, cy := uint32(1<<31-1<<22)>>cellShift+3, uint32(1<<30+1<<21)>>cellShift
-	b := &block{}
+	b := &block{key: blockKey{cx: cx, cy: cy}}
 	for range 3000 {
 		x := cx<<cellShift + uint32(rng.IntN(1<<cellShift))
 		y := cy<<cellShift + uint32(rng.IntN(1<<cellShift))
@@ -53,8 +53,9 @@ func TestBlockBinsAsBinIndex(t *testing.T) {
 				t.Fatalf("%v z%d (round %d): no table", g.Shape, g.Zoom, round)
 			}
 			for i := range b.len() {
-				if got, want := int(bt.tab[bt.idx[i]]), sc.bin.index(b.x[i], b.y[i]); got != want {
-					t.Fatalf("%v z%d (round %d): record %d at (%d, %d): bin %d, binIndex's %d", g.Shape, g.Zoom, round, i, b.x[i], b.y[i], got, want)
+				x, y := b.at(i)
+				if got, want := int(bt.tab[bt.idx[i]]), sc.bin.index(x, y); got != want {
+					t.Fatalf("%v z%d (round %d): record %d at (%d, %d): bin %d, binIndex's %d", g.Shape, g.Zoom, round, i, x, y, got, want)
 				}
 			}
 		}

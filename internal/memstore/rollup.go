@@ -45,10 +45,10 @@ import (
 // so the rollups never add more than that to a record's memory.
 
 // rollupBudget is the default Store.budget: bytes of rollup per record.
-// With the record columns' 26 bytes (30 where records weigh more than
+// With the record columns' 22 bytes (26 where records weigh more than
 // 1) and about 15 bytes per visitor (the visitor index and vprofs: 1.8 B
 // per record in the demo data, whose visitors leave 8 records each), a
-// record takes about 36 bytes (BenchmarkLoadDemo: 36.5 at 10 M records).
+// record takes about 32 bytes (BenchmarkLoadDemo: 32.3 at 10 M records).
 const rollupBudget = 8
 
 // hourSlack is memory an hour's rollup may take beyond the budget for
@@ -185,9 +185,10 @@ func (rb *rollBuilder) rebuild(blocks map[blockKey]*block, hours []uint32) []*ho
 
 // tuple appends record i of b to buf.
 func (b *block) tuple(i int, buf *[]rtuple) {
+	x, y := b.at(i)
 	*buf = append(*buf, rtuple{
 		mask: b.z[i], v: b.v[i], prof: profOf(b.a[i], b.n[i], b.o[i]),
-		t: b.t[i], k: b.k[i], w: b.w[i], x: b.x[i], y: b.y[i], overweight: b.w[i] > maxEntryWeight,
+		t: b.t[i], k: b.k[i], w: b.w[i], x: x, y: y, overweight: b.w[i] > maxEntryWeight,
 	})
 }
 
