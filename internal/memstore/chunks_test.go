@@ -2,17 +2,24 @@ package memstore
 
 import (
 	"slices"
+	"sync"
 	"testing"
 )
+
+// emptyFreeList empties a package free list (list, guarded by mu) for the
+// test, and puts its entries back when the test ends.
+func emptyFreeList[T any](t *testing.T, mu sync.Locker, list *[]T) {
+	mu.Lock()
+	saved := *list
+	*list = nil
+	mu.Unlock()
+	t.Cleanup(func() { mu.Lock(); *list = saved; mu.Unlock() })
+}
 
 // The scan buffers given back are kept up to maxFreeBufs, the largest,
 // and a scan takes the largest kept.
 func TestFreeBufs(t *testing.T) {
-	freeBufs.Lock()
-	saved := freeBufs.list
-	freeBufs.list = nil
-	freeBufs.Unlock()
-	t.Cleanup(func() { freeBufs.Lock(); freeBufs.list = saved; freeBufs.Unlock() })
+	emptyFreeList(t, &freeBufs, &freeBufs.list)
 
 	sizes := []int{5, 1, 9, 3, 7, 2, 8}
 	for _, n := range sizes {
@@ -39,11 +46,7 @@ func TestFreeBufs(t *testing.T) {
 // Chunks come back empty and of chunkPairs; lists that are not chunks are
 // not kept.
 func TestChunks(t *testing.T) {
-	freeChunks.Lock()
-	saved := freeChunks.list
-	freeChunks.list = nil
-	freeChunks.Unlock()
-	t.Cleanup(func() { freeChunks.Lock(); freeChunks.list = saved; freeChunks.Unlock() })
+	emptyFreeList(t, &freeChunks, &freeChunks.list)
 
 	sc := &scan{}
 	for i := range 3*chunkPairs + 1 {

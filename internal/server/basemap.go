@@ -112,13 +112,13 @@ func (s *Server) basemapTile(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		t := &cachedTile{gz: b} // size unknown: writeTileWith decompresses for clients without gzip
+		t := &cachedTile{gz: b} // size unknown: writeCached decompresses for clients without gzip
 		if !gz {
 			t.gz, t.size = gzipBytes(b), len(b)
 		}
 		sum := sha256.Sum256(t.gz)
 		t.etag = "bm-" + hex.EncodeToString(sum[:12])
-		return s.writeTileWith(c, t, cacheBasemap)
+		return writeCached(c, t, cacheBasemap, ContentTypeMVT)
 	}
 	// the reference context, with the town's zones
 	st := s.site(c)
@@ -143,7 +143,7 @@ func (s *Server) basemapTile(c echo.Context) error {
 		}
 		s.cache.put(key, t)
 	}
-	return s.writeTileWith(c, t, cacheBasemap)
+	return writeCached(c, t, cacheBasemap, ContentTypeMVT)
 }
 
 func gunzipAll(gz []byte) ([]byte, error) {

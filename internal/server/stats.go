@@ -109,12 +109,12 @@ func (a *StatsAPI) handle(c echo.Context) error {
 		}
 		defer release() // the slot covers the writing of the table too
 	}
+	if kept != nil { // in a coding not yet made (plain, or brotli's first)
+		return writeCached(c, kept, "no-cache", echo.MIMEApplicationJSON)
+	}
 	timeout := a.Timeout
 	if timeout <= 0 {
 		timeout = DefaultStatsTimeout
-	}
-	if kept != nil { // in a coding not yet made (plain, or brotli's first)
-		return writeCached(c, kept, "no-cache", echo.MIMEApplicationJSON)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -101,7 +101,7 @@ func (s *Server) serveTile(c echo.Context, layer, zs, xs, ys string) error {
 			return err
 		}
 	}
-	return s.writeTileWith(c, t, tileCacheControl(c, version))
+	return writeCached(c, t, tileCacheControl(c, version), ContentTypeMVT)
 }
 
 // tileCacheControl is the Cache-Control of a tile URL: immutable when its
@@ -111,11 +111,6 @@ func tileCacheControl(c echo.Context, version uint64) string {
 		return cacheVersioned
 	}
 	return cacheRevalidate
-}
-
-// writeTileWith answers with a cached tile (writeCached).
-func (s *Server) writeTileWith(c echo.Context, t *cachedTile, cacheControl string) error {
-	return writeCached(c, t, cacheControl, ContentTypeMVT)
 }
 
 // writeCached answers with a cached body of type contentType: 204 when
